@@ -1,0 +1,175 @@
+//! Bearer tokens: verifying them into a `Principal`, and minting them for
+//! `exechub token`. The algorithm is pinned by the configured key (HS256 for a
+//! secret, RS256 or ES256 for a PEM key); `exp` is required; `iss` and `aud` are
+//! checked when configured. With no key configured, a secret is generated once into
+//! the data directory and shared by `serve` and `token`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use base64::Engine;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+use super::principal::{Principal, Role};
+use crate::config::JwtConfig;
+use crate::error::{AppError, AppResult};
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    role: Role,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tenant: Option<String>,
+    exp: u64,
+    iat: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    iss: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    aud: Option<String>,
+}
+
+pub struct Keys {
+    algorithm: Algorithm,
+    decoding: DecodingKey,
+    encoding: Option<EncodingKey>,
+    validation: Validation,
+    issuer: Option<String>,
+    audience: Option<String>,
+}
+
+/// The file in the data directory that holds a generated secret.
+pub const GENERATED_SECRET_FILE: &str = "jwt-secret";
+
+/// A PEM given inline, or the path of a file that holds it.
+fn read_pem(value: &str) -> anyhow::Result<Vec<u8>> {
+    if value.trim_start().starts_with("-----BEGIN") {
+        Ok(value.as_bytes().to_vec())
+    } else {
+        std::fs::read(value).with_context(|| format!("reading key file {value}"))
+    }
+}
+
+fn generated_secret(data_dir: &Path) -> anyhow::Result<String> {
+    let path = data_dir.join(GENERATED_SECRET_FILE);
+    if let Ok(secret) = std::fs::read_to_string(&path) {
+        return Ok(secret.trim().to_owned());
+    }
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating data dir {}", data_dir.display()))?;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    std::fs::write(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    tracing::info!(path = %path.display(), "generated a JWT secret");
+    Ok(secret)
+}
+
+impl Keys {
+    pub fn load(config: &JwtConfig, data_dir: &Path) -> anyhow::Result<Self> {
+        let (algorithm, decoding, encoding) = match (&config.secret, &config.public_key) {
+            (Some(_), Some(_)) => anyhow::bail!(
+                "set either EXECHUB_JWT_SECRET or EXECHUB_JWT_PUBLIC_KEY, not both"
+            ),
+            (_, Some(public)) => {
+                let pem = read_pem(public)?;
+                let private = config.private_key.as_deref().map(read_pem).transpose()?;
+                if let Ok(key) = DecodingKey::from_rsa_pem(&pem) {
+                    let encoding = private
+                        .map(|p| EncodingKey::from_rsa_pem(&p))
+                        .transpose()
+                        .context("EXECHUB_JWT_PRIVATE_KEY is not an RSA PEM key")?;
+                    (Algorithm::RS256, key, encoding)
+                } else {
+                    let key = DecodingKey::from_ec_pem(&pem)
+                        .context("EXECHUB_JWT_PUBLIC_KEY is neither an RSA nor an EC PEM key")?;
+                    let encoding = private
+                        .map(|p| EncodingKey::from_ec_pem(&p))
+                        .transpose()
+                        .context("EXECHUB_JWT_PRIVATE_KEY is not an EC PEM key")?;
+                    (Algorithm::ES256, key, encoding)
+                }
+            }
+            (Some(secret), None) => (
+                Algorithm::HS256,
+                DecodingKey::from_secret(secret.as_bytes()),
+                Some(EncodingKey::from_secret(secret.as_bytes())),
+            ),
+            (None, None) => {
+                let secret = generated_secret(data_dir)?;
+                (
+                    Algorithm::HS256,
+                    DecodingKey::from_secret(secret.as_bytes()),
+                    Some(EncodingKey::from_secret(secret.as_bytes())),
+                )
+            }
+        };
+        let mut validation = Validation::new(algorithm);
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.leeway = 5;
+        validation.validate_nbf = true;
+        match &config.issuer {
+            Some(issuer) => validation.set_issuer(&[issuer]),
+            None => validation.iss = None,
+        }
+        match &config.audience {
+            Some(audience) => validation.set_audience(&[audience]),
+            None => validation.validate_aud = false,
+        }
+        Ok(Keys {
+            algorithm,
+            decoding,
+            encoding,
+            validation,
+            issuer: config.issuer.clone(),
+            audience: config.audience.clone(),
+        })
+    }
+
+    /// A principal from a bearer token, or `UNAUTHENTICATED` saying why not.
+    pub fn verify(&self, token: &str) -> AppResult<Principal> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|e| AppError::Unauthenticated(format!("invalid token: {e}")))?;
+        let claims = data.claims;
+        Ok(Principal {
+            subject: claims.sub,
+            role: claims.role,
+            tenant: claims.tenant,
+        })
+    }
+
+    /// A signed token for `exechub token`.
+    pub fn mint(
+        &self,
+        role: Role,
+        tenant: Option<String>,
+        subject: String,
+        ttl: Duration,
+    ) -> anyhow::Result<String> {
+        let encoding = self.encoding.as_ref().context(
+            "minting needs the private key: set EXECHUB_JWT_PRIVATE_KEY next to EXECHUB_JWT_PUBLIC_KEY",
+        )?;
+        let now = jsonwebtoken::get_current_timestamp();
+        let claims = Claims {
+            sub: subject,
+            role,
+            tenant,
+            exp: now + ttl.as_secs(),
+            iat: now,
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+        };
+        Ok(jsonwebtoken::encode(
+            &Header::new(self.algorithm),
+            &claims,
+            encoding,
+        )?)
+    }
+}

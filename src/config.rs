@@ -1,0 +1,91 @@
+//! Typed configuration. Every setting is a command-line flag with an `EXECHUB_*`
+//! environment variable behind it (the flag wins); `main` parses, the library only
+//! reads these structs.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+/// Where data lives.
+#[derive(Args, Clone, Debug)]
+pub struct StoreConfig {
+    /// Database URL: `sqlite://path?mode=rwc` or `postgres://user@host/db`.
+    /// Default: the SQLite file `exechub.db` in the data directory.
+    #[arg(long, env = "EXECHUB_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Directory for the SQLite database and the generated JWT secret.
+    #[arg(long, env = "EXECHUB_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Largest number of pooled database connections.
+    #[arg(long, env = "EXECHUB_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+}
+
+impl StoreConfig {
+    /// The configured URL, or the default SQLite file in the data directory.
+    pub fn url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("exechub.db").display()
+            )
+        })
+    }
+}
+
+/// How tokens are verified and minted.
+#[derive(Args, Clone, Debug, Default)]
+pub struct JwtConfig {
+    /// HS256 shared secret. With neither this nor a public key, a secret is generated
+    /// into the data directory.
+    #[arg(long = "jwt-secret", env = "EXECHUB_JWT_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+    /// RS256/ES256 public key: PEM text or a path to a PEM file.
+    #[arg(long = "jwt-public-key", env = "EXECHUB_JWT_PUBLIC_KEY")]
+    pub public_key: Option<String>,
+    /// Private key matching the public key (PEM text or path), needed by `token`.
+    #[arg(
+        long = "jwt-private-key",
+        env = "EXECHUB_JWT_PRIVATE_KEY",
+        hide_env_values = true
+    )]
+    pub private_key: Option<String>,
+    /// Required `iss` claim.
+    #[arg(long = "jwt-issuer", env = "EXECHUB_JWT_ISSUER")]
+    pub issuer: Option<String>,
+    /// Required `aud` claim.
+    #[arg(long = "jwt-audience", env = "EXECHUB_JWT_AUDIENCE")]
+    pub audience: Option<String>,
+}
+
+/// The API server.
+#[derive(Args, Clone, Debug)]
+pub struct ServeConfig {
+    /// Address to listen on.
+    #[arg(long, env = "EXECHUB_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+    /// Accept every request as an admin without a token. For local play only.
+    #[arg(long, env = "EXECHUB_INSECURE_NO_AUTH")]
+    pub insecure_no_auth: bool,
+    /// Largest request body, in bytes.
+    #[arg(long, env = "EXECHUB_MAX_BODY_BYTES", default_value_t = 2 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Deepest GraphQL query accepted.
+    #[arg(long, env = "EXECHUB_MAX_QUERY_DEPTH", default_value_t = 12)]
+    pub max_query_depth: usize,
+    /// Highest GraphQL query complexity accepted.
+    #[arg(long, env = "EXECHUB_MAX_QUERY_COMPLEXITY", default_value_t = 5000)]
+    pub max_query_complexity: usize,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            bind: "127.0.0.1:8080".into(),
+            insecure_no_auth: false,
+            max_body_bytes: 2 * 1024 * 1024,
+            max_query_depth: 12,
+            max_query_complexity: 5000,
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! A `Change` is what one command does to one execution: the new execution row, the
+//! steps, logs, checkpoints and webhooks it writes, and the events it emits, each with
+//! the next gapless sequence. Rules build a `Change` without I/O; `store` saves it in
+//! one transaction guarded by the sequence it started from.
+
+use super::records::*;
+use super::status::ExecutionStatus;
+use super::types::EventType;
+use crate::error::AppResult;
+
+#[derive(Clone, Debug)]
+pub struct Change {
+    /// The execution's `last_sequence` when the change was computed: the optimistic guard.
+    pub expected_sequence: i64,
+    /// The execution's status when the change was computed: part of the guard.
+    pub expected_status: ExecutionStatus,
+    pub execution: Execution,
+    pub steps: Vec<Step>,
+    pub logs: Vec<LogEntry>,
+    pub checkpoints: Vec<Checkpoint>,
+    pub events: Vec<Event>,
+    pub webhooks_added: Vec<Webhook>,
+    pub webhooks_removed: Vec<String>,
+    pub actor: String,
+    pub now: Timestamp,
+    /// The execution is inserted rather than updated.
+    pub is_new: bool,
+    /// With `is_new`: the client's idempotency key, unique per tenant.
+    pub idempotency_key: Option<String>,
+}
+
+impl Change {
+    pub fn new(execution: &Execution, actor: &str, now: Timestamp) -> Self {
+        let mut execution = execution.clone();
+        execution.updated_at = now;
+        Change {
+            expected_sequence: execution.last_sequence,
+            expected_status: execution.status,
+            execution,
+            steps: Vec::new(),
+            logs: Vec::new(),
+            checkpoints: Vec::new(),
+            events: Vec::new(),
+            webhooks_added: Vec::new(),
+            webhooks_removed: Vec::new(),
+            actor: actor.to_owned(),
+            now,
+            is_new: false,
+            idempotency_key: None,
+        }
+    }
+
+    /// Appends an event with the next sequence, carrying the execution's status and
+    /// progress as they are now.
+    pub fn emit(&mut self, kind: EventType, payload: EventPayload, reason: Option<String>) {
+        self.execution.last_sequence += 1;
+        self.events.push(Event {
+            id: new_id(),
+            execution_id: self.execution.id.clone(),
+            sequence: self.execution.last_sequence,
+            kind,
+            timestamp: self.now,
+            status: self.execution.status,
+            progress: self.execution.progress,
+            payload,
+            actor: Some(self.actor.clone()),
+            reason,
+        });
+    }
+
+    /// Moves the execution to `to` if the transition table allows it, keeping the
+    /// timing metrics (start, completion, duration, paused time) in step.
+    pub fn move_to(&mut self, to: ExecutionStatus) -> AppResult<()> {
+        let execution = &mut self.execution;
+        execution.status.check(to)?;
+        let now = self.now;
+        match to {
+            ExecutionStatus::Running => {
+                if execution.metrics.started_at.is_none() {
+                    execution.metrics.started_at = Some(now);
+                }
+                if let Some(paused_at) = execution.paused_at.take() {
+                    execution.paused_ms += (now - paused_at).num_milliseconds().max(0);
+                }
+            }
+            ExecutionStatus::Paused => execution.paused_at = Some(now),
+            ExecutionStatus::Completed | ExecutionStatus::Failed | ExecutionStatus::Cancelled => {
+                execution.metrics.completed_at = Some(now);
+                execution.metrics.duration_ms = execution
+                    .metrics
+                    .started_at
+                    .map(|started| (now - started).num_milliseconds().max(0));
+            }
+            ExecutionStatus::Retry => {
+                execution.metrics.completed_at = None;
+                execution.metrics.duration_ms = None;
+            }
+            ExecutionStatus::Queued | ExecutionStatus::Starting => {}
+        }
+        execution.status = to;
+        Ok(())
+    }
+
+    /// Records a changed or new step (the last write of a step id wins).
+    pub fn put_step(&mut self, step: Step) {
+        self.steps.retain(|s| s.id != step.id);
+        self.steps.push(step);
+    }
+}

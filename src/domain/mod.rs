@@ -1,0 +1,16 @@
+//! The rules of the service, with no I/O: statuses and their transition table, the
+//! records and value types, input limits, and the commands that turn a request into a
+//! `Change`. Everything here is testable without a database.
+
+pub mod change;
+pub mod filter;
+pub mod inputs;
+pub mod lifecycle;
+pub mod metrics;
+pub mod progress;
+pub mod records;
+pub mod status;
+pub mod step_graph;
+pub mod steps;
+pub mod types;
+pub mod validate;

@@ -1,0 +1,67 @@
+//! How far an execution has got, derived from its steps: progress in percent, the
+//! step counters of its metrics, and the state a checkpoint records.
+
+use serde_json::{Map, Value, json};
+
+use super::records::{Execution, Step};
+use super::status::StepStatus;
+
+/// Recomputes the step counters, and progress unless a client set it explicitly.
+pub fn refresh(execution: &mut Execution, steps: &[Step]) {
+    let total = steps.len();
+    let done = steps.iter().filter(|s| s.status.is_done()).count();
+    execution.metrics.steps_total = total as i32;
+    execution.metrics.steps_completed = steps
+        .iter()
+        .filter(|s| s.status == StepStatus::Completed)
+        .count() as i32;
+    if !execution.progress_explicit && total > 0 {
+        execution.progress = (done as f64 * 100.0 / total as f64 * 100.0).round() / 100.0;
+    }
+}
+
+/// The steps as they will be once `changed` (new or updated steps) is applied.
+pub fn merged(steps: &[Step], changed: &[Step]) -> Vec<Step> {
+    let mut all: Vec<Step> = steps
+        .iter()
+        .map(|s| changed.iter().find(|c| c.id == s.id).unwrap_or(s).clone())
+        .collect();
+    all.extend(
+        changed
+            .iter()
+            .filter(|c| !steps.iter().any(|s| s.id == c.id))
+            .cloned(),
+    );
+    all
+}
+
+/// The step being worked on: the first running one, else the first pending one.
+pub fn current_step(steps: &[Step]) -> Option<&Step> {
+    steps
+        .iter()
+        .find(|s| s.status == StepStatus::Running)
+        .or_else(|| steps.iter().find(|s| s.status == StepStatus::Pending))
+}
+
+/// `{currentStep, totalSteps, completedSteps, pendingSteps, variables, results}`.
+pub fn checkpoint_state(steps: &[Step]) -> Value {
+    let ids = |wanted: fn(StepStatus) -> bool| -> Vec<&str> {
+        steps
+            .iter()
+            .filter(|s| wanted(s.status))
+            .map(|s| s.id.as_str())
+            .collect()
+    };
+    let results: Map<String, Value> = steps
+        .iter()
+        .filter_map(|s| s.output.as_ref().map(|o| (s.id.clone(), o.0.clone())))
+        .collect();
+    json!({
+        "currentStep": current_step(steps).map(|s| s.id.as_str()),
+        "totalSteps": steps.len(),
+        "completedSteps": ids(StepStatus::is_done),
+        "pendingSteps": ids(|s| matches!(s, StepStatus::Pending | StepStatus::Running | StepStatus::Failed)),
+        "variables": {},
+        "results": results,
+    })
+}

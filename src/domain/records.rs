@@ -1,0 +1,144 @@
+//! The records of the service as the rules see them: an execution, its steps, logs,
+//! checkpoints, events and webhooks. `store` loads and saves exactly these; the
+//! GraphQL layer shows them.
+
+use async_graphql::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::status::{ExecutionStatus, StepStatus};
+use super::types::*;
+
+pub type Timestamp = DateTime<Utc>;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Execution {
+    pub id: String,
+    pub order_id: String,
+    pub service_id: String,
+    pub customer_id: Option<String>,
+    pub provider_id: Option<String>,
+    pub status: ExecutionStatus,
+    pub progress: f64,
+    /// Set once a client reports progress itself; steps no longer drive it then.
+    pub progress_explicit: bool,
+    pub priority: Priority,
+    pub assignee: Option<Assignee>,
+    pub result: Option<ExecutionResult>,
+    pub error: Option<ExecutionError>,
+    pub metrics: Metrics,
+    pub timeout_ms: i64,
+    pub retry_policy: Option<RetryPolicy>,
+    pub tags: Vec<String>,
+    pub environment: Option<String>,
+    pub version: Option<String>,
+    pub metadata: Option<Value>,
+    /// Sequence of the newest event; the next event gets `last_sequence + 1`.
+    pub last_sequence: i64,
+    pub paused_at: Option<Timestamp>,
+    pub paused_ms: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    pub id: String,
+    pub name: String,
+    pub index: i32,
+    pub status: StepStatus,
+    pub depends_on: Vec<String>,
+    pub handler: StepHandler,
+    pub assignee: Option<Assignee>,
+    pub input: Option<Json<Value>>,
+    pub output: Option<Json<Value>>,
+    pub error: Option<ExecutionError>,
+    pub started_at: Option<Timestamp>,
+    pub completed_at: Option<Timestamp>,
+    pub duration_ms: Option<i64>,
+    pub timeout_ms: Option<i64>,
+    pub retries: i32,
+    /// Fencing token: bumped every time the step is (re)started.
+    pub attempt: i32,
+    pub metadata: Option<Json<Value>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LogEntry {
+    pub id: String,
+    pub timestamp: Timestamp,
+    pub level: LogLevel,
+    pub message: String,
+    pub step: Option<String>,
+    pub context: Option<Json<Value>>,
+    pub metadata: Option<Json<Value>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub id: String,
+    pub timestamp: Timestamp,
+    pub step: Option<String>,
+    pub state: Json<Value>,
+    pub metadata: Option<Json<Value>>,
+}
+
+/// What an event carries besides its type and the execution's status and progress.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EventPayload {
+    pub step: Option<Step>,
+    pub log: Option<LogEntry>,
+    pub checkpoint: Option<Checkpoint>,
+    pub error: Option<ExecutionError>,
+    pub result: Option<ExecutionResult>,
+    pub will_retry: Option<bool>,
+    pub next_retry_at: Option<Timestamp>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    pub id: String,
+    pub execution_id: String,
+    pub sequence: i64,
+    pub kind: EventType,
+    pub timestamp: Timestamp,
+    pub status: ExecutionStatus,
+    pub progress: f64,
+    pub payload: EventPayload,
+    pub actor: Option<String>,
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Webhook {
+    pub id: String,
+    pub execution_id: String,
+    pub url: String,
+    pub events: Vec<EventType>,
+    pub headers: Option<Value>,
+    /// Signing secret: stored, never shown.
+    pub secret: Option<String>,
+    pub retries: i32,
+    pub timeout_ms: i64,
+    pub created_at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct WebhookDelivery {
+    pub id: String,
+    pub event: EventType,
+    pub sequence: i64,
+    pub attempt: i32,
+    pub status_code: Option<i32>,
+    pub ok: bool,
+    pub error: Option<String>,
+    pub delivered_at: Timestamp,
+    pub duration_ms: i64,
+}
+
+/// A new time-ordered id (UUID v7) for any record.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}

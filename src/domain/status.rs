@@ -1,0 +1,194 @@
+//! Execution and step statuses and the transition tables that every state change is
+//! checked against. This is the only place that decides whether a hop is allowed.
+
+use std::fmt;
+use std::str::FromStr;
+
+use async_graphql::Enum;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{AppError, AppResult};
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ExecutionStatus {
+    Queued,
+    Starting,
+    Running,
+    Paused,
+    Completed,
+    Failed,
+    Cancelled,
+    Retry,
+}
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StepStatus {
+    Pending,
+    Running,
+    Completed,
+    Failed,
+    Skipped,
+}
+
+/// Either kind of status, for errors that name both ends of a refused hop.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Status {
+    Execution(ExecutionStatus),
+    Step(StepStatus),
+}
+
+impl ExecutionStatus {
+    pub const ALL: [ExecutionStatus; 8] = [
+        Self::Queued,
+        Self::Starting,
+        Self::Running,
+        Self::Paused,
+        Self::Completed,
+        Self::Failed,
+        Self::Cancelled,
+        Self::Retry,
+    ];
+
+    /// The transition table of the architecture, enforced exactly.
+    pub fn can_become(self, to: ExecutionStatus) -> bool {
+        use ExecutionStatus::*;
+        matches!(
+            (self, to),
+            (Queued, Starting | Cancelled)
+                | (Starting, Running | Failed | Cancelled)
+                | (Running, Paused | Completed | Failed | Cancelled)
+                | (Paused, Running | Cancelled)
+                | (Failed, Retry | Cancelled)
+                | (Retry, Starting | Failed | Cancelled)
+        )
+    }
+
+    /// Checks one hop, giving `INVALID_TRANSITION` when the table forbids it.
+    pub fn check(self, to: ExecutionStatus) -> AppResult<()> {
+        if self.can_become(to) {
+            Ok(())
+        } else {
+            Err(AppError::InvalidTransition {
+                from: Status::Execution(self),
+                to: Status::Execution(to),
+            })
+        }
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Completed | Self::Cancelled)
+    }
+
+    /// Queued, starting, running, paused or retry: not finished in any way.
+    pub fn is_active(self) -> bool {
+        !matches!(self, Self::Completed | Self::Cancelled | Self::Failed)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        use ExecutionStatus::*;
+        match self {
+            Queued => "QUEUED",
+            Starting => "STARTING",
+            Running => "RUNNING",
+            Paused => "PAUSED",
+            Completed => "COMPLETED",
+            Failed => "FAILED",
+            Cancelled => "CANCELLED",
+            Retry => "RETRY",
+        }
+    }
+}
+
+impl StepStatus {
+    pub fn can_become(self, to: StepStatus) -> bool {
+        use StepStatus::*;
+        matches!(
+            (self, to),
+            (Pending, Running | Completed | Skipped | Failed)
+                | (Running, Completed | Failed | Pending)
+                | (Failed, Pending | Skipped)
+        )
+    }
+
+    pub fn check(self, to: StepStatus) -> AppResult<()> {
+        if self.can_become(to) {
+            Ok(())
+        } else {
+            Err(AppError::InvalidTransition {
+                from: Status::Step(self),
+                to: Status::Step(to),
+            })
+        }
+    }
+
+    /// Completed or skipped: the step no longer holds back the steps after it.
+    pub fn is_done(self) -> bool {
+        matches!(self, Self::Completed | Self::Skipped)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        use StepStatus::*;
+        match self {
+            Pending => "PENDING",
+            Running => "RUNNING",
+            Completed => "COMPLETED",
+            Failed => "FAILED",
+            Skipped => "SKIPPED",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Status::Execution(s) => f.write_str(s.as_str()),
+            Status::Step(s) => f.write_str(s.as_str()),
+        }
+    }
+}
+
+impl FromStr for ExecutionStatus {
+    type Err = AppError;
+    fn from_str(s: &str) -> AppResult<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| AppError::Internal(format!("unknown execution status {s}")))
+    }
+}
+
+impl FromStr for StepStatus {
+    type Err = AppError;
+    fn from_str(s: &str) -> AppResult<Self> {
+        use StepStatus::*;
+        [Pending, Running, Completed, Failed, Skipped]
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| AppError::Internal(format!("unknown step status {s}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_statuses_go_nowhere() {
+        for to in ExecutionStatus::ALL {
+            assert!(!ExecutionStatus::Completed.can_become(to));
+            assert!(!ExecutionStatus::Cancelled.can_become(to));
+        }
+    }
+
+    #[test]
+    fn table_has_sixteen_allowed_hops() {
+        let allowed = ExecutionStatus::ALL
+            .iter()
+            .flat_map(|from| ExecutionStatus::ALL.iter().map(move |to| (*from, *to)))
+            .filter(|(from, to)| from.can_become(*to))
+            .count();
+        assert_eq!(allowed, 16);
+    }
+}

@@ -1,0 +1,270 @@
+//! Saving a domain `Change`: one transaction that updates the execution row guarded
+//! by the status and sequence it was computed from (`UPDATE … WHERE id = ? AND status
+//! = ? AND last_sequence = ?`), writes its steps, logs, checkpoints, webhooks, events
+//! and the audit row, or writes nothing. A change computed from a stale read is
+//! recomputed from a fresh one.
+
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    TransactionTrait,
+};
+use serde_json::json;
+
+use super::Store;
+use super::entities::*;
+use super::mapping::*;
+use crate::auth::Principal;
+use crate::domain::change::Change;
+use crate::domain::records::{Execution, Step, Webhook, new_id};
+use crate::error::{AppError, AppResult};
+
+/// What a rule sees: the execution with its steps (and webhooks, when asked for).
+pub struct Snapshot {
+    pub execution: Execution,
+    pub steps: Vec<Step>,
+    pub webhooks: Vec<Webhook>,
+}
+
+/// How often a change is recomputed when another writer got there first.
+const ATTEMPTS: usize = 16;
+/// Rows per multi-row INSERT, well inside SQLite's and Postgres' parameter limits.
+const CHUNK: usize = 200;
+
+enum Saved {
+    Done,
+    Stale,
+}
+
+impl Store {
+    /// Loads the execution the principal may see, lets `rule` compute the change, and
+    /// saves it; recomputes on a concurrent write. `NOT_FOUND` when invisible.
+    pub async fn apply<F>(
+        &self,
+        principal: &Principal,
+        action: &str,
+        execution_id: &str,
+        with_webhooks: bool,
+        rule: F,
+    ) -> AppResult<Change>
+    where
+        F: Fn(&Snapshot) -> AppResult<Change>,
+    {
+        for _ in 0..ATTEMPTS {
+            let execution = self
+                .execution(principal, execution_id)
+                .await?
+                .ok_or_else(|| AppError::not_found(format!("execution `{execution_id}`")))?;
+            let steps = self.steps(execution_id).await?;
+            let webhooks = if with_webhooks {
+                self.webhooks(execution_id).await?
+            } else {
+                Vec::new()
+            };
+            let snapshot = Snapshot {
+                execution,
+                steps,
+                webhooks,
+            };
+            let change = rule(&snapshot)?;
+            if let Saved::Done = self.save(&snapshot.execution, &change, principal, action).await? {
+                return Ok(change);
+            }
+        }
+        Err(AppError::Conflict(
+            "the execution kept changing under this request; try again".into(),
+        ))
+    }
+
+    /// Saves a new execution (with its idempotency key, if any). When the key is
+    /// already taken, returns the execution created first instead.
+    pub async fn create(&self, principal: &Principal, change: &Change) -> AppResult<Execution> {
+        let tenant = principal.tenant.clone().unwrap_or_default();
+        if let Some(key) = &change.idempotency_key
+            && let Some(existing) = self.by_idempotency_key(principal, &tenant, key).await?
+        {
+            return Ok(existing);
+        }
+        let txn = self.db.begin().await?;
+        if let Some(key) = &change.idempotency_key {
+            let inserted = idempotency_key::Entity::insert(idempotency_key::ActiveModel {
+                tenant: Set(tenant.clone()),
+                key: Set(key.clone()),
+                execution_id: Set(change.execution.id.clone()),
+                created_at: Set(to_ms(change.now)),
+            })
+            .on_conflict(
+                OnConflict::columns([
+                    idempotency_key::Column::Tenant,
+                    idempotency_key::Column::Key,
+                ])
+                .do_nothing()
+                .to_owned(),
+            )
+            .exec_without_returning(&txn)
+            .await?;
+            if inserted == 0 {
+                txn.rollback().await?;
+                return self
+                    .by_idempotency_key(principal, &tenant, key)
+                    .await?
+                    .ok_or_else(|| AppError::Conflict("idempotency key is in use".into()));
+            }
+        }
+        execution::Entity::insert(execution_to_row(&change.execution))
+            .exec_without_returning(&txn)
+            .await?;
+        write_tags(&txn, &change.execution, false).await?;
+        write_parts(&txn, change, principal, "createExecution").await?;
+        txn.commit().await?;
+        Ok(change.execution.clone())
+    }
+
+    async fn by_idempotency_key(
+        &self,
+        principal: &Principal,
+        tenant: &str,
+        key: &str,
+    ) -> AppResult<Option<Execution>> {
+        let found = idempotency_key::Entity::find_by_id((tenant.to_owned(), key.to_owned()))
+            .one(&self.db)
+            .await?;
+        match found {
+            Some(row) => self.execution(principal, &row.execution_id).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn save(
+        &self,
+        before: &Execution,
+        change: &Change,
+        principal: &Principal,
+        action: &str,
+    ) -> AppResult<Saved> {
+        let txn = self.db.begin().await?;
+        let updated = execution::Entity::update_many()
+            .set(execution_to_row(&change.execution))
+            .filter(execution::Column::Id.eq(&change.execution.id))
+            .filter(execution::Column::Status.eq(change.expected_status.as_str()))
+            .filter(execution::Column::LastSequence.eq(change.expected_sequence))
+            .exec(&txn)
+            .await?;
+        if updated.rows_affected != 1 {
+            txn.rollback().await?;
+            return Ok(Saved::Stale);
+        }
+        if before.tags != change.execution.tags {
+            write_tags(&txn, &change.execution, true).await?;
+        }
+        if !change.webhooks_removed.is_empty() {
+            webhook::Entity::delete_many()
+                .filter(webhook::Column::ExecutionId.eq(&change.execution.id))
+                .filter(webhook::Column::Id.is_in(change.webhooks_removed.clone()))
+                .exec(&txn)
+                .await?;
+        }
+        write_parts(&txn, change, principal, action).await?;
+        txn.commit().await?;
+        Ok(Saved::Done)
+    }
+}
+
+async fn write_tags(
+    txn: &DatabaseTransaction,
+    execution: &Execution,
+    replace: bool,
+) -> AppResult<()> {
+    if replace {
+        execution_tag::Entity::delete_many()
+            .filter(execution_tag::Column::ExecutionId.eq(&execution.id))
+            .exec(txn)
+            .await?;
+    }
+    if !execution.tags.is_empty() {
+        execution_tag::Entity::insert_many(execution.tags.iter().map(|tag| {
+            execution_tag::ActiveModel {
+                execution_id: Set(execution.id.clone()),
+                tag: Set(tag.clone()),
+            }
+        }))
+        .exec_without_returning(txn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Everything of a change besides the execution row itself, and the audit row.
+async fn write_parts(
+    txn: &DatabaseTransaction,
+    change: &Change,
+    principal: &Principal,
+    action: &str,
+) -> AppResult<()> {
+    let id = change.execution.id.as_str();
+    for chunk in change.steps.chunks(CHUNK) {
+        step::Entity::insert_many(chunk.iter().map(|s| step_to_row(id, s)))
+            .on_conflict(
+                OnConflict::columns([step::Column::ExecutionId, step::Column::StepId])
+                    .update_columns([
+                        step::Column::Idx,
+                        step::Column::Name,
+                        step::Column::Status,
+                        step::Column::DependsOn,
+                        step::Column::HandlerKind,
+                        step::Column::HandlerConfig,
+                        step::Column::Assignee,
+                        step::Column::Input,
+                        step::Column::Output,
+                        step::Column::Error,
+                        step::Column::StartedAt,
+                        step::Column::CompletedAt,
+                        step::Column::DurationMs,
+                        step::Column::TimeoutMs,
+                        step::Column::Retries,
+                        step::Column::Attempt,
+                        step::Column::Metadata,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(txn)
+            .await?;
+    }
+    for chunk in change.logs.chunks(CHUNK) {
+        log::Entity::insert_many(chunk.iter().map(|l| log_to_row(id, l)))
+            .exec_without_returning(txn)
+            .await?;
+    }
+    if !change.checkpoints.is_empty() {
+        checkpoint::Entity::insert_many(change.checkpoints.iter().map(|c| checkpoint_to_row(id, c)))
+            .exec_without_returning(txn)
+            .await?;
+    }
+    if !change.webhooks_added.is_empty() {
+        webhook::Entity::insert_many(change.webhooks_added.iter().map(webhook_to_row))
+            .exec_without_returning(txn)
+            .await?;
+    }
+    for chunk in change.events.chunks(CHUNK) {
+        event::Entity::insert_many(chunk.iter().map(event_to_row))
+            .exec_without_returning(txn)
+            .await?;
+    }
+    let sequences = change.events.first().zip(change.events.last());
+    audit::Entity::insert(audit::ActiveModel {
+        id: Set(new_id()),
+        at: Set(to_ms(change.now)),
+        subject: Set(principal.subject.clone()),
+        role: Set(principal.role.as_str().to_owned()),
+        tenant: Set(principal.tenant.clone()),
+        action: Set(action.to_owned()),
+        execution_id: Set(Some(id.to_owned())),
+        detail: Set(Some(json!({
+            "status": change.execution.status.as_str(),
+            "sequences": sequences.map(|(a, b)| [a.sequence, b.sequence]),
+        }))),
+    })
+    .exec_without_returning(txn)
+    .await?;
+    Ok(())
+}

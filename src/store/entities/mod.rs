@@ -1,0 +1,12 @@
+//! sea-orm entities, one per table of the `migration` crate. Only `store` uses them.
+
+pub mod audit;
+pub mod checkpoint;
+pub mod event;
+pub mod execution;
+pub mod execution_tag;
+pub mod idempotency_key;
+pub mod log;
+pub mod step;
+pub mod webhook;
+pub mod webhook_delivery;

@@ -1,0 +1,535 @@
+//! Listing executions: the contract's `ExecutionFilter` as one SQL condition, the
+//! caller's tenant scope, keyset pagination over any `orderBy` (ties broken by id)
+//! with opaque cursors, and the total count when it is asked for.
+
+use base64::Engine;
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query, SimpleExpr};
+use sea_orm::{
+    ColumnTrait, Condition, EntityTrait, Order, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Value,
+};
+use serde_json::Value as Json;
+
+use super::Store;
+use super::entities::{execution, execution::Column, execution_tag, step};
+use super::mapping::{execution_from_row, to_ms};
+use super::scope;
+use crate::auth::Principal;
+use crate::domain::filter::*;
+use crate::domain::records::Execution;
+use crate::error::{AppError, AppResult};
+
+/// Which slice of the ordered list a request wants.
+pub struct PageRequest {
+    pub first: Option<i32>,
+    pub after: Option<String>,
+    pub last: Option<i32>,
+    pub before: Option<String>,
+}
+
+pub struct Page {
+    pub items: Vec<(String, Execution)>,
+    pub has_next_page: bool,
+    pub has_previous_page: bool,
+}
+
+const DEFAULT_PAGE: i32 = 50;
+
+impl Store {
+    pub async fn list_executions(
+        &self,
+        principal: &Principal,
+        filter: Option<&ExecutionFilter>,
+        order: &[ExecutionOrder],
+        page: PageRequest,
+    ) -> AppResult<Page> {
+        let keys = sort_keys(order);
+        let (forward, size, cursor) = match (page.first, page.last) {
+            (Some(_), Some(_)) => {
+                return Err(AppError::bad_input("first", "give `first` or `last`, not both"));
+            }
+            (_, Some(last)) => (false, last, page.before),
+            (first, None) => (true, first.unwrap_or(DEFAULT_PAGE), page.after),
+        };
+        if !(0..=MAX_PAGE).contains(&size) {
+            return Err(AppError::bad_input(
+                if forward { "first" } else { "last" },
+                format!("must be in 0..={MAX_PAGE}"),
+            ));
+        }
+        let mut query = execution::Entity::find()
+            .filter(scope::condition(&principal.scope()))
+            .filter(condition(filter, 0)?);
+        if let Some(cursor) = &cursor {
+            let values = decode_cursor(cursor, &keys)?;
+            query = query.filter(after_condition(&keys, &values, forward));
+        }
+        for key in &keys {
+            let ascending = (key.direction == SortDirection::Asc) == forward;
+            query = query.order_by(
+                key.expr.clone(),
+                if ascending { Order::Asc } else { Order::Desc },
+            );
+        }
+        let mut rows = query.limit(size as u64 + 1).all(&self.db).await?;
+        let more = rows.len() > size as usize;
+        rows.truncate(size as usize);
+        if !forward {
+            rows.reverse();
+        }
+        let items = rows
+            .into_iter()
+            .map(|row| {
+                let cursor = encode_cursor(&keys, &row);
+                execution_from_row(row).map(|e| (cursor, e))
+            })
+            .collect::<AppResult<Vec<_>>>()?;
+        Ok(Page {
+            items,
+            has_next_page: if forward { more } else { cursor.is_some() },
+            has_previous_page: if forward { cursor.is_some() } else { more },
+        })
+    }
+
+    pub async fn count_executions(
+        &self,
+        principal: &Principal,
+        filter: Option<&ExecutionFilter>,
+    ) -> AppResult<u64> {
+        Ok(execution::Entity::find()
+            .filter(scope::condition(&principal.scope()))
+            .filter(condition(filter, 0)?)
+            .count(&self.db)
+            .await?)
+    }
+}
+
+// ------------------------------------------------------------------ filter
+
+fn col(column: Column) -> Expr {
+    Expr::col((execution::Entity, column))
+}
+
+/// `LOWER(expr) LIKE pattern` with `%` and `_` in the needle escaped.
+fn ilike(expr: Expr, needle: &str, prefix_only: bool) -> Expr {
+    let escaped = needle
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    let pattern = if prefix_only {
+        format!("{escaped}%")
+    } else {
+        format!("%{escaped}%")
+    };
+    Expr::expr(Func::lower(expr)).like(LikeExpr::new(pattern).escape('\\'))
+}
+
+fn null_check(cond: &mut Condition, column: Column, is_null: Option<bool>) {
+    match is_null {
+        Some(true) => *cond = cond.clone().add(column.is_null()),
+        Some(false) => *cond = cond.clone().add(column.is_not_null()),
+        None => {}
+    }
+}
+
+fn id_filter(column: Column, f: &IdFilter) -> Condition {
+    let mut c = Condition::all();
+    if let Some(v) = &f.eq {
+        c = c.add(column.eq(v.as_str()));
+    }
+    if let Some(v) = &f.ne {
+        c = c.add(Condition::any().add(column.ne(v.as_str())).add(column.is_null()));
+    }
+    if let Some(v) = &f.in_ {
+        c = c.add(column.is_in(v.iter().map(|i| i.as_str())));
+    }
+    if let Some(v) = &f.not_in {
+        c = c.add(
+            Condition::any()
+                .add(column.is_not_in(v.iter().map(|i| i.as_str())))
+                .add(column.is_null()),
+        );
+    }
+    null_check(&mut c, column, f.is_null);
+    c
+}
+
+fn string_filter(column: Column, f: &StringFilter) -> Condition {
+    let mut c = Condition::all();
+    if let Some(v) = &f.eq {
+        c = c.add(column.eq(v.as_str()));
+    }
+    if let Some(v) = &f.ne {
+        c = c.add(Condition::any().add(column.ne(v.as_str())).add(column.is_null()));
+    }
+    if let Some(v) = &f.in_ {
+        c = c.add(column.is_in(v.iter().map(String::as_str)));
+    }
+    if let Some(v) = &f.not_in {
+        c = c.add(
+            Condition::any()
+                .add(column.is_not_in(v.iter().map(String::as_str)))
+                .add(column.is_null()),
+        );
+    }
+    if let Some(v) = &f.contains {
+        c = c.add(ilike(col(column), v, false));
+    }
+    if let Some(v) = &f.starts_with {
+        c = c.add(ilike(col(column), v, true));
+    }
+    null_check(&mut c, column, f.is_null);
+    c
+}
+
+fn int_filter(column: Column, f: &IntFilter) -> Condition {
+    let mut c = Condition::all();
+    if let Some(v) = f.eq {
+        c = c.add(column.eq(v));
+    }
+    if let Some(v) = f.ne {
+        c = c.add(Condition::any().add(column.ne(v)).add(column.is_null()));
+    }
+    if let Some(v) = f.gt {
+        c = c.add(column.gt(v));
+    }
+    if let Some(v) = f.gte {
+        c = c.add(column.gte(v));
+    }
+    if let Some(v) = f.lt {
+        c = c.add(column.lt(v));
+    }
+    if let Some(v) = f.lte {
+        c = c.add(column.lte(v));
+    }
+    null_check(&mut c, column, f.is_null);
+    c
+}
+
+fn float_filter(column: Column, f: &FloatFilter) -> AppResult<Condition> {
+    let mut c = Condition::all();
+    for value in [f.eq, f.ne, f.gt, f.gte, f.lt, f.lte].into_iter().flatten() {
+        if !value.is_finite() {
+            return Err(AppError::bad_input("filter", "numbers must be finite"));
+        }
+    }
+    if let Some(v) = f.eq {
+        c = c.add(column.eq(v));
+    }
+    if let Some(v) = f.ne {
+        c = c.add(Condition::any().add(column.ne(v)).add(column.is_null()));
+    }
+    if let Some(v) = f.gt {
+        c = c.add(column.gt(v));
+    }
+    if let Some(v) = f.gte {
+        c = c.add(column.gte(v));
+    }
+    if let Some(v) = f.lt {
+        c = c.add(column.lt(v));
+    }
+    if let Some(v) = f.lte {
+        c = c.add(column.lte(v));
+    }
+    null_check(&mut c, column, f.is_null);
+    Ok(c)
+}
+
+fn time_filter(column: Column, f: &DateTimeFilter) -> Condition {
+    int_filter(
+        column,
+        &IntFilter {
+            gt: f.gt.map(to_ms),
+            gte: f.gte.map(to_ms),
+            lt: f.lt.map(to_ms),
+            lte: f.lte.map(to_ms),
+            is_null: f.is_null,
+            ..Default::default()
+        },
+    )
+}
+
+/// `id IN (SELECT execution_id FROM execution_tags WHERE tag IN (…))`.
+fn tagged_with(tags: &[String]) -> Expr {
+    col(Column::Id).in_subquery(
+        Query::select()
+            .column(execution_tag::Column::ExecutionId)
+            .from(execution_tag::Entity)
+            .and_where(Expr::col(execution_tag::Column::Tag).is_in(tags.iter().map(String::as_str)))
+            .to_owned(),
+    )
+}
+
+fn tags_filter(f: &TagsFilter) -> Condition {
+    let mut c = Condition::all();
+    for tag in f.has_all.iter().flatten() {
+        c = c.add(tagged_with(std::slice::from_ref(tag)));
+    }
+    if let Some(any) = &f.has_any {
+        c = c.add(tagged_with(any));
+    }
+    if let Some(none) = &f.has_none
+        && !none.is_empty()
+    {
+        c = c.add(tagged_with(none).not());
+    }
+    c
+}
+
+fn search(needle: &str) -> Condition {
+    let step_names = Query::select()
+        .column(step::Column::ExecutionId)
+        .from(step::Entity)
+        .and_where(ilike(Expr::col(step::Column::Name), needle, false))
+        .to_owned();
+    Condition::any()
+        .add(ilike(col(Column::ResultSummary), needle, false))
+        .add(ilike(col(Column::ErrorMessage), needle, false))
+        .add(col(Column::Id).in_subquery(step_names))
+}
+
+/// The whole filter as one condition (`depth` guards `and`/`or`/`not` nesting).
+pub fn condition(filter: Option<&ExecutionFilter>, depth: usize) -> AppResult<Condition> {
+    let Some(f) = filter else {
+        return Ok(Condition::all());
+    };
+    if depth > MAX_FILTER_DEPTH {
+        return Err(AppError::bad_input(
+            "filter",
+            format!("and/or/not nest at most {MAX_FILTER_DEPTH} deep"),
+        ));
+    }
+    let mut c = Condition::all();
+    let ids = [
+        (Column::Id, &f.id),
+        (Column::OrderId, &f.order_id),
+        (Column::ServiceId, &f.service_id),
+        (Column::CustomerId, &f.customer_id),
+        (Column::ProviderId, &f.provider_id),
+        (Column::AssigneeId, &f.assignee_id),
+    ];
+    for (column, filter) in ids {
+        if let Some(filter) = filter {
+            c = c.add(id_filter(column, filter));
+        }
+    }
+    if let Some(s) = &f.status {
+        let name = |v: &crate::domain::status::ExecutionStatus| v.as_str();
+        c = c.add(string_filter(
+            Column::Status,
+            &StringFilter {
+                eq: s.eq.as_ref().map(|v| name(v).to_owned()),
+                ne: s.ne.as_ref().map(|v| name(v).to_owned()),
+                in_: s.in_.as_ref().map(|v| v.iter().map(|x| name(x).to_owned()).collect()),
+                not_in: s.not_in.as_ref().map(|v| v.iter().map(|x| name(x).to_owned()).collect()),
+                ..Default::default()
+            },
+        ));
+    }
+    if let Some(p) = &f.priority {
+        let rank = |v: &crate::domain::types::Priority| i64::from(v.rank());
+        let mut pc = int_filter(
+            Column::Priority,
+            &IntFilter {
+                eq: p.eq.as_ref().map(rank),
+                ne: p.ne.as_ref().map(rank),
+                gte: p.gte.as_ref().map(rank),
+                lte: p.lte.as_ref().map(rank),
+                ..Default::default()
+            },
+        );
+        if let Some(v) = &p.in_ {
+            pc = pc.add(Column::Priority.is_in(v.iter().map(|x| x.rank())));
+        }
+        if let Some(v) = &p.not_in {
+            pc = pc.add(Column::Priority.is_not_in(v.iter().map(|x| x.rank())));
+        }
+        c = c.add(pc);
+    }
+    if let Some(a) = &f.assignee_type {
+        c = c.add(string_filter(
+            Column::AssigneeType,
+            &StringFilter {
+                eq: a.eq.map(|v| v.as_str().to_owned()),
+                in_: a.in_.as_ref().map(|v| v.iter().map(|x| x.as_str().to_owned()).collect()),
+                not_in: a.not_in.as_ref().map(|v| v.iter().map(|x| x.as_str().to_owned()).collect()),
+                is_null: a.is_null,
+                ..Default::default()
+            },
+        ));
+    }
+    let strings = [
+        (Column::AssigneeModel, &f.assignee_model),
+        (Column::ErrorCode, &f.error_code),
+        (Column::Environment, &f.environment),
+    ];
+    for (column, filter) in strings {
+        if let Some(filter) = filter {
+            c = c.add(string_filter(column, filter));
+        }
+    }
+    if let Some(t) = &f.tags {
+        c = c.add(tags_filter(t));
+    }
+    for (column, filter) in [(Column::Progress, &f.progress), (Column::Cost, &f.cost)] {
+        if let Some(filter) = filter {
+            c = c.add(float_filter(column, filter)?);
+        }
+    }
+    let ints = [
+        (Column::DurationMs, &f.duration_ms),
+        (Column::TokensUsed, &f.tokens_used),
+        (Column::Retries, &f.retries),
+    ];
+    for (column, filter) in ints {
+        if let Some(filter) = filter {
+            c = c.add(int_filter(column, filter));
+        }
+    }
+    if let Some(recoverable) = f.error_recoverable {
+        c = c.add(Column::ErrorRecoverable.eq(recoverable));
+    }
+    let times = [
+        (Column::CreatedAt, &f.created_at),
+        (Column::UpdatedAt, &f.updated_at),
+        (Column::StartedAt, &f.started_at),
+        (Column::CompletedAt, &f.completed_at),
+    ];
+    for (column, filter) in times {
+        if let Some(filter) = filter {
+            c = c.add(time_filter(column, filter));
+        }
+    }
+    if let Some(needle) = &f.search {
+        c = c.add(search(needle));
+    }
+    for sub in f.and.iter().flatten() {
+        c = c.add(condition(Some(sub), depth + 1)?);
+    }
+    if let Some(any) = &f.or {
+        let mut or = Condition::any();
+        for sub in any {
+            or = or.add(condition(Some(sub), depth + 1)?);
+        }
+        c = c.add(or);
+    }
+    if let Some(not) = &f.not {
+        c = c.add(condition(Some(not), depth + 1)?.not());
+    }
+    Ok(c)
+}
+
+// ------------------------------------------------------------------ ordering and cursors
+
+#[derive(Copy, Clone, PartialEq)]
+enum Kind {
+    Int,
+    Float,
+    Text,
+}
+
+struct SortKey {
+    field: Option<ExecutionSortField>,
+    expr: SimpleExpr,
+    kind: Kind,
+    direction: SortDirection,
+}
+
+/// Nullable columns sort as if NULL were below every value (`COALESCE(col, -1)`).
+fn sort_key(field: ExecutionSortField, direction: SortDirection) -> SortKey {
+    use ExecutionSortField as F;
+    let nullable = |c: Column| Expr::expr(Func::coalesce([col(c), Expr::val(-1)]));
+    let (expr, kind) = match field {
+        F::CreatedAt => (col(Column::CreatedAt), Kind::Int),
+        F::UpdatedAt => (col(Column::UpdatedAt), Kind::Int),
+        F::StartedAt => (nullable(Column::StartedAt), Kind::Int),
+        F::CompletedAt => (nullable(Column::CompletedAt), Kind::Int),
+        F::Priority => (col(Column::Priority), Kind::Int),
+        F::Progress => (col(Column::Progress), Kind::Float),
+        F::Duration => (nullable(Column::DurationMs), Kind::Int),
+        F::Cost => (nullable(Column::Cost), Kind::Float),
+        F::Status => (col(Column::Status), Kind::Text),
+    };
+    SortKey {
+        field: Some(field),
+        expr,
+        kind,
+        direction,
+    }
+}
+
+fn sort_keys(order: &[ExecutionOrder]) -> Vec<SortKey> {
+    let mut keys: Vec<SortKey> = order.iter().map(|o| sort_key(o.field, o.direction)).collect();
+    if keys.is_empty() {
+        keys.push(sort_key(ExecutionSortField::CreatedAt, SortDirection::Desc));
+    }
+    let direction = keys[0].direction;
+    keys.push(SortKey {
+        field: None,
+        expr: col(Column::Id),
+        kind: Kind::Text,
+        direction,
+    });
+    keys
+}
+
+fn row_value(field: Option<ExecutionSortField>, row: &execution::Model) -> Json {
+    use ExecutionSortField as F;
+    match field {
+        None => Json::from(row.id.clone()),
+        Some(F::CreatedAt) => row.created_at.into(),
+        Some(F::UpdatedAt) => row.updated_at.into(),
+        Some(F::StartedAt) => row.started_at.unwrap_or(-1).into(),
+        Some(F::CompletedAt) => row.completed_at.unwrap_or(-1).into(),
+        Some(F::Priority) => i64::from(row.priority).into(),
+        Some(F::Progress) => row.progress.into(),
+        Some(F::Duration) => row.duration_ms.unwrap_or(-1).into(),
+        Some(F::Cost) => row.cost.unwrap_or(-1.0).into(),
+        Some(F::Status) => row.status.clone().into(),
+    }
+}
+
+fn encode_cursor(keys: &[SortKey], row: &execution::Model) -> String {
+    let values: Vec<Json> = keys.iter().map(|k| row_value(k.field, row)).collect();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Json::Array(values).to_string())
+}
+
+fn decode_cursor(cursor: &str, keys: &[SortKey]) -> AppResult<Vec<Value>> {
+    let bad = || AppError::bad_input("after", "not a cursor of this ordering");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| bad())?;
+    let values: Vec<Json> = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    if values.len() != keys.len() {
+        return Err(bad());
+    }
+    keys.iter()
+        .zip(values)
+        .map(|(key, value)| match key.kind {
+            Kind::Int => value.as_i64().map(Value::from).ok_or_else(bad),
+            Kind::Float => value.as_f64().map(Value::from).ok_or_else(bad),
+            Kind::Text => value.as_str().map(|s| Value::from(s.to_owned())).ok_or_else(bad),
+        })
+        .collect()
+}
+
+/// Rows strictly after the cursor in the (possibly reversed) ordering:
+/// `k1 > v1 OR (k1 = v1 AND k2 > v2) OR …`.
+fn after_condition(keys: &[SortKey], values: &[Value], forward: bool) -> Condition {
+    let mut any = Condition::any();
+    for i in 0..keys.len() {
+        let mut all = Condition::all();
+        for j in 0..i {
+            all = all.add(keys[j].expr.clone().eq(values[j].clone()));
+        }
+        let ascending = (keys[i].direction == SortDirection::Asc) == forward;
+        let beyond = if ascending {
+            keys[i].expr.clone().gt(values[i].clone())
+        } else {
+            keys[i].expr.clone().lt(values[i].clone())
+        };
+        any = any.add(all.add(beyond));
+    }
+    any
+}

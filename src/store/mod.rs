@@ -1,0 +1,59 @@
+//! Persistence: the only module that talks to the database. It opens SQLite or
+//! Postgres, runs the migrations, loads records (always within the caller's tenant
+//! scope), and saves a domain `Change` in one transaction with its events.
+
+pub mod changes;
+pub mod entities;
+pub mod executions;
+pub mod mapping;
+pub mod reads;
+pub mod scope;
+
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+
+use crate::config::StoreConfig;
+
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) db: DatabaseConnection,
+}
+
+impl Store {
+    /// Opens the configured database (creating the SQLite file and data directory if
+    /// needed). Migrations are separate: see `migrate`.
+    pub async fn connect(config: &StoreConfig) -> anyhow::Result<Self> {
+        let url = config.url();
+        if url.starts_with("sqlite:") {
+            std::fs::create_dir_all(&config.data_dir)?;
+        }
+        let mut options = ConnectOptions::new(url);
+        options
+            .max_connections(config.db_max_connections)
+            .min_connections(1)
+            .connect_timeout(Duration::from_secs(10))
+            .sqlx_logging(false);
+        let db = Database::connect(options).await?;
+        if db.get_database_backend() == DbBackend::Sqlite {
+            // WAL lets readers work while a writer commits; FULL keeps commits durable.
+            db.execute_unprepared("PRAGMA journal_mode=WAL").await?;
+        }
+        Ok(Store { db })
+    }
+
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        Migrator::up(&self.db, None).await?;
+        Ok(())
+    }
+
+    /// Whether the database answers (`/readyz`).
+    pub async fn ping(&self) -> bool {
+        self.db.ping().await.is_ok()
+    }
+
+    pub fn backend(&self) -> DbBackend {
+        self.db.get_database_backend()
+    }
+}
