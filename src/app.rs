@@ -1,0 +1,61 @@
+//! The composition root: opens the database, runs migrations, loads the JWT keys,
+//! builds the schema and the router. `main` and the tests both start the service
+//! through here.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::auth::Keys;
+use crate::config::{JwtConfig, ServeConfig, StoreConfig};
+use crate::graphql::build_schema;
+use crate::http::{AppState, router};
+use crate::store::Store;
+
+pub struct App {
+    pub store: Store,
+    pub router: axum::Router,
+}
+
+impl App {
+    pub async fn build(
+        store_config: &StoreConfig,
+        jwt: &JwtConfig,
+        serve: &ServeConfig,
+    ) -> anyhow::Result<Self> {
+        let store = Store::connect(store_config).await?;
+        store.migrate().await?;
+        let keys = Arc::new(Keys::load(jwt, &store_config.data_dir)?);
+        let state = AppState {
+            schema: build_schema(Some(store.clone()), serve),
+            store: store.clone(),
+            keys,
+            insecure_no_auth: serve.insecure_no_auth,
+        };
+        Ok(App {
+            store,
+            router: router(state, serve.max_body_bytes),
+        })
+    }
+
+    /// Serves on `listener` until the process ends or `shutdown` resolves.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        axum::serve(listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Binds `address` (port 0 picks a free one) and returns the listener with the
+/// address it got.
+pub async fn bind(address: &str) -> anyhow::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(address).await?;
+    let local = listener.local_addr()?;
+    Ok((listener, local))
+}

@@ -4,21 +4,17 @@
 
 use crate::domain::status::Status;
 
-#[derive(Debug, thiserror::Error)]
+/// Deliberately not `Display`: async-graphql converts anything `Display` into an
+/// error without a code, so this type can only reach clients through
+/// `graphql::errors`, which always sets `extensions.code`.
+#[derive(Clone, Debug, PartialEq)]
 pub enum AppError {
-    #[error("authentication required: {0}")]
     Unauthenticated(String),
-    #[error("forbidden: {0}")]
     Forbidden(String),
-    #[error("{0} not found")]
     NotFound(String),
-    #[error("invalid value for `{field}`: {message}")]
     BadInput { field: String, message: String },
-    #[error("cannot go from {from} to {to}")]
     InvalidTransition { from: Status, to: Status },
-    #[error("conflict: {0}")]
     Conflict(String),
-    #[error("internal error: {0}")]
     Internal(String),
 }
 
@@ -32,6 +28,21 @@ impl AppError {
 
     pub fn not_found(what: impl Into<String>) -> Self {
         AppError::NotFound(what.into())
+    }
+
+    /// What the client reads as the error's message.
+    pub fn message(&self) -> String {
+        match self {
+            AppError::Unauthenticated(why) => format!("authentication required: {why}"),
+            AppError::Forbidden(why) => format!("forbidden: {why}"),
+            AppError::NotFound(what) => format!("{what} not found"),
+            AppError::BadInput { field, message } => {
+                format!("invalid value for `{field}`: {message}")
+            }
+            AppError::InvalidTransition { from, to } => format!("cannot go from {from} to {to}"),
+            AppError::Conflict(why) => format!("conflict: {why}"),
+            AppError::Internal(why) => format!("internal error: {why}"),
+        }
     }
 
     /// The contract's `extensions.code` for this error.

@@ -1,1 +1,108 @@
-fn main() {}
+//! The `exechub` command line: parses flags and environment, then calls the library.
+
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use exechub::app::{App, bind};
+use exechub::auth::{Keys, Role};
+use exechub::config::{JwtConfig, ServeConfig, StoreConfig};
+use exechub::store::Store;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "exechub", version, about = "Tracks and runs service executions over GraphQL")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the API server (migrations run at start).
+    Serve {
+        #[command(flatten)]
+        serve: ServeConfig,
+        #[command(flatten)]
+        store: StoreConfig,
+        #[command(flatten)]
+        jwt: JwtConfig,
+    },
+    /// Apply database migrations and exit.
+    Migrate {
+        #[command(flatten)]
+        store: StoreConfig,
+    },
+    /// Print the GraphQL schema (SDL).
+    Schema,
+    /// Print a signed token for the configured key.
+    Token {
+        /// admin, operator, agent or viewer.
+        #[arg(long)]
+        role: Role,
+        /// Tenant the token is bound to (an execution's customerId or providerId).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// The token's subject; defaults to the role name.
+        #[arg(long)]
+        subject: Option<String>,
+        /// Lifetime, e.g. 30m, 1h, 7d.
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        ttl: Duration,
+        /// Data directory holding a generated secret, when no key is configured.
+        #[arg(long, env = "EXECHUB_DATA_DIR", default_value = "./data")]
+        data_dir: std::path::PathBuf,
+        #[command(flatten)]
+        jwt: JwtConfig,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("EXECHUB_LOG")
+                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Serve { serve, store, jwt } => {
+            let app = App::build(&store, &jwt, &serve).await?;
+            let (listener, address) = bind(&serve.bind).await?;
+            println!("exechub is listening on http://{address}");
+            println!("  GraphiQL:      http://{address}/graphql");
+            if serve.insecure_no_auth {
+                println!("  auth:          OFF (--insecure-no-auth): every request is an admin");
+            } else {
+                println!("  mint a token:  cargo run --release -- token --role admin");
+                println!("  then send it as the header  Authorization: Bearer <token>");
+            }
+            app.serve(listener, async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+        }
+        Command::Migrate { store } => {
+            Store::connect(&store).await?.migrate().await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Schema => {
+            print!("{}", exechub::graphql::sdl());
+            Ok(())
+        }
+        Command::Token {
+            role,
+            tenant,
+            subject,
+            ttl,
+            data_dir,
+            jwt,
+        } => {
+            let keys = Keys::load(&jwt, &data_dir)?;
+            let subject = subject.unwrap_or_else(|| role.as_str().to_owned());
+            println!("{}", keys.mint(role, tenant, subject, ttl)?);
+            Ok(())
+        }
+    }
+}

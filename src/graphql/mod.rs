@@ -1,0 +1,36 @@
+//! The GraphQL API: schema assembly with its limits. Resolvers are thin: they
+//! authenticate, call one `domain` rule and one `store` function, and map errors once
+//! (`errors`).
+
+pub mod context;
+pub mod errors;
+pub mod mutations;
+pub mod objects;
+pub mod query;
+
+use async_graphql::{EmptySubscription, Schema};
+
+use crate::config::ServeConfig;
+use crate::store::Store;
+
+pub type ApiSchema = Schema<query::QueryRoot, mutations::MutationRoot, EmptySubscription>;
+
+pub fn build_schema(store: Option<Store>, limits: &ServeConfig) -> ApiSchema {
+    let mut builder = Schema::build(
+        query::QueryRoot,
+        mutations::MutationRoot::default(),
+        EmptySubscription,
+    )
+    .limit_depth(limits.max_query_depth)
+    .limit_complexity(limits.max_query_complexity)
+    .limit_recursive_depth(32);
+    if let Some(store) = store {
+        builder = builder.data(store);
+    }
+    builder.finish()
+}
+
+/// The SDL that `exechub schema` prints and `schema.graphql` holds.
+pub fn sdl() -> String {
+    build_schema(None, &ServeConfig::default()).sdl()
+}

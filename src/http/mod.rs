@@ -1,0 +1,41 @@
+//! The axum router: `/graphql` (POST queries and mutations, GET queries or GraphiQL),
+//! `/healthz` and `/readyz`, with the body-size limit, CORS and request tracing.
+
+mod auth;
+mod graphql;
+mod health;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use tower_http::cors::CorsLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::Keys;
+use crate::graphql::ApiSchema;
+use crate::store::Store;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub schema: ApiSchema,
+    pub store: Store,
+    pub keys: Arc<Keys>,
+    /// `--insecure-no-auth`: every request is an admin.
+    pub insecure_no_auth: bool,
+}
+
+pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route(
+            "/graphql",
+            get(graphql::get_handler).post(graphql::post_handler),
+        )
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(CorsLayer::permissive())
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -19,7 +19,7 @@ use crate::domain::change::Change;
 use crate::domain::records::{Execution, Step, Webhook, new_id};
 use crate::error::{AppError, AppResult};
 
-/// What a rule sees: the execution with its steps (and webhooks, when asked for).
+/// What a rule sees: the execution with its steps and webhooks.
 pub struct Snapshot {
     pub execution: Execution,
     pub steps: Vec<Step>,
@@ -44,7 +44,6 @@ impl Store {
         principal: &Principal,
         action: &str,
         execution_id: &str,
-        with_webhooks: bool,
         rule: F,
     ) -> AppResult<Change>
     where
@@ -56,11 +55,7 @@ impl Store {
                 .await?
                 .ok_or_else(|| AppError::not_found(format!("execution `{execution_id}`")))?;
             let steps = self.steps(execution_id).await?;
-            let webhooks = if with_webhooks {
-                self.webhooks(execution_id).await?
-            } else {
-                Vec::new()
-            };
+            let webhooks = self.webhooks(execution_id).await?;
             let snapshot = Snapshot {
                 execution,
                 steps,

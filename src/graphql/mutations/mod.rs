@@ -1,0 +1,42 @@
+//! The mutation root, merged from one object per family of operations. Every
+//! mutation has the same shape: authenticate, let a `domain` rule compute the change
+//! from the current execution, and save it with `store::apply` (one transaction, with
+//! its events and audit row).
+
+mod lifecycle;
+mod reports;
+mod steps;
+
+use async_graphql::{Context, MergedObject, Result};
+
+use super::context::{caller, store};
+use super::errors::GqlResult;
+use crate::auth::{Permission, Principal};
+use crate::domain::change::Change;
+use crate::error::AppResult;
+use crate::store::changes::Snapshot;
+
+#[derive(MergedObject, Default)]
+pub struct MutationRoot(
+    lifecycle::LifecycleMutations,
+    steps::StepMutations,
+    reports::ReportMutations,
+);
+
+/// Runs `rule` against the execution `id` for a caller holding `permission`.
+pub(crate) async fn mutate<F>(
+    ctx: &Context<'_>,
+    permission: Permission,
+    action: &str,
+    id: &str,
+    rule: F,
+) -> Result<Change>
+where
+    F: Fn(&Snapshot, &Principal) -> AppResult<Change>,
+{
+    let principal = caller(ctx, permission).gql()?;
+    store(ctx)
+        .apply(&principal, action, id, |snapshot| rule(snapshot, &principal))
+        .await
+        .gql()
+}

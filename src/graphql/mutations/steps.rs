@@ -1,0 +1,111 @@
+//! Driving steps directly: start (adding a step discovered while running),
+//! complete, fail and skip.
+
+use async_graphql::{Context, ID, Json, Object, Result};
+use chrono::Utc;
+use serde_json::Value;
+
+use super::mutate;
+use crate::auth::Permission;
+use crate::domain::change::Change;
+use crate::domain::inputs::*;
+use crate::domain::records::Step;
+use crate::domain::steps;
+use crate::error::AppError;
+use crate::graphql::errors::GqlResult;
+
+#[derive(Default)]
+pub struct StepMutations;
+
+/// The step a change wrote.
+fn written_step(change: Change, step_id: &str) -> Result<Step> {
+    change
+        .steps
+        .into_iter()
+        .find(|s| s.id == step_id)
+        .ok_or_else(|| AppError::Internal(format!("step `{step_id}` was not written")))
+        .gql()
+}
+
+#[Object]
+impl StepMutations {
+    /// Starts a step, adding it when its id is new (steps can be discovered while running).
+    async fn start_step(
+        &self,
+        ctx: &Context<'_>,
+        execution_id: ID,
+        step: StartStepInput,
+    ) -> Result<Step> {
+        let step_id = step.id.0.clone();
+        let change = mutate(ctx, Permission::Report, "startStep", &execution_id, |s, p| {
+            steps::start_step(&s.execution, &s.steps, step.clone(), &p.subject, Utc::now())
+        })
+        .await?;
+        written_step(change, &step_id)
+    }
+
+    async fn complete_step(
+        &self,
+        ctx: &Context<'_>,
+        execution_id: ID,
+        step_id: ID,
+        output: Option<Json<Value>>,
+        metrics: Option<StepMetricsInput>,
+    ) -> Result<Step> {
+        let change = mutate(ctx, Permission::Report, "completeStep", &execution_id, |s, p| {
+            steps::complete_step(
+                &s.execution,
+                &s.steps,
+                &step_id,
+                output.clone(),
+                metrics.clone(),
+                &p.subject,
+                Utc::now(),
+            )
+        })
+        .await?;
+        written_step(change, &step_id)
+    }
+
+    async fn fail_step(
+        &self,
+        ctx: &Context<'_>,
+        execution_id: ID,
+        step_id: ID,
+        error: ExecutionErrorInput,
+    ) -> Result<Step> {
+        let change = mutate(ctx, Permission::Report, "failStep", &execution_id, |s, p| {
+            steps::fail_step(
+                &s.execution,
+                &s.steps,
+                &step_id,
+                error.clone(),
+                &p.subject,
+                Utc::now(),
+            )
+        })
+        .await?;
+        written_step(change, &step_id)
+    }
+
+    async fn skip_step(
+        &self,
+        ctx: &Context<'_>,
+        execution_id: ID,
+        step_id: ID,
+        reason: Option<String>,
+    ) -> Result<Step> {
+        let change = mutate(ctx, Permission::Report, "skipStep", &execution_id, |s, p| {
+            steps::skip_step(
+                &s.execution,
+                &s.steps,
+                &step_id,
+                reason.clone(),
+                &p.subject,
+                Utc::now(),
+            )
+        })
+        .await?;
+        written_step(change, &step_id)
+    }
+}

@@ -1,0 +1,128 @@
+//! Relay connections: executions and logs, with `pageInfo` and a `totalCount` that
+//! is counted in SQL only when the client selects it.
+
+use async_graphql::{Context, Object, Result, SimpleObject};
+use base64::Engine;
+
+use crate::auth::Principal;
+use crate::domain::filter::ExecutionFilter;
+use crate::domain::records::{Execution, LogEntry};
+use crate::domain::types::LogLevel;
+use crate::error::{AppError, AppResult};
+use crate::graphql::context::store;
+use crate::graphql::errors::GqlResult;
+
+#[derive(SimpleObject, Clone, Debug)]
+pub struct PageInfo {
+    pub has_next_page: bool,
+    pub has_previous_page: bool,
+    pub start_cursor: Option<String>,
+    pub end_cursor: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct ExecutionEdge {
+    pub cursor: String,
+    pub node: Execution,
+}
+
+pub struct ExecutionConnection {
+    pub principal: Principal,
+    pub filter: Option<ExecutionFilter>,
+    pub edges: Vec<(String, Execution)>,
+    pub has_next_page: bool,
+    pub has_previous_page: bool,
+}
+
+#[Object]
+impl ExecutionConnection {
+    async fn edges(&self) -> Vec<ExecutionEdge> {
+        self.edges
+            .iter()
+            .map(|(cursor, node)| ExecutionEdge {
+                cursor: cursor.clone(),
+                node: node.clone(),
+            })
+            .collect()
+    }
+    async fn nodes(&self) -> Vec<&Execution> {
+        self.edges.iter().map(|(_, node)| node).collect()
+    }
+    async fn page_info(&self) -> PageInfo {
+        PageInfo {
+            has_next_page: self.has_next_page,
+            has_previous_page: self.has_previous_page,
+            start_cursor: self.edges.first().map(|(c, _)| c.clone()),
+            end_cursor: self.edges.last().map(|(c, _)| c.clone()),
+        }
+    }
+    async fn total_count(&self, ctx: &Context<'_>) -> Result<u64> {
+        store(ctx)
+            .count_executions(&self.principal, self.filter.as_ref())
+            .await
+            .gql()
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct LogEdge {
+    pub cursor: String,
+    pub node: LogEntry,
+}
+
+pub struct LogConnection {
+    pub execution_id: String,
+    pub levels: Option<Vec<LogLevel>>,
+    pub step_id: Option<String>,
+    pub logs: Vec<LogEntry>,
+    pub has_next_page: bool,
+    pub has_previous_page: bool,
+}
+
+/// A log's cursor: its id, opaque to clients.
+pub fn cursor_of(log_id: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(log_id)
+}
+
+/// The log id inside a cursor.
+pub fn log_after(cursor: &str) -> AppResult<String> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(|| AppError::bad_input("after", "not a log cursor"))
+}
+
+#[Object]
+impl LogConnection {
+    async fn edges(&self) -> Vec<LogEdge> {
+        self.logs
+            .iter()
+            .map(|log| LogEdge {
+                cursor: cursor_of(&log.id),
+                node: log.clone(),
+            })
+            .collect()
+    }
+    async fn nodes(&self) -> &[LogEntry] {
+        &self.logs
+    }
+    async fn page_info(&self) -> PageInfo {
+        PageInfo {
+            has_next_page: self.has_next_page,
+            has_previous_page: self.has_previous_page,
+            start_cursor: self.logs.first().map(|l| cursor_of(&l.id)),
+            end_cursor: self.logs.last().map(|l| cursor_of(&l.id)),
+        }
+    }
+    async fn total_count(&self, ctx: &Context<'_>) -> Result<u64> {
+        store(ctx)
+            .count_logs(
+                &self.execution_id,
+                self.levels.as_deref(),
+                self.step_id.as_deref(),
+            )
+            .await
+            .gql()
+    }
+}

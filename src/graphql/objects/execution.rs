@@ -1,0 +1,161 @@
+//! `Execution` as the API shows it. Scalar fields come from the record; steps, logs,
+//! checkpoints, events and webhooks are loaded when selected.
+
+use async_graphql::{Context, ID, Json, Object, Result, SimpleObject};
+use serde_json::Value;
+
+use super::connection::{LogConnection, log_after};
+use crate::domain::filter::MAX_PAGE;
+use crate::domain::records::*;
+use crate::domain::status::ExecutionStatus;
+use crate::domain::types::*;
+use crate::graphql::context::store;
+use crate::graphql::errors::GqlResult;
+use crate::error::AppError;
+
+#[derive(SimpleObject)]
+pub struct ExecutionMetadata {
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub started_at: Option<Timestamp>,
+    pub completed_at: Option<Timestamp>,
+    pub environment: Option<String>,
+    pub version: Option<String>,
+    pub extra: Option<Json<Value>>,
+}
+
+/// `first` within 0..=MAX_PAGE.
+pub fn page_size(field: &str, first: i32) -> Result<u64> {
+    if !(0..=MAX_PAGE).contains(&first) {
+        return Err(AppError::bad_input(field, format!("must be in 0..={MAX_PAGE}")))
+            .gql();
+    }
+    Ok(first as u64)
+}
+
+#[Object]
+impl Execution {
+    pub async fn id(&self) -> ID {
+        ID(self.id.clone())
+    }
+    async fn order_id(&self) -> ID {
+        ID(self.order_id.clone())
+    }
+    async fn service_id(&self) -> ID {
+        ID(self.service_id.clone())
+    }
+    /// Tenant that ordered; may read it.
+    async fn customer_id(&self) -> Option<ID> {
+        self.customer_id.clone().map(ID)
+    }
+    /// Tenant that provides the service; may read it.
+    async fn provider_id(&self) -> Option<ID> {
+        self.provider_id.clone().map(ID)
+    }
+    async fn status(&self) -> ExecutionStatus {
+        self.status
+    }
+    async fn progress(&self) -> f64 {
+        self.progress
+    }
+    async fn priority(&self) -> Priority {
+        self.priority
+    }
+    async fn assignee(&self) -> Option<&Assignee> {
+        self.assignee.as_ref()
+    }
+    async fn result(&self) -> Option<&ExecutionResult> {
+        self.result.as_ref()
+    }
+    async fn error(&self) -> Option<&ExecutionError> {
+        self.error.as_ref()
+    }
+    async fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+    async fn steps(&self, ctx: &Context<'_>) -> Result<Vec<Step>> {
+        store(ctx).steps(&self.id).await.gql()
+    }
+    async fn step(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Step>> {
+        let steps = store(ctx).steps(&self.id).await.gql()?;
+        Ok(steps.into_iter().find(|s| s.id == id.0))
+    }
+    async fn logs(
+        &self,
+        ctx: &Context<'_>,
+        level: Option<Vec<LogLevel>>,
+        step_id: Option<ID>,
+        #[graphql(default = 100)] first: i32,
+        after: Option<String>,
+    ) -> Result<LogConnection> {
+        let first = page_size("first", first)?;
+        let after_id = after.as_deref().map(log_after).transpose().gql()?;
+        let page = store(ctx)
+            .logs(
+                &self.id,
+                level.as_deref(),
+                step_id.as_ref().map(|s| s.as_str()),
+                first,
+                after_id.as_deref(),
+            )
+            .await
+            .gql()?;
+        Ok(LogConnection {
+            execution_id: self.id.clone(),
+            levels: level,
+            step_id: step_id.map(|s| s.0),
+            has_previous_page: after.is_some(),
+            has_next_page: page.has_next_page,
+            logs: page.logs,
+        })
+    }
+    async fn checkpoints(&self, ctx: &Context<'_>) -> Result<Vec<Checkpoint>> {
+        store(ctx).checkpoints(&self.id).await.gql()
+    }
+    async fn latest_checkpoint(&self, ctx: &Context<'_>) -> Result<Option<Checkpoint>> {
+        store(ctx).latest_checkpoint(&self.id).await.gql()
+    }
+    async fn events(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 0)] after_sequence: i32,
+        #[graphql(default = 100)] first: i32,
+    ) -> Result<Vec<Event>> {
+        let first = page_size("first", first)?;
+        store(ctx)
+            .events(&self.id, i64::from(after_sequence), first)
+            .await
+            .gql()
+    }
+    async fn timeout_ms(&self) -> i64 {
+        self.timeout_ms
+    }
+    async fn retry_policy(&self) -> Option<&RetryPolicy> {
+        self.retry_policy.as_ref()
+    }
+    /// The signing secret is never readable.
+    async fn webhooks(&self, ctx: &Context<'_>) -> Result<Vec<Webhook>> {
+        store(ctx).webhooks(&self.id).await.gql()
+    }
+    async fn tags(&self) -> &[String] {
+        &self.tags
+    }
+    async fn metadata(&self) -> ExecutionMetadata {
+        ExecutionMetadata {
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            started_at: self.metrics.started_at,
+            completed_at: self.metrics.completed_at,
+            environment: self.environment.clone(),
+            version: self.version.clone(),
+            extra: self.metadata.clone().map(Json),
+        }
+    }
+    async fn created_at(&self) -> Timestamp {
+        self.created_at
+    }
+    async fn updated_at(&self) -> Timestamp {
+        self.updated_at
+    }
+}
+

@@ -1,0 +1,75 @@
+//! The query root: one execution, the filtered and paged list, the `Node` lookup
+//! and `me`. Every read is scoped to the caller's tenant in SQL.
+
+use async_graphql::{Context, ID, Object, Result};
+
+use super::context::{caller, store};
+use super::errors::GqlResult;
+use super::objects::Node;
+use super::objects::connection::ExecutionConnection;
+use crate::auth::{Permission, Principal};
+use crate::domain::filter::{ExecutionFilter, ExecutionOrder, ExecutionSortField, SortDirection};
+use crate::domain::records::Execution;
+use crate::store::executions::PageRequest;
+
+#[derive(Default)]
+pub struct QueryRoot;
+
+fn default_order() -> Vec<ExecutionOrder> {
+    vec![ExecutionOrder {
+        field: ExecutionSortField::CreatedAt,
+        direction: SortDirection::Desc,
+    }]
+}
+
+#[Object]
+impl QueryRoot {
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
+        Ok(self.execution(ctx, id).await?.map(Node::Execution))
+    }
+
+    /// The caller, as its token says.
+    async fn me(&self, ctx: &Context<'_>) -> Result<Principal> {
+        caller(ctx, Permission::Read).gql()
+    }
+
+    /// An execution, or null when it does not exist or belongs to another tenant.
+    async fn execution(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Execution>> {
+        let principal = caller(ctx, Permission::Read).gql()?;
+        store(ctx).execution(&principal, &id).await.gql()
+    }
+
+    async fn executions(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<ExecutionFilter>,
+        #[graphql(default_with = "default_order()")] order_by: Vec<ExecutionOrder>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<ExecutionConnection> {
+        let principal = caller(ctx, Permission::Read).gql()?;
+        let page = store(ctx)
+            .list_executions(
+                &principal,
+                filter.as_ref(),
+                &order_by,
+                PageRequest {
+                    first,
+                    after,
+                    last,
+                    before,
+                },
+            )
+            .await
+            .gql()?;
+        Ok(ExecutionConnection {
+            principal,
+            filter,
+            edges: page.items,
+            has_next_page: page.has_next_page,
+            has_previous_page: page.has_previous_page,
+        })
+    }
+}

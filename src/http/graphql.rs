@@ -1,0 +1,72 @@
+//! `/graphql` over HTTP: POST runs any operation; GET runs queries from the query
+//! string (mutations over GET are refused with 405) or, for a browser, serves
+//! GraphiQL.
+
+use async_graphql::http::GraphiQLSource;
+use async_graphql::parser::{parse_query, types::OperationType};
+use async_graphql_axum::rejection::GraphQLRejection;
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+
+use super::AppState;
+use super::auth::authenticate;
+
+pub async fn post_handler(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    request: GraphQLRequest,
+) -> GraphQLResponse {
+    let request = request.into_inner().data(authenticate(&state, &headers));
+    state.schema.execute(request).await.into()
+}
+
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"))
+}
+
+/// Whether the operation that would run is a mutation (or subscription).
+fn is_mutation(request: &async_graphql::Request) -> bool {
+    let Ok(document) = parse_query(&request.query) else {
+        return false; // the executor reports the syntax error
+    };
+    document.operations.iter().any(|(name, operation)| {
+        let selected = match (&request.operation_name, name) {
+            (Some(wanted), Some(name)) => wanted == name.as_str(),
+            (None, _) => true,
+            (Some(_), None) => false,
+        };
+        selected && operation.node.ty != OperationType::Query
+    })
+}
+
+pub async fn get_handler(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    request: Result<GraphQLRequest, GraphQLRejection>,
+) -> Response {
+    match request.ok() {
+        Some(request) if !request.0.query.is_empty() => {
+            let request = request.into_inner();
+            if is_mutation(&request) {
+                return (
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    [(header::ALLOW, "POST")],
+                    "mutations must be sent with POST",
+                )
+                    .into_response();
+            }
+            let request = request.data(authenticate(&state, &headers));
+            GraphQLResponse::from(state.schema.execute(request).await).into_response()
+        }
+        None => Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response(),
+        _ if wants_html(&headers) => {
+            Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response()
+        }
+        _ => (StatusCode::BAD_REQUEST, "missing `query` parameter").into_response(),
+    }
+}
