@@ -114,10 +114,10 @@ pub struct WebhookInput {
     pub events: Vec<EventType>,
     pub headers: Option<Json<Value>>,
     pub secret: Option<String>,
-    #[graphql(default = 3)]
-    pub retries: i32,
-    #[graphql(default = 5000)]
-    pub timeout_ms: i32,
+    #[graphql(default_with = "Some(3)")]
+    pub retries: Option<i32>,
+    #[graphql(default_with = "Some(5000)")]
+    pub timeout_ms: Option<i32>,
 }
 
 #[derive(InputObject, Clone, Debug)]
@@ -128,20 +128,21 @@ pub struct CreateExecutionInput {
     pub service_id: ID,
     pub customer_id: Option<ID>,
     pub provider_id: Option<ID>,
-    #[graphql(default_with = "Priority::Normal")]
-    pub priority: Priority,
+    #[graphql(default_with = "Some(Priority::Normal)")]
+    pub priority: Option<Priority>,
     pub assignee: Option<AssigneeInput>,
     pub steps: Option<Vec<StepInput>>,
-    #[graphql(default = 3600000)]
-    pub timeout_ms: i32,
+    /// At most 86400000.
+    #[graphql(default_with = "Some(3_600_000)")]
+    pub timeout_ms: Option<i32>,
     pub retry_policy: Option<RetryPolicyInput>,
     pub webhooks: Option<Vec<WebhookInput>>,
     pub tags: Option<Vec<String>>,
     pub environment: Option<String>,
     pub version: Option<String>,
     pub metadata: Option<Json<Value>>,
-    #[graphql(default = false)]
-    pub auto_start: bool,
+    #[graphql(default_with = "Some(false)")]
+    pub auto_start: Option<bool>,
 }
 
 #[derive(InputObject, Clone, Debug)]

@@ -35,12 +35,12 @@ pub fn create(
         status: ExecutionStatus::Queued,
         progress: 0.0,
         progress_explicit: false,
-        priority: input.priority,
+        priority: input.priority.unwrap_or(Priority::Normal),
         assignee: input.assignee.map(|a| a.parse("input.assignee")).transpose()?,
         result: None,
         error: None,
         metrics: Metrics::default(),
-        timeout_ms: TimeoutMs::parse("input.timeoutMs", input.timeout_ms)?.0,
+        timeout_ms: TimeoutMs::parse("input.timeoutMs", input.timeout_ms.unwrap_or(3_600_000))?.0,
         retry_policy: input
             .retry_policy
             .map(|p| p.parse("input.retryPolicy"))
@@ -68,7 +68,7 @@ pub fn create(
         .collect();
     change.steps = steps;
     change.emit(EventType::ExecutionCreated, EventPayload::default(), None);
-    if input.auto_start {
+    if input.auto_start.unwrap_or(false) {
         start_into(&mut change)?;
     }
     Ok(change)
@@ -109,10 +109,15 @@ fn parse_webhooks(
                 events: w.events,
                 headers: validate::opt_json(&format!("{field}.headers"), w.headers)?.map(|j| j.0),
                 secret: validate::opt_short(&format!("{field}.secret"), w.secret)?,
-                retries: validate::int_range(&format!("{field}.retries"), w.retries, 0, 20)?,
+                retries: validate::int_range(
+                    &format!("{field}.retries"),
+                    w.retries.unwrap_or(3),
+                    0,
+                    20,
+                )?,
                 timeout_ms: i64::from(validate::int_range(
                     &format!("{field}.timeoutMs"),
-                    w.timeout_ms,
+                    w.timeout_ms.unwrap_or(5000),
                     1,
                     60_000,
                 )?),

@@ -22,7 +22,7 @@ fn default_order() -> Vec<ExecutionOrder> {
     }]
 }
 
-#[Object]
+#[Object(name = "Query")]
 impl QueryRoot {
     async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
         Ok(self.execution(ctx, id).await?.map(Node::Execution))
@@ -43,7 +43,7 @@ impl QueryRoot {
         &self,
         ctx: &Context<'_>,
         filter: Option<ExecutionFilter>,
-        #[graphql(default_with = "default_order()")] order_by: Vec<ExecutionOrder>,
+        #[graphql(default_with = "Some(default_order())")] order_by: Option<Vec<ExecutionOrder>>,
         first: Option<i32>,
         after: Option<String>,
         last: Option<i32>,
@@ -54,7 +54,7 @@ impl QueryRoot {
             .list_executions(
                 &principal,
                 filter.as_ref(),
-                &order_by,
+                order_by.as_deref().unwrap_or_default(),
                 PageRequest {
                     first,
                     after,

@@ -17,6 +17,7 @@ use crate::error::AppResult;
 use crate::store::changes::Snapshot;
 
 #[derive(MergedObject, Default)]
+#[graphql(name = "Mutation")]
 pub struct MutationRoot(
     lifecycle::LifecycleMutations,
     steps::StepMutations,
