@@ -1,10 +1,11 @@
-//! Saving a domain `Change`: one transaction that updates the execution row guarded
-//! by the status and sequence it was computed from (`UPDATE … WHERE id = ? AND status
-//! = ? AND last_sequence = ?`), writes its steps, logs, checkpoints, webhooks, events
-//! and the audit row, or writes nothing. A change computed from a stale read is
-//! recomputed from a fresh one.
+//! Saving a domain `Change`: one transaction that first locks the execution row
+//! (a no-op UPDATE, so SQLite takes its write lock and Postgres its row lock before
+//! anything is read), reads the current state, lets the rule compute the change, then
+//! updates the row guarded by the status and sequence it was computed from and writes
+//! its steps, logs, checkpoints, webhooks, events and the audit row — or nothing.
+//! Concurrent writers to one execution queue on the lock instead of retrying.
 
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter,
     TransactionTrait,
@@ -14,6 +15,7 @@ use serde_json::json;
 use super::Store;
 use super::entities::*;
 use super::mapping::*;
+use super::reads::{execution_on, steps_on, webhooks_on};
 use crate::auth::Principal;
 use crate::domain::change::Change;
 use crate::domain::records::{Execution, Step, Webhook, new_id};
@@ -26,19 +28,13 @@ pub struct Snapshot {
     pub webhooks: Vec<Webhook>,
 }
 
-/// How often a change is recomputed when another writer got there first.
-const ATTEMPTS: usize = 16;
 /// Rows per multi-row INSERT, well inside SQLite's and Postgres' parameter limits.
 const CHUNK: usize = 200;
 
-enum Saved {
-    Done,
-    Stale,
-}
-
 impl Store {
-    /// Loads the execution the principal may see, lets `rule` compute the change, and
-    /// saves it; recomputes on a concurrent write. `NOT_FOUND` when invisible.
+    /// Locks the execution the principal may see, lets `rule` compute the change from
+    /// its current state, and saves it, all in one transaction. `NOT_FOUND` when the
+    /// execution does not exist or is invisible to the principal.
     pub async fn apply<F>(
         &self,
         principal: &Principal,
@@ -47,28 +43,33 @@ impl Store {
         rule: F,
     ) -> AppResult<Change>
     where
-        F: Fn(&Snapshot) -> AppResult<Change>,
+        F: FnOnce(&Snapshot) -> AppResult<Change>,
     {
-        for _ in 0..ATTEMPTS {
-            let execution = self
-                .execution(principal, execution_id)
-                .await?
-                .ok_or_else(|| AppError::not_found(format!("execution `{execution_id}`")))?;
-            let steps = self.steps(execution_id).await?;
-            let webhooks = self.webhooks(execution_id).await?;
-            let snapshot = Snapshot {
-                execution,
-                steps,
-                webhooks,
-            };
-            let change = rule(&snapshot)?;
-            if let Saved::Done = self.save(&snapshot.execution, &change, principal, action).await? {
-                return Ok(change);
-            }
+        let not_found = || AppError::not_found(format!("execution `{execution_id}`"));
+        let txn = self.db.begin().await?;
+        let locked = execution::Entity::update_many()
+            .col_expr(
+                execution::Column::LastSequence,
+                Expr::col(execution::Column::LastSequence).into(),
+            )
+            .filter(execution::Column::Id.eq(execution_id))
+            .exec(&txn)
+            .await?;
+        if locked.rows_affected == 0 {
+            return Err(not_found());
         }
-        Err(AppError::Conflict(
-            "the execution kept changing under this request; try again".into(),
-        ))
+        let execution = execution_on(&txn, principal, execution_id)
+            .await?
+            .ok_or_else(not_found)?;
+        let snapshot = Snapshot {
+            steps: steps_on(&txn, execution_id).await?,
+            webhooks: webhooks_on(&txn, execution_id).await?,
+            execution,
+        };
+        let change = rule(&snapshot)?;
+        save(&txn, &snapshot.execution, &change, principal, action).await?;
+        txn.commit().await?;
+        Ok(change)
     }
 
     /// Saves a new execution (with its idempotency key, if any). When the key is
@@ -129,40 +130,39 @@ impl Store {
             None => Ok(None),
         }
     }
+}
 
-    async fn save(
-        &self,
-        before: &Execution,
-        change: &Change,
-        principal: &Principal,
-        action: &str,
-    ) -> AppResult<Saved> {
-        let txn = self.db.begin().await?;
-        let updated = execution::Entity::update_many()
-            .set(execution_to_row(&change.execution))
-            .filter(execution::Column::Id.eq(&change.execution.id))
-            .filter(execution::Column::Status.eq(change.expected_status.as_str()))
-            .filter(execution::Column::LastSequence.eq(change.expected_sequence))
-            .exec(&txn)
-            .await?;
-        if updated.rows_affected != 1 {
-            txn.rollback().await?;
-            return Ok(Saved::Stale);
-        }
-        if before.tags != change.execution.tags {
-            write_tags(&txn, &change.execution, true).await?;
-        }
-        if !change.webhooks_removed.is_empty() {
-            webhook::Entity::delete_many()
-                .filter(webhook::Column::ExecutionId.eq(&change.execution.id))
-                .filter(webhook::Column::Id.is_in(change.webhooks_removed.clone()))
-                .exec(&txn)
-                .await?;
-        }
-        write_parts(&txn, change, principal, action).await?;
-        txn.commit().await?;
-        Ok(Saved::Done)
+/// Writes a computed change inside the transaction that read its snapshot.
+async fn save(
+    txn: &DatabaseTransaction,
+    before: &Execution,
+    change: &Change,
+    principal: &Principal,
+    action: &str,
+) -> AppResult<()> {
+    let updated = execution::Entity::update_many()
+        .set(execution_to_row(&change.execution))
+        .filter(execution::Column::Id.eq(&change.execution.id))
+        .filter(execution::Column::Status.eq(change.expected_status.as_str()))
+        .filter(execution::Column::LastSequence.eq(change.expected_sequence))
+        .exec(txn)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Err(AppError::Conflict(
+            "the execution changed while this request was applied".into(),
+        ));
     }
+    if before.tags != change.execution.tags {
+        write_tags(txn, &change.execution, true).await?;
+    }
+    if !change.webhooks_removed.is_empty() {
+        webhook::Entity::delete_many()
+            .filter(webhook::Column::ExecutionId.eq(&change.execution.id))
+            .filter(webhook::Column::Id.is_in(change.webhooks_removed.clone()))
+            .exec(txn)
+            .await?;
+    }
+    write_parts(txn, change, principal, action).await
 }
 
 async fn write_tags(

@@ -2,7 +2,10 @@
 //! through the caller's tenant scope; the parts are read by execution id once the
 //! execution was found visible.
 
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
 
 use super::Store;
 use super::entities::*;
@@ -19,26 +22,57 @@ pub struct LogPage {
     pub has_next_page: bool,
 }
 
+/// The execution if it exists and the principal may see it.
+pub(super) async fn execution_on(
+    conn: &impl ConnectionTrait,
+    principal: &Principal,
+    id: &str,
+) -> AppResult<Option<Execution>> {
+    execution::Entity::find_by_id(id.to_owned())
+        .filter(scope::condition(&principal.scope()))
+        .one(conn)
+        .await?
+        .map(execution_from_row)
+        .transpose()
+}
+
+pub(super) async fn steps_on(conn: &impl ConnectionTrait, execution_id: &str) -> AppResult<Vec<Step>> {
+    step::Entity::find()
+        .filter(step::Column::ExecutionId.eq(execution_id))
+        .order_by_asc(step::Column::Idx)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(step_from_row)
+        .collect()
+}
+
+pub(super) async fn webhooks_on(
+    conn: &impl ConnectionTrait,
+    execution_id: &str,
+) -> AppResult<Vec<Webhook>> {
+    webhook::Entity::find()
+        .filter(webhook::Column::ExecutionId.eq(execution_id))
+        .order_by_asc(webhook::Column::Id)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(webhook_from_row)
+        .collect()
+}
+
 impl Store {
     /// The execution if it exists and the principal may see it.
     pub async fn execution(&self, principal: &Principal, id: &str) -> AppResult<Option<Execution>> {
-        execution::Entity::find_by_id(id.to_owned())
-            .filter(scope::condition(&principal.scope()))
-            .one(&self.db)
-            .await?
-            .map(execution_from_row)
-            .transpose()
+        execution_on(&self.db, principal, id).await
     }
 
     pub async fn steps(&self, execution_id: &str) -> AppResult<Vec<Step>> {
-        step::Entity::find()
-            .filter(step::Column::ExecutionId.eq(execution_id))
-            .order_by_asc(step::Column::Idx)
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(step_from_row)
-            .collect()
+        steps_on(&self.db, execution_id).await
+    }
+
+    pub async fn webhooks(&self, execution_id: &str) -> AppResult<Vec<Webhook>> {
+        webhooks_on(&self.db, execution_id).await
     }
 
     pub async fn logs(
@@ -128,17 +162,6 @@ impl Store {
             .await?
             .into_iter()
             .map(event_from_row)
-            .collect()
-    }
-
-    pub async fn webhooks(&self, execution_id: &str) -> AppResult<Vec<Webhook>> {
-        webhook::Entity::find()
-            .filter(webhook::Column::ExecutionId.eq(execution_id))
-            .order_by_asc(webhook::Column::Id)
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(webhook_from_row)
             .collect()
     }
 

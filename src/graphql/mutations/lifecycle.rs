@@ -36,7 +36,7 @@ impl LifecycleMutations {
         input: UpdateExecutionInput,
     ) -> Result<Execution> {
         let change = mutate(ctx, Permission::Manage, "updateExecution", &id, |s, p| {
-            lifecycle::update(&s.execution, &s.webhooks, input.clone(), &p.subject, Utc::now())
+            lifecycle::update(&s.execution, &s.webhooks, input, &p.subject, Utc::now())
         })
         .await?;
         Ok(change.execution)
@@ -57,7 +57,7 @@ impl LifecycleMutations {
         reason: Option<String>,
     ) -> Result<Execution> {
         let change = mutate(ctx, Permission::Manage, "pauseExecution", &id, |s, p| {
-            lifecycle::pause(&s.execution, &s.steps, reason.clone(), &p.subject, Utc::now())
+            lifecycle::pause(&s.execution, &s.steps, reason, &p.subject, Utc::now())
         })
         .await?;
         Ok(change.execution)
@@ -78,7 +78,7 @@ impl LifecycleMutations {
         reason: Option<String>,
     ) -> Result<Execution> {
         let change = mutate(ctx, Permission::Manage, "cancelExecution", &id, |s, p| {
-            lifecycle::cancel(&s.execution, reason.clone(), &p.subject, Utc::now())
+            lifecycle::cancel(&s.execution, reason, &p.subject, Utc::now())
         })
         .await?;
         Ok(change.execution)
@@ -91,7 +91,7 @@ impl LifecycleMutations {
         result: ExecutionResultInput,
     ) -> Result<Execution> {
         let change = mutate(ctx, Permission::Manage, "completeExecution", &id, |s, p| {
-            lifecycle::complete(&s.execution, result.clone(), &p.subject, Utc::now())
+            lifecycle::complete(&s.execution, result, &p.subject, Utc::now())
         })
         .await?;
         Ok(change.execution)
@@ -104,7 +104,7 @@ impl LifecycleMutations {
         error: ExecutionErrorInput,
     ) -> Result<Execution> {
         let change = mutate(ctx, Permission::Manage, "failExecution", &id, |s, p| {
-            lifecycle::fail(&s.execution, error.clone(), &p.subject, Utc::now())
+            lifecycle::fail(&s.execution, error, &p.subject, Utc::now())
         })
         .await?;
         Ok(change.execution)

@@ -33,7 +33,7 @@ pub(crate) async fn mutate<F>(
     rule: F,
 ) -> Result<Change>
 where
-    F: Fn(&Snapshot, &Principal) -> AppResult<Change>,
+    F: FnOnce(&Snapshot, &Principal) -> AppResult<Change>,
 {
     let principal = caller(ctx, permission).gql()?;
     store(ctx)

@@ -32,7 +32,7 @@ impl ReportMutations {
         metrics: MetricsInput,
     ) -> Result<Execution> {
         let change = mutate(ctx, Permission::Report, "recordMetrics", &id, |s, p| {
-            lifecycle::record_metrics(&s.execution, metrics.clone(), &p.subject, Utc::now())
+            lifecycle::record_metrics(&s.execution, metrics, &p.subject, Utc::now())
         })
         .await?;
         Ok(change.execution)
@@ -52,7 +52,7 @@ impl ReportMutations {
         logs: Vec<LogInput>,
     ) -> Result<Vec<LogEntry>> {
         let change = mutate(ctx, Permission::Report, "appendLogs", &id, |s, p| {
-            lifecycle::append_logs(&s.execution, logs.clone(), &p.subject, Utc::now())
+            lifecycle::append_logs(&s.execution, logs, &p.subject, Utc::now())
         })
         .await?;
         Ok(change.logs)
@@ -65,7 +65,7 @@ impl ReportMutations {
         input: CheckpointInput,
     ) -> Result<Checkpoint> {
         let change = mutate(ctx, Permission::Report, "createCheckpoint", &id, |s, p| {
-            lifecycle::create_checkpoint(&s.execution, input.clone(), &p.subject, Utc::now())
+            lifecycle::create_checkpoint(&s.execution, input, &p.subject, Utc::now())
         })
         .await?;
         change

@@ -38,7 +38,7 @@ impl StepMutations {
     ) -> Result<Step> {
         let step_id = step.id.0.clone();
         let change = mutate(ctx, Permission::Report, "startStep", &execution_id, |s, p| {
-            steps::start_step(&s.execution, &s.steps, step.clone(), &p.subject, Utc::now())
+            steps::start_step(&s.execution, &s.steps, step, &p.subject, Utc::now())
         })
         .await?;
         written_step(change, &step_id)
@@ -57,8 +57,8 @@ impl StepMutations {
                 &s.execution,
                 &s.steps,
                 &step_id,
-                output.clone(),
-                metrics.clone(),
+                output,
+                metrics,
                 &p.subject,
                 Utc::now(),
             )
@@ -79,7 +79,7 @@ impl StepMutations {
                 &s.execution,
                 &s.steps,
                 &step_id,
-                error.clone(),
+                error,
                 &p.subject,
                 Utc::now(),
             )
@@ -100,7 +100,7 @@ impl StepMutations {
                 &s.execution,
                 &s.steps,
                 &step_id,
-                reason.clone(),
+                reason,
                 &p.subject,
                 Utc::now(),
             )

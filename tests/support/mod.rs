@@ -1,0 +1,202 @@
+//! Test harness: starts the real service on an ephemeral port (SQLite in a fresh
+//! directory, or a fresh Postgres database when `EXECHUB_TEST_DATABASE_URL` is set)
+//! and talks to it over real HTTP. Suites are written once and run per backend with
+//! `backend_tests!`.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use exechub::app::{App, bind};
+use exechub::auth::{Keys, Role};
+use exechub::config::{JwtConfig, ServeConfig, StoreConfig};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+pub const SECRET: &str = "test-secret-of-exechub";
+
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestServer {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub keys: Keys,
+    pub data_dir: PathBuf,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.shutdown.take() {
+            let _ = stop.send(());
+        }
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+/// A database URL for a fresh, empty database on the chosen backend.
+async fn fresh_database(backend: Backend, data_dir: &std::path::Path) -> Option<String> {
+    match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => {
+            let base = std::env::var("EXECHUB_TEST_DATABASE_URL").ok()?;
+            let name = format!("exechub_t_{}", uuid::Uuid::now_v7().simple());
+            let admin = sea_orm::Database::connect(&base)
+                .await
+                .expect("connect to EXECHUB_TEST_DATABASE_URL");
+            use sea_orm::ConnectionTrait;
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .expect("create test database");
+            let _ = data_dir;
+            let (prefix, _) = base.rsplit_once('/').expect("database URL with a path");
+            Some(format!("{prefix}/{name}"))
+        }
+    }
+}
+
+pub fn postgres_configured() -> bool {
+    std::env::var("EXECHUB_TEST_DATABASE_URL").is_ok()
+}
+
+pub struct Options {
+    pub jwt: JwtConfig,
+    pub serve: ServeConfig,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            jwt: JwtConfig {
+                secret: Some(SECRET.into()),
+                ..Default::default()
+            },
+            serve: ServeConfig {
+                bind: "127.0.0.1:0".into(),
+                ..Default::default()
+            },
+        }
+    }
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> TestServer {
+        Self::start_with(backend, Options::default()).await
+    }
+
+    pub async fn start_with(backend: Backend, options: Options) -> TestServer {
+        let data_dir = std::env::temp_dir().join(format!("exechub-test-{}", uuid::Uuid::now_v7()));
+        let store = StoreConfig {
+            database_url: fresh_database(backend, &data_dir).await,
+            data_dir: data_dir.clone(),
+            db_max_connections: 8,
+        };
+        let app = App::build(&store, &options.jwt, &options.serve)
+            .await
+            .expect("build app");
+        let (listener, address) = bind(&options.serve.bind).await.expect("bind");
+        let (stop, stopped) = oneshot::channel();
+        tokio::spawn(app.serve(listener, async {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            base: format!("http://{address}"),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+            keys: Keys::load(&options.jwt, &data_dir).expect("keys"),
+            data_dir,
+            shutdown: Some(stop),
+        }
+    }
+
+    pub fn token(&self, role: Role, tenant: Option<&str>) -> String {
+        self.keys
+            .mint(
+                role,
+                tenant.map(String::from),
+                format!("{}-{}", role.as_str(), tenant.unwrap_or("none")),
+                Duration::from_secs(600),
+            )
+            .unwrap()
+    }
+
+    pub fn admin(&self) -> String {
+        self.token(Role::Admin, None)
+    }
+
+    /// POSTs a GraphQL request with an optional bearer token; returns the whole body.
+    pub async fn gql_as(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request = self
+            .client
+            .post(format!("{}/graphql", self.base))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request");
+        response.json().await.expect("JSON body")
+    }
+
+    /// As admin; panics on any GraphQL error and returns `data`.
+    pub async fn gql(&self, query: &str, variables: Value) -> Value {
+        let body = self.gql_as(Some(&self.admin()), query, variables).await;
+        assert!(body.get("errors").is_none(), "unexpected errors: {body:#}");
+        body["data"].clone()
+    }
+
+    /// Creates an execution as admin from a `CreateExecutionInput` and returns its id.
+    pub async fn create(&self, input: Value) -> String {
+        let data = self
+            .gql(
+                "mutation($input: CreateExecutionInput!) { createExecution(input: $input) { id } }",
+                json!({ "input": input }),
+            )
+            .await;
+        data["createExecution"]["id"].as_str().unwrap().to_owned()
+    }
+}
+
+/// The `extensions.code` of the first error, if any.
+pub fn error_code(body: &Value) -> Option<String> {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .map(String::from)
+}
+
+/// Generates one `#[tokio::test]` per backend for each suite function
+/// `async fn suite(server: &TestServer)`. Postgres tests say so and return when
+/// `EXECHUB_TEST_DATABASE_URL` is not set.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($suite:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $suite() {
+                    let server = $crate::support::TestServer::start($crate::support::Backend::Sqlite).await;
+                    super::$suite(&server).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $suite() {
+                    if !$crate::support::postgres_configured() {
+                        eprintln!("EXECHUB_TEST_DATABASE_URL is not set: Postgres run skipped");
+                        return;
+                    }
+                    let server = $crate::support::TestServer::start($crate::support::Backend::Postgres).await;
+                    super::$suite(&server).await;
+                }
+            )+
+        }
+    };
+}
