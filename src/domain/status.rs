@@ -182,13 +182,41 @@ mod tests {
         }
     }
 
+    /// All 64 pairs against the architecture's table, written out independently.
     #[test]
-    fn table_has_sixteen_allowed_hops() {
-        let allowed = ExecutionStatus::ALL
-            .iter()
-            .flat_map(|from| ExecutionStatus::ALL.iter().map(move |to| (*from, *to)))
-            .filter(|(from, to)| from.can_become(*to))
-            .count();
-        assert_eq!(allowed, 16);
+    fn every_pair_matches_the_architecture_table() {
+        use ExecutionStatus::*;
+        let allowed = [
+            (Queued, Starting),
+            (Queued, Cancelled),
+            (Starting, Running),
+            (Starting, Failed),
+            (Starting, Cancelled),
+            (Running, Paused),
+            (Running, Completed),
+            (Running, Failed),
+            (Running, Cancelled),
+            (Paused, Running),
+            (Paused, Cancelled),
+            (Failed, Retry),
+            (Failed, Cancelled),
+            (Retry, Starting),
+            (Retry, Failed),
+            (Retry, Cancelled),
+        ];
+        for from in ExecutionStatus::ALL {
+            for to in ExecutionStatus::ALL {
+                let expected = allowed.contains(&(from, to));
+                assert_eq!(from.can_become(to), expected, "{from:?} -> {to:?}");
+                match from.check(to) {
+                    Ok(()) => assert!(expected),
+                    Err(AppError::InvalidTransition { from: f, to: t }) => {
+                        assert!(!expected);
+                        assert_eq!((f, t), (Status::Execution(from), Status::Execution(to)));
+                    }
+                    Err(other) => panic!("unexpected {other:?}"),
+                }
+            }
+        }
     }
 }
