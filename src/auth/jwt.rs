@@ -24,6 +24,7 @@ struct Claims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     tenant: Option<String>,
     exp: u64,
+    #[serde(default)]
     iat: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     iss: Option<String>,
@@ -112,7 +113,10 @@ impl Keys {
             }
         };
         let mut validation = Validation::new(algorithm);
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        let mut required = vec!["exp", "sub"];
+        required.extend(config.issuer.as_ref().map(|_| "iss"));
+        required.extend(config.audience.as_ref().map(|_| "aud"));
+        validation.set_required_spec_claims(&required);
         validation.leeway = 5;
         validation.validate_nbf = true;
         match &config.issuer {

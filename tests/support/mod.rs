@@ -26,6 +26,7 @@ pub struct TestServer {
     pub client: reqwest::Client,
     pub keys: Keys,
     pub data_dir: PathBuf,
+    pub database_url: String,
     shutdown: Option<oneshot::Sender<()>>,
 }
 
@@ -96,6 +97,7 @@ impl TestServer {
             data_dir: data_dir.clone(),
             db_max_connections: 8,
         };
+        let database_url = store.url();
         let app = App::build(&store, &options.jwt, &options.serve)
             .await
             .expect("build app");
@@ -112,6 +114,7 @@ impl TestServer {
                 .unwrap(),
             keys: Keys::load(&options.jwt, &data_dir).expect("keys"),
             data_dir,
+            database_url,
             shutdown: Some(stop),
         }
     }
@@ -160,6 +163,20 @@ impl TestServer {
             )
             .await;
         data["createExecution"]["id"].as_str().unwrap().to_owned()
+    }
+}
+
+impl TestServer {
+    /// Runs a counting SQL query against the server's database.
+    pub async fn count(&self, sql: &str) -> i64 {
+        use sea_orm::{ConnectionTrait, Statement};
+        let db = sea_orm::Database::connect(&self.database_url).await.unwrap();
+        let row = db
+            .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get_by_index::<i64>(0).unwrap()
     }
 }
 
