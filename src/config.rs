@@ -38,7 +38,11 @@ impl StoreConfig {
 pub struct JwtConfig {
     /// HS256 shared secret. With neither this nor a public key, a secret is generated
     /// into the data directory.
-    #[arg(long = "jwt-secret", env = "EXECHUB_JWT_SECRET", hide_env_values = true)]
+    #[arg(
+        long = "jwt-secret",
+        env = "EXECHUB_JWT_SECRET",
+        hide_env_values = true
+    )]
     pub secret: Option<String>,
     /// RS256/ES256 public key: PEM text or a path to a PEM file.
     #[arg(long = "jwt-public-key", env = "EXECHUB_JWT_PUBLIC_KEY")]

@@ -10,7 +10,11 @@ use exechub::store::Store;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(name = "exechub", version, about = "Tracks and runs service executions over GraphQL")]
+#[command(
+    name = "exechub",
+    version,
+    about = "Tracks and runs service executions over GraphQL"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

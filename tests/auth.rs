@@ -13,24 +13,78 @@ use support::{Backend, Options, SECRET, TestServer, error_code};
 
 /// Each mutation with the permission it needs ("manage" or "report" or "create").
 const MUTATIONS: [(&str, &str); 18] = [
-    ("create", "mutation($id: ID!) { createExecution(input: { orderId: $id, serviceId: \"s\", customerId: \"acme\" }) { id } }"),
-    ("manage", "mutation($id: ID!) { updateExecution(id: $id, input: { tags: [\"t\"] }) { id } }"),
-    ("manage", "mutation($id: ID!) { startExecution(id: $id) { id } }"),
-    ("manage", "mutation($id: ID!) { pauseExecution(id: $id) { id } }"),
-    ("manage", "mutation($id: ID!) { resumeExecution(id: $id) { id } }"),
-    ("manage", "mutation($id: ID!) { cancelExecution(id: $id) { id } }"),
-    ("manage", "mutation($id: ID!) { completeExecution(id: $id, result: { summary: \"s\" }) { id } }"),
-    ("manage", "mutation($id: ID!) { failExecution(id: $id, error: { code: \"X\", message: \"m\" }) { id } }"),
-    ("manage", "mutation($id: ID!) { retryExecution(id: $id) { id } }"),
-    ("report", "mutation($id: ID!) { updateProgress(id: $id, progress: 10) { id } }"),
-    ("report", "mutation($id: ID!) { recordMetrics(id: $id, metrics: { tokensUsed: 1 }) { id } }"),
-    ("report", "mutation($id: ID!) { appendLog(id: $id, log: { message: \"m\" }) { id } }"),
-    ("report", "mutation($id: ID!) { appendLogs(id: $id, logs: [{ message: \"m\" }]) { id } }"),
-    ("report", "mutation($id: ID!) { createCheckpoint(id: $id, input: { state: {} }) { id } }"),
-    ("report", "mutation($id: ID!) { startStep(executionId: $id, step: { id: \"a\" }) { id } }"),
-    ("report", "mutation($id: ID!) { completeStep(executionId: $id, stepId: \"b\") { id } }"),
-    ("report", "mutation($id: ID!) { failStep(executionId: $id, stepId: \"c\", error: { code: \"X\", message: \"m\" }) { id } }"),
-    ("report", "mutation($id: ID!) { skipStep(executionId: $id, stepId: \"d\") { id } }"),
+    (
+        "create",
+        "mutation($id: ID!) { createExecution(input: { orderId: $id, serviceId: \"s\", customerId: \"acme\" }) { id } }",
+    ),
+    (
+        "manage",
+        "mutation($id: ID!) { updateExecution(id: $id, input: { tags: [\"t\"] }) { id } }",
+    ),
+    (
+        "manage",
+        "mutation($id: ID!) { startExecution(id: $id) { id } }",
+    ),
+    (
+        "manage",
+        "mutation($id: ID!) { pauseExecution(id: $id) { id } }",
+    ),
+    (
+        "manage",
+        "mutation($id: ID!) { resumeExecution(id: $id) { id } }",
+    ),
+    (
+        "manage",
+        "mutation($id: ID!) { cancelExecution(id: $id) { id } }",
+    ),
+    (
+        "manage",
+        "mutation($id: ID!) { completeExecution(id: $id, result: { summary: \"s\" }) { id } }",
+    ),
+    (
+        "manage",
+        "mutation($id: ID!) { failExecution(id: $id, error: { code: \"X\", message: \"m\" }) { id } }",
+    ),
+    (
+        "manage",
+        "mutation($id: ID!) { retryExecution(id: $id) { id } }",
+    ),
+    (
+        "report",
+        "mutation($id: ID!) { updateProgress(id: $id, progress: 10) { id } }",
+    ),
+    (
+        "report",
+        "mutation($id: ID!) { recordMetrics(id: $id, metrics: { tokensUsed: 1 }) { id } }",
+    ),
+    (
+        "report",
+        "mutation($id: ID!) { appendLog(id: $id, log: { message: \"m\" }) { id } }",
+    ),
+    (
+        "report",
+        "mutation($id: ID!) { appendLogs(id: $id, logs: [{ message: \"m\" }]) { id } }",
+    ),
+    (
+        "report",
+        "mutation($id: ID!) { createCheckpoint(id: $id, input: { state: {} }) { id } }",
+    ),
+    (
+        "report",
+        "mutation($id: ID!) { startStep(executionId: $id, step: { id: \"a\" }) { id } }",
+    ),
+    (
+        "report",
+        "mutation($id: ID!) { completeStep(executionId: $id, stepId: \"b\") { id } }",
+    ),
+    (
+        "report",
+        "mutation($id: ID!) { failStep(executionId: $id, stepId: \"c\", error: { code: \"X\", message: \"m\" }) { id } }",
+    ),
+    (
+        "report",
+        "mutation($id: ID!) { skipStep(executionId: $id, stepId: \"d\") { id } }",
+    ),
 ];
 
 fn may(role: Role, permission: &str) -> bool {
@@ -43,11 +97,13 @@ fn may(role: Role, permission: &str) -> bool {
 
 async fn running_execution(server: &TestServer) -> String {
     server
-        .create(json!({ "orderId": "o", "serviceId": "s", "customerId": "acme", "autoStart": true,
+        .create(
+            json!({ "orderId": "o", "serviceId": "s", "customerId": "acme", "autoStart": true,
                         "steps": [{ "id": "a", "name": "A", "dependsOn": [] },
                                   { "id": "b", "name": "B", "dependsOn": [] },
                                   { "id": "c", "name": "C", "dependsOn": [] },
-                                  { "id": "d", "name": "D", "dependsOn": [] }] }))
+                                  { "id": "d", "name": "D", "dependsOn": [] }] }),
+        )
         .await
 }
 
@@ -64,56 +120,103 @@ async fn every_role_against_every_mutation(server: &TestServer) {
                          json!({ "id": id, "s": step }))
                     .await;
             }
-            let body = server.gql_as(Some(&token), mutation, json!({ "id": id })).await;
+            let body = server
+                .gql_as(Some(&token), mutation, json!({ "id": id }))
+                .await;
             let code = error_code(&body);
             if may(role, permission) {
-                assert!(code.is_none() || code.as_deref() == Some("INVALID_TRANSITION"),
-                        "{role:?} should be allowed {mutation}: {body}");
+                assert!(
+                    code.is_none() || code.as_deref() == Some("INVALID_TRANSITION"),
+                    "{role:?} should be allowed {mutation}: {body}"
+                );
                 if role == Role::Operator && code.is_none() {
                     operator_successes += 1;
                 }
             } else {
-                assert_eq!(code.as_deref(), Some("FORBIDDEN"), "{role:?} {mutation}: {body}");
+                assert_eq!(
+                    code.as_deref(),
+                    Some("FORBIDDEN"),
+                    "{role:?} {mutation}: {body}"
+                );
             }
         }
     }
     // Every successful mutation left an audit row naming its subject.
-    assert_eq!(operator_successes, 15, "all but start, resume and retry of a running execution");
     assert_eq!(
-        server.count("SELECT COUNT(*) FROM audit_log WHERE subject = 'operator-acme'").await,
+        operator_successes, 15,
+        "all but start, resume and retry of a running execution"
+    );
+    assert_eq!(
+        server
+            .count("SELECT COUNT(*) FROM audit_log WHERE subject = 'operator-acme'")
+            .await,
         operator_successes
     );
-    assert_eq!(server.count("SELECT COUNT(*) FROM audit_log WHERE subject = 'viewer-acme'").await, 0);
+    assert_eq!(
+        server
+            .count("SELECT COUNT(*) FROM audit_log WHERE subject = 'viewer-acme'")
+            .await,
+        0
+    );
 }
 
 async fn tenants_see_only_their_executions(server: &TestServer) {
-    let acme = server.create(json!({ "orderId": "o", "serviceId": "s", "customerId": "acme" })).await;
+    let acme = server
+        .create(json!({ "orderId": "o", "serviceId": "s", "customerId": "acme" }))
+        .await;
     let provided = server
-        .create(json!({ "orderId": "o", "serviceId": "s", "customerId": "acme", "providerId": "prov" }))
+        .create(
+            json!({ "orderId": "o", "serviceId": "s", "customerId": "acme", "providerId": "prov" }),
+        )
         .await;
     let globex = server.token(Role::Operator, Some("globex"));
     let read = "query($id: ID!) { execution(id: $id) { id } node(id: $id) { id } }";
 
-    let body = server.gql_as(Some(&globex), read, json!({ "id": acme })).await;
-    assert_eq!(body["data"], json!({ "execution": null, "node": null }), "{body}");
     let body = server
-        .gql_as(Some(&globex), "mutation($id: ID!) { cancelExecution(id: $id) { id } }", json!({ "id": acme }))
+        .gql_as(Some(&globex), read, json!({ "id": acme }))
+        .await;
+    assert_eq!(
+        body["data"],
+        json!({ "execution": null, "node": null }),
+        "{body}"
+    );
+    let body = server
+        .gql_as(
+            Some(&globex),
+            "mutation($id: ID!) { cancelExecution(id: $id) { id } }",
+            json!({ "id": acme }),
+        )
         .await;
     assert_eq!(error_code(&body).as_deref(), Some("NOT_FOUND"));
     let list = server
-        .gql_as(Some(&globex), "{ executions { totalCount nodes { id } } }", json!({}))
+        .gql_as(
+            Some(&globex),
+            "{ executions { totalCount nodes { id } } }",
+            json!({}),
+        )
         .await;
-    assert_eq!(list["data"]["executions"], json!({ "totalCount": 0, "nodes": [] }));
+    assert_eq!(
+        list["data"]["executions"],
+        json!({ "totalCount": 0, "nodes": [] })
+    );
 
     let provider = server.token(Role::Viewer, Some("prov"));
-    let body = server.gql_as(Some(&provider), read, json!({ "id": provided })).await;
+    let body = server
+        .gql_as(Some(&provider), read, json!({ "id": provided }))
+        .await;
     assert_eq!(body["data"]["execution"]["id"], provided.as_str());
-    let body = server.gql_as(Some(&provider), read, json!({ "id": acme })).await;
+    let body = server
+        .gql_as(Some(&provider), read, json!({ "id": acme }))
+        .await;
     assert_eq!(body["data"]["execution"], Value::Null);
 
     let acme_viewer = server.token(Role::Viewer, Some("acme"));
     let list = server
-        .gql_as(Some(&acme_viewer), "{ executions { totalCount } }", json!({}))
+        .gql_as(
+            Some(&acme_viewer),
+            "{ executions { totalCount } }",
+            json!({}),
+        )
         .await;
     assert_eq!(list["data"]["executions"]["totalCount"], 2);
 
@@ -131,8 +234,17 @@ async fn tenants_see_only_their_executions(server: &TestServer) {
                 json!({}))
         .await;
     assert_eq!(body["data"]["createExecution"]["customerId"], "acme");
-    let me = server.gql_as(Some(&acme_operator), "{ me { subject role tenant } }", json!({})).await;
-    assert_eq!(me["data"]["me"], json!({ "subject": "operator-acme", "role": "operator", "tenant": "acme" }));
+    let me = server
+        .gql_as(
+            Some(&acme_operator),
+            "{ me { subject role tenant } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        me["data"]["me"],
+        json!({ "subject": "operator-acme", "role": "operator", "tenant": "acme" })
+    );
 }
 
 #[derive(serde::Serialize)]
@@ -151,13 +263,22 @@ fn now() -> u64 {
 }
 
 fn sign(claims: &Claims, secret: &str) -> String {
-    jsonwebtoken::encode(&Header::default(), claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
+    jsonwebtoken::encode(
+        &Header::default(),
+        claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
 }
 
 fn unsigned(claims: &Claims) -> String {
     use base64::Engine;
     let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
-    format!("{}.{}.", b64(br#"{"alg":"none","typ":"JWT"}"#), b64(&serde_json::to_vec(claims).unwrap()))
+    format!(
+        "{}.{}.",
+        b64(br#"{"alg":"none","typ":"JWT"}"#),
+        b64(&serde_json::to_vec(claims).unwrap())
+    )
 }
 
 async fn bad_tokens_are_rejected(backend: Backend) {
@@ -174,33 +295,102 @@ async fn bad_tokens_are_rejected(backend: Backend) {
         },
     )
     .await;
-    let good = Claims { sub: "u", role: "admin", exp: now() + 600, iss: Some("exechub-test"), aud: Some("api") };
+    let good = Claims {
+        sub: "u",
+        role: "admin",
+        exp: now() + 600,
+        iss: Some("exechub-test"),
+        aud: Some("api"),
+    };
     let query = "{ me { subject } }";
-    let ok = server.gql_as(Some(&sign(&good, SECRET)), query, json!({})).await;
+    let ok = server
+        .gql_as(Some(&sign(&good, SECRET)), query, json!({}))
+        .await;
     assert_eq!(ok["data"]["me"]["subject"], "u", "{ok}");
-    let minted = server.keys.mint(Role::Viewer, None, "m".into(), Duration::from_secs(60)).unwrap();
+    let minted = server
+        .keys
+        .mint(Role::Viewer, None, "m".into(), Duration::from_secs(60))
+        .unwrap();
     let ok = server.gql_as(Some(&minted), query, json!({})).await;
-    assert_eq!(ok["data"]["me"]["subject"], "m", "minted tokens carry iss and aud: {ok}");
+    assert_eq!(
+        ok["data"]["me"]["subject"], "m",
+        "minted tokens carry iss and aud: {ok}"
+    );
 
     let bad = [
         ("no token", None),
         ("garbage", Some("not-a-jwt".to_owned())),
         ("alg none", Some(unsigned(&good))),
         ("wrong key", Some(sign(&good, "another-secret"))),
-        ("expired", Some(sign(&Claims { exp: now() - 3600, ..good_clone(&good) }, SECRET))),
-        ("wrong issuer", Some(sign(&Claims { iss: Some("evil"), ..good_clone(&good) }, SECRET))),
-        ("no issuer", Some(sign(&Claims { iss: None, ..good_clone(&good) }, SECRET))),
-        ("wrong audience", Some(sign(&Claims { aud: Some("other"), ..good_clone(&good) }, SECRET))),
-        ("unknown role", Some(sign(&Claims { role: "root", ..good_clone(&good) }, SECRET))),
+        (
+            "expired",
+            Some(sign(
+                &Claims {
+                    exp: now() - 3600,
+                    ..good_clone(&good)
+                },
+                SECRET,
+            )),
+        ),
+        (
+            "wrong issuer",
+            Some(sign(
+                &Claims {
+                    iss: Some("evil"),
+                    ..good_clone(&good)
+                },
+                SECRET,
+            )),
+        ),
+        (
+            "no issuer",
+            Some(sign(
+                &Claims {
+                    iss: None,
+                    ..good_clone(&good)
+                },
+                SECRET,
+            )),
+        ),
+        (
+            "wrong audience",
+            Some(sign(
+                &Claims {
+                    aud: Some("other"),
+                    ..good_clone(&good)
+                },
+                SECRET,
+            )),
+        ),
+        (
+            "unknown role",
+            Some(sign(
+                &Claims {
+                    role: "root",
+                    ..good_clone(&good)
+                },
+                SECRET,
+            )),
+        ),
     ];
     for (case, token) in bad {
         let body = server.gql_as(token.as_deref(), query, json!({})).await;
-        assert_eq!(error_code(&body).as_deref(), Some("UNAUTHENTICATED"), "{case}: {body}");
+        assert_eq!(
+            error_code(&body).as_deref(),
+            Some("UNAUTHENTICATED"),
+            "{case}: {body}"
+        );
     }
 }
 
 fn good_clone<'a>(c: &Claims<'a>) -> Claims<'a> {
-    Claims { sub: c.sub, role: c.role, exp: c.exp, iss: c.iss, aud: c.aud }
+    Claims {
+        sub: c.sub,
+        role: c.role,
+        exp: c.exp,
+        iss: c.iss,
+        aud: c.aud,
+    }
 }
 
 #[tokio::test]
@@ -208,4 +398,7 @@ async fn bad_tokens_are_rejected_on_sqlite() {
     bad_tokens_are_rejected(Backend::Sqlite).await;
 }
 
-backend_tests!(every_role_against_every_mutation, tenants_see_only_their_executions);
+backend_tests!(
+    every_role_against_every_mutation,
+    tenants_see_only_their_executions
+);

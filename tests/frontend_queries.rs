@@ -18,7 +18,12 @@ fn operation(name: &str) -> String {
     text
 }
 
-async fn run(server: &TestServer, used: &mut Vec<&'static str>, name: &'static str, variables: Value) -> Value {
+async fn run(
+    server: &TestServer,
+    used: &mut Vec<&'static str>,
+    name: &'static str,
+    variables: Value,
+) -> Value {
     used.push(name);
     server.gql(&operation(name), variables).await
 }
@@ -31,38 +36,134 @@ async fn every_operation_runs(server: &TestServer) {
         "steps": [{ "id": "a", "name": "Fetch" }, { "id": "b", "name": "Translate" }, { "id": "c", "name": "Notify", "dependsOn": [] }],
         "webhooks": [{ "url": "https://hooks.example.com/exechub", "events": ["EXECUTION_COMPLETED"], "secret": "s3cret" }]
     } })).await;
-    let id = created["createExecution"]["id"].as_str().unwrap().to_owned();
+    let id = created["createExecution"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let exec = json!({ "executionId": id });
     let with = |extra: Value| {
         let mut v = exec.clone();
-        v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        v.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
         v
     };
-    run(server, &mut used, "UpdateExecution", json!({ "id": id, "input": { "priority": "HIGH" } })).await;
+    run(
+        server,
+        &mut used,
+        "UpdateExecution",
+        json!({ "id": id, "input": { "priority": "HIGH" } }),
+    )
+    .await;
     run(server, &mut used, "StartExecution", json!({ "id": id })).await;
-    run(server, &mut used, "StartStep", with(json!({ "step": { "id": "a" } }))).await;
-    run(server, &mut used, "CompleteStep", with(json!({ "stepId": "a", "output": { "text": "hola" }, "metrics": { "tokensUsed": 12 } }))).await;
-    run(server, &mut used, "AppendLogs", json!({ "id": id, "logs": [{ "message": "fetched", "step": "a" }] })).await;
-    run(server, &mut used, "RecordMetrics", json!({ "id": id, "metrics": { "cost": 0.01 } })).await;
-    run(server, &mut used, "UpdateProgress", json!({ "id": id, "progress": 40 })).await;
-    run(server, &mut used, "CreateCheckpoint", json!({ "id": id, "input": { "state": { "cursor": 1 } } })).await;
-    run(server, &mut used, "PauseExecution", json!({ "id": id, "reason": "operator break" })).await;
+    run(
+        server,
+        &mut used,
+        "StartStep",
+        with(json!({ "step": { "id": "a" } })),
+    )
+    .await;
+    run(
+        server,
+        &mut used,
+        "CompleteStep",
+        with(
+            json!({ "stepId": "a", "output": { "text": "hola" }, "metrics": { "tokensUsed": 12 } }),
+        ),
+    )
+    .await;
+    run(
+        server,
+        &mut used,
+        "AppendLogs",
+        json!({ "id": id, "logs": [{ "message": "fetched", "step": "a" }] }),
+    )
+    .await;
+    run(
+        server,
+        &mut used,
+        "RecordMetrics",
+        json!({ "id": id, "metrics": { "cost": 0.01 } }),
+    )
+    .await;
+    run(
+        server,
+        &mut used,
+        "UpdateProgress",
+        json!({ "id": id, "progress": 40 }),
+    )
+    .await;
+    run(
+        server,
+        &mut used,
+        "CreateCheckpoint",
+        json!({ "id": id, "input": { "state": { "cursor": 1 } } }),
+    )
+    .await;
+    run(
+        server,
+        &mut used,
+        "PauseExecution",
+        json!({ "id": id, "reason": "operator break" }),
+    )
+    .await;
     run(server, &mut used, "ResumeExecution", json!({ "id": id })).await;
-    run(server, &mut used, "SkipStep", with(json!({ "stepId": "c", "reason": "no one to notify" }))).await;
-    run(server, &mut used, "StartStep", with(json!({ "step": { "id": "b" } }))).await;
+    run(
+        server,
+        &mut used,
+        "SkipStep",
+        with(json!({ "stepId": "c", "reason": "no one to notify" })),
+    )
+    .await;
+    run(
+        server,
+        &mut used,
+        "StartStep",
+        with(json!({ "step": { "id": "b" } })),
+    )
+    .await;
     run(server, &mut used, "FailStep", with(json!({ "stepId": "b", "error": { "code": "API_TIMEOUT", "message": "slow", "recoverable": true } }))).await;
-    run(server, &mut used, "FailExecution", json!({ "id": id, "error": { "code": "STEP_FAILED", "message": "b failed" } })).await;
+    run(
+        server,
+        &mut used,
+        "FailExecution",
+        json!({ "id": id, "error": { "code": "STEP_FAILED", "message": "b failed" } }),
+    )
+    .await;
     let retried = run(server, &mut used, "RetryExecution", json!({ "id": id })).await;
     assert_eq!(retried["retryExecution"]["status"], "RUNNING");
-    let done = run(server, &mut used, "CompleteExecution", json!({ "id": id, "result": { "summary": "translated" } })).await;
+    let done = run(
+        server,
+        &mut used,
+        "CompleteExecution",
+        json!({ "id": id, "result": { "summary": "translated" } }),
+    )
+    .await;
     assert_eq!(done["completeExecution"]["status"], "COMPLETED");
     let detail = run(server, &mut used, "ExecutionDetail", json!({ "id": id })).await;
-    assert_eq!(detail["execution"]["webhooks"][0]["events"], json!(["EXECUTION_COMPLETED"]));
-    let list = run(server, &mut used, "ExecutionList", json!({ "filter": { "tags": { "hasAny": ["demo"] } }, "first": 10 })).await;
+    assert_eq!(
+        detail["execution"]["webhooks"][0]["events"],
+        json!(["EXECUTION_COMPLETED"])
+    );
+    let list = run(
+        server,
+        &mut used,
+        "ExecutionList",
+        json!({ "filter": { "tags": { "hasAny": ["demo"] } }, "first": 10 }),
+    )
+    .await;
     assert_eq!(list["executions"]["totalCount"], 1);
 
-    let other = server.create(json!({ "orderId": "o", "serviceId": "s" })).await;
-    run(server, &mut used, "CancelExecution", json!({ "id": other, "reason": "duplicate order" })).await;
+    let other = server
+        .create(json!({ "orderId": "o", "serviceId": "s" }))
+        .await;
+    run(
+        server,
+        &mut used,
+        "CancelExecution",
+        json!({ "id": other, "reason": "duplicate order" }),
+    )
+    .await;
 
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("frontend-queries");
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -70,7 +171,10 @@ async fn every_operation_runs(server: &TestServer) {
         if let Some(stem) = name.strip_suffix(".graphql")
             && stem != "ExecutionFields"
         {
-            assert!(used.contains(&stem), "frontend-queries/{name} is not exercised by this test");
+            assert!(
+                used.contains(&stem),
+                "frontend-queries/{name} is not exercised by this test"
+            );
         }
     }
 }

@@ -12,12 +12,25 @@ use support::{TestServer, error_code};
 
 async fn health_graphiql_and_get(server: &TestServer) {
     let get = |path: &str| server.client.get(format!("{}{path}", server.base));
-    assert_eq!(get("/healthz").send().await.unwrap().text().await.unwrap(), "ok");
+    assert_eq!(
+        get("/healthz").send().await.unwrap().text().await.unwrap(),
+        "ok"
+    );
     assert_eq!(get("/readyz").send().await.unwrap().status(), 200);
 
-    let page = get("/graphql").header("accept", "text/html").send().await.unwrap();
+    let page = get("/graphql")
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), 200);
-    assert!(page.text().await.unwrap().to_lowercase().contains("graphiql"));
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .to_lowercase()
+            .contains("graphiql")
+    );
 
     let query = get("/graphql?query=%7B%20me%20%7B%20subject%20%7D%20%7D")
         .bearer_auth(server.admin())
@@ -27,11 +40,12 @@ async fn health_graphiql_and_get(server: &TestServer) {
     let body: serde_json::Value = query.json().await.unwrap();
     assert_eq!(body["data"]["me"]["subject"], "admin-none");
 
-    let mutation = get("/graphql?query=mutation%20%7B%20cancelExecution(id%3A%22x%22)%20%7B%20id%20%7D%20%7D")
-        .bearer_auth(server.admin())
-        .send()
-        .await
-        .unwrap();
+    let mutation =
+        get("/graphql?query=mutation%20%7B%20cancelExecution(id%3A%22x%22)%20%7B%20id%20%7D%20%7D")
+            .bearer_auth(server.admin())
+            .send()
+            .await
+            .unwrap();
     assert_eq!(mutation.status(), 405);
 }
 
@@ -60,13 +74,27 @@ async fn limits(server: &TestServer) {
     }
     too_deep.push_str("{ name }");
     too_deep.push_str(&"}".repeat(12 + 4));
-    let body = server.gql_as(Some(&server.admin()), &too_deep, json!({})).await;
-    assert!(body["errors"][0]["message"].as_str().unwrap().contains("nested too deep"), "{body}");
+    let body = server
+        .gql_as(Some(&server.admin()), &too_deep, json!({}))
+        .await;
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nested too deep"),
+        "{body}"
+    );
 
-    let body = server.gql_as(Some(&server.admin()), "{ nope }", json!({})).await;
+    let body = server
+        .gql_as(Some(&server.admin()), "{ nope }", json!({}))
+        .await;
     assert!(body["errors"].is_array());
     let unknown = server
-        .gql_as(Some(&server.admin()), "query($id: ID!) { execution(id: $id) { id } }", json!({ "id": "missing" }))
+        .gql_as(
+            Some(&server.admin()),
+            "query($id: ID!) { execution(id: $id) { id } }",
+            json!({ "id": "missing" }),
+        )
         .await;
     assert_eq!(unknown["data"]["execution"], serde_json::Value::Null);
     assert_eq!(error_code(&unknown), None);
@@ -76,10 +104,14 @@ backend_tests!(health_graphiql_and_get, limits);
 
 #[test]
 fn committed_schema_is_current() {
-    let output = Command::new(env!("CARGO_BIN_EXE_exechub")).arg("schema").output().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_exechub"))
+        .arg("schema")
+        .output()
+        .unwrap();
     assert!(output.status.success());
     let generated = String::from_utf8(output.stdout).unwrap();
-    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql")).unwrap();
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql")).unwrap();
     assert!(
         generated == committed,
         "schema.graphql is stale: run `cargo run -- schema > schema.graphql`"
@@ -91,7 +123,11 @@ fn committed_schema_is_current() {
 #[tokio::test]
 async fn binary_serves_on_sqlite_with_a_generated_secret() {
     let dir = std::env::temp_dir().join(format!("exechub-bin-{}", uuid::Uuid::now_v7()));
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_exechub"))
         .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
         .arg("--data-dir")
@@ -105,7 +141,10 @@ async fn binary_serves_on_sqlite_with_a_generated_secret() {
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let ready = client.get(format!("http://127.0.0.1:{port}/readyz")).send().await;
+        let ready = client
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await;
         if ready.is_ok_and(|r| r.status() == 200) {
             break;
         }
@@ -135,6 +174,12 @@ async fn binary_serves_on_sqlite_with_a_generated_secret() {
     let _ = child.wait();
     let database_created = dir.join("exechub.db").exists();
     let _ = std::fs::remove_dir_all(&dir);
-    assert_eq!(body["data"]["me"], json!({ "role": "operator", "tenant": "acme" }));
-    assert!(database_created, "the SQLite database lives in the data dir");
+    assert_eq!(
+        body["data"]["me"],
+        json!({ "role": "operator", "tenant": "acme" })
+    );
+    assert!(
+        database_created,
+        "the SQLite database lives in the data dir"
+    );
 }

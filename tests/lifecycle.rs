@@ -62,7 +62,10 @@ async fn whole_lifecycle(server: &TestServer) {
             json!({ "id": id }),
         )
         .await;
-    assert_eq!(step["startStep"], json!({ "status": "RUNNING", "attempt": 1 }));
+    assert_eq!(
+        step["startStep"],
+        json!({ "status": "RUNNING", "attempt": 1 })
+    );
 
     server
         .gql(
@@ -101,7 +104,10 @@ async fn whole_lifecycle(server: &TestServer) {
     assert_eq!(state["results"]["fetch"], json!({ "pages": 3 }));
 
     server
-        .gql("mutation($id: ID!) { resumeExecution(id: $id) { status } }", json!({ "id": id }))
+        .gql(
+            "mutation($id: ID!) { resumeExecution(id: $id) { status } }",
+            json!({ "id": id }),
+        )
         .await;
     server
         .gql(
@@ -133,13 +139,19 @@ async fn whole_lifecycle(server: &TestServer) {
             json!({ "id": id }),
         )
         .await;
-    assert_eq!(done["completeExecution"], json!({ "status": "COMPLETED", "progress": 100.0 }));
+    assert_eq!(
+        done["completeExecution"],
+        json!({ "status": "COMPLETED", "progress": 100.0 })
+    );
 
     let e = server.gql(EXECUTION, json!({ "id": id })).await["execution"].clone();
     assert_eq!(e["priority"], "HIGH");
     assert_eq!(e["tags"], json!(["prod", "llm"]));
     assert_eq!(e["customerId"], "acme");
-    assert_eq!(e["result"], json!({ "success": true, "summary": "all good", "output": { "ok": true } }));
+    assert_eq!(
+        e["result"],
+        json!({ "success": true, "summary": "all good", "output": { "ok": true } })
+    );
     let m = &e["metrics"];
     assert_eq!(m["tokensUsed"], 150);
     assert!((m["cost"].as_f64().unwrap() - 0.75).abs() < 1e-9);
@@ -159,7 +171,11 @@ async fn whole_lifecycle(server: &TestServer) {
         .collect();
     assert_eq!(
         steps,
-        [("fetch", "COMPLETED"), ("summarise", "COMPLETED"), ("review", "SKIPPED")]
+        [
+            ("fetch", "COMPLETED"),
+            ("summarise", "COMPLETED"),
+            ("review", "SKIPPED")
+        ]
     );
     assert_eq!(e["logs"]["totalCount"], 2);
     assert_eq!(e["logs"]["nodes"][0]["step"], "fetch");
@@ -169,8 +185,15 @@ async fn whole_lifecycle(server: &TestServer) {
     assert_eq!(e["metadata"]["extra"], json!({ "origin": "test" }));
 
     let events = e["events"].as_array().unwrap();
-    let sequences: Vec<i64> = events.iter().map(|v| v["sequence"].as_i64().unwrap()).collect();
-    assert_eq!(sequences, (1..=events.len() as i64).collect::<Vec<_>>(), "gapless");
+    let sequences: Vec<i64> = events
+        .iter()
+        .map(|v| v["sequence"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        sequences,
+        (1..=events.len() as i64).collect::<Vec<_>>(),
+        "gapless"
+    );
     let types: Vec<&str> = events.iter().map(|v| v["type"].as_str().unwrap()).collect();
     assert_eq!(
         types,
@@ -196,12 +219,18 @@ async fn whole_lifecycle(server: &TestServer) {
             "EXECUTION_COMPLETED",
         ]
     );
-    let paused_event = events.iter().find(|v| v["type"] == "EXECUTION_PAUSED").unwrap();
+    let paused_event = events
+        .iter()
+        .find(|v| v["type"] == "EXECUTION_PAUSED")
+        .unwrap();
     assert_eq!(paused_event["reason"], "lunch");
     assert_eq!(paused_event["status"], "PAUSED");
     assert_eq!(paused_event["actor"], "admin-none");
     let step_event = &events[4];
-    assert_eq!(step_event["step"], json!({ "id": "fetch", "status": "COMPLETED" }));
+    assert_eq!(
+        step_event["step"],
+        json!({ "id": "fetch", "status": "COMPLETED" })
+    );
 
     // Events page with afterSequence.
     let tail = server
@@ -210,7 +239,10 @@ async fn whole_lifecycle(server: &TestServer) {
             json!({ "id": id }),
         )
         .await;
-    assert_eq!(tail["execution"]["events"], json!([{ "sequence": 18 }, { "sequence": 19 }]));
+    assert_eq!(
+        tail["execution"]["events"],
+        json!([{ "sequence": 18 }, { "sequence": 19 }])
+    );
 }
 
 async fn fail_and_retry(server: &TestServer) {
@@ -219,7 +251,10 @@ async fn fail_and_retry(server: &TestServer) {
                         "steps": [{ "id": "a", "name": "A" }] }))
         .await;
     server
-        .gql(r#"mutation($id: ID!) { startStep(executionId: $id, step: { id: "a" }) { id } }"#, json!({ "id": id }))
+        .gql(
+            r#"mutation($id: ID!) { startStep(executionId: $id, step: { id: "a" }) { id } }"#,
+            json!({ "id": id }),
+        )
         .await;
     let failed = server
         .gql(
@@ -251,7 +286,10 @@ async fn fail_and_retry(server: &TestServer) {
                 "steps": [{ "status": "PENDING", "retries": 1 }] })
     );
     let events = server
-        .gql("query($id: ID!) { execution(id: $id) { events { type status } } }", json!({ "id": id }))
+        .gql(
+            "query($id: ID!) { execution(id: $id) { events { type status } } }",
+            json!({ "id": id }),
+        )
         .await;
     let events = events["execution"]["events"].as_array().unwrap();
     let tail: Vec<Value> = events[events.len() - 4..].to_vec();
@@ -267,7 +305,9 @@ async fn fail_and_retry(server: &TestServer) {
 }
 
 async fn steps_discovered_while_running(server: &TestServer) {
-    let id = server.create(json!({ "orderId": "o", "serviceId": "s", "autoStart": true })).await;
+    let id = server
+        .create(json!({ "orderId": "o", "serviceId": "s", "autoStart": true }))
+        .await;
     let step = server
         .gql(
             r#"mutation($id: ID!) { startStep(executionId: $id, step: { id: "found", name: "Found later", input: { q: 1 } }) { id name index status input } }"#,
@@ -279,13 +319,21 @@ async fn steps_discovered_while_running(server: &TestServer) {
         json!({ "id": "found", "name": "Found later", "index": 0, "status": "RUNNING", "input": { "q": 1 } })
     );
     let e = server
-        .gql("query($id: ID!) { execution(id: $id) { progress metrics { stepsTotal } } }", json!({ "id": id }))
+        .gql(
+            "query($id: ID!) { execution(id: $id) { progress metrics { stepsTotal } } }",
+            json!({ "id": id }),
+        )
         .await;
-    assert_eq!(e["execution"], json!({ "progress": 0.0, "metrics": { "stepsTotal": 1 } }));
+    assert_eq!(
+        e["execution"],
+        json!({ "progress": 0.0, "metrics": { "stepsTotal": 1 } })
+    );
 }
 
 async fn concurrent_writers_keep_sequences_gapless(server: &TestServer) {
-    let id = server.create(json!({ "orderId": "o", "serviceId": "s", "autoStart": true })).await;
+    let id = server
+        .create(json!({ "orderId": "o", "serviceId": "s", "autoStart": true }))
+        .await;
     let writes = (0..20).map(|i| {
         server.gql(
             "mutation($id: ID!, $m: String!) { appendLog(id: $id, log: { message: $m }) { id } }",

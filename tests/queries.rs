@@ -46,7 +46,9 @@ async fn seed(server: &TestServer) {
 async fn filters_select_in_sql(server: &TestServer) {
     seed(server).await;
     let count = |filter: Value| async move {
-        list(server, json!({ "filter": filter, "first": 500 })).await["totalCount"].as_i64().unwrap()
+        list(server, json!({ "filter": filter, "first": 500 })).await["totalCount"]
+            .as_i64()
+            .unwrap()
     };
     assert_eq!(count(json!({})).await, 12);
     assert_eq!(count(json!({ "status": { "eq": "RUNNING" } })).await, 3);
@@ -55,16 +57,31 @@ async fn filters_select_in_sql(server: &TestServer) {
     assert_eq!(count(json!({ "customerId": { "eq": "acme" } })).await, 4);
     assert_eq!(count(json!({ "customerId": { "ne": "acme" } })).await, 8);
     assert_eq!(count(json!({ "priority": { "gte": "HIGH" } })).await, 6);
-    assert_eq!(count(json!({ "tags": { "hasAll": ["prod", "llm"] } })).await, 3);
-    assert_eq!(count(json!({ "tags": { "hasNone": ["prod"] } })).await, 9);
-    assert_eq!(count(json!({ "orderId": { "in": ["o01", "o02", "zz"] } })).await, 2);
     assert_eq!(
-        count(json!({ "or": [{ "serviceId": { "eq": "even" } }, { "customerId": { "eq": "acme" } }] })).await,
+        count(json!({ "tags": { "hasAll": ["prod", "llm"] } })).await,
+        3
+    );
+    assert_eq!(count(json!({ "tags": { "hasNone": ["prod"] } })).await, 9);
+    assert_eq!(
+        count(json!({ "orderId": { "in": ["o01", "o02", "zz"] } })).await,
+        2
+    );
+    assert_eq!(
+        count(
+            json!({ "or": [{ "serviceId": { "eq": "even" } }, { "customerId": { "eq": "acme" } }] })
+        )
+        .await,
         8
     );
-    assert_eq!(count(json!({ "not": { "serviceId": { "eq": "even" } } })).await, 6);
     assert_eq!(
-        count(json!({ "and": [{ "serviceId": { "eq": "even" } }, { "status": { "eq": "RUNNING" } }] })).await,
+        count(json!({ "not": { "serviceId": { "eq": "even" } } })).await,
+        6
+    );
+    assert_eq!(
+        count(
+            json!({ "and": [{ "serviceId": { "eq": "even" } }, { "status": { "eq": "RUNNING" } }] })
+        )
+        .await,
         2
     );
     assert_eq!(count(json!({ "startedAt": { "isNull": false } })).await, 3);
@@ -72,7 +89,13 @@ async fn filters_select_in_sql(server: &TestServer) {
 
 async fn pages_walk_forward_and_backward(server: &TestServer) {
     seed(server).await;
-    let all = order_ids(&list(server, json!({ "first": 500, "orderBy": [{ "field": "PRIORITY", "direction": "DESC" }] })).await);
+    let all = order_ids(
+        &list(
+            server,
+            json!({ "first": 500, "orderBy": [{ "field": "PRIORITY", "direction": "DESC" }] }),
+        )
+        .await,
+    );
     assert_eq!(all.len(), 12);
 
     // Forward, 5 at a time.

@@ -33,8 +33,12 @@ fn document(mutation: &str) -> &'static str {
         "start" => "mutation($id: ID!) { r: startExecution(id: $id) { status } }",
         "pause" => "mutation($id: ID!) { r: pauseExecution(id: $id) { status } }",
         "resume" => "mutation($id: ID!) { r: resumeExecution(id: $id) { status } }",
-        "complete" => "mutation($id: ID!) { r: completeExecution(id: $id, result: { summary: \"ok\" }) { status } }",
-        "fail" => "mutation($id: ID!) { r: failExecution(id: $id, error: { code: \"BOOM\", message: \"x\" }) { status } }",
+        "complete" => {
+            "mutation($id: ID!) { r: completeExecution(id: $id, result: { summary: \"ok\" }) { status } }"
+        }
+        "fail" => {
+            "mutation($id: ID!) { r: failExecution(id: $id, error: { code: \"BOOM\", message: \"x\" }) { status } }"
+        }
         "retry" => "mutation($id: ID!) { r: retryExecution(id: $id) { status } }",
         "cancel" => "mutation($id: ID!) { r: cancelExecution(id: $id) { status } }",
         other => panic!("unknown mutation {other}"),
@@ -54,9 +58,16 @@ fn allowed(from: &str, to: &str) -> bool {
 
 async fn last_sequence(server: &TestServer, id: &str) -> i64 {
     let data = server
-        .gql("query($id: ID!) { execution(id: $id) { events(first: 500) { sequence } } }", json!({ "id": id }))
+        .gql(
+            "query($id: ID!) { execution(id: $id) { events(first: 500) { sequence } } }",
+            json!({ "id": id }),
+        )
         .await;
-    data["execution"]["events"].as_array().unwrap().last().unwrap()["sequence"]
+    data["execution"]["events"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()["sequence"]
         .as_i64()
         .unwrap()
 }
@@ -65,19 +76,32 @@ async fn every_mutation_from_every_resting_status(server: &TestServer) {
     let mut checked = 0;
     for (from, path) in RESTING {
         for (mutation, hop) in MUTATIONS {
-            let id = server.create(json!({ "orderId": "o", "serviceId": "s" })).await;
+            let id = server
+                .create(json!({ "orderId": "o", "serviceId": "s" }))
+                .await;
             for step in path {
                 server.gql(document(step), json!({ "id": id })).await;
             }
             let before = last_sequence(server, &id).await;
             let body = server
-                .gql_as(Some(&server.admin()), document(mutation), json!({ "id": id }))
+                .gql_as(
+                    Some(&server.admin()),
+                    document(mutation),
+                    json!({ "id": id }),
+                )
                 .await;
             if allowed(from, hop) {
-                assert!(body.get("errors").is_none(), "{from} --{mutation}--> {body}");
+                assert!(
+                    body.get("errors").is_none(),
+                    "{from} --{mutation}--> {body}"
+                );
                 assert!(last_sequence(server, &id).await > before);
             } else {
-                assert_eq!(error_code(&body).as_deref(), Some("INVALID_TRANSITION"), "{from} --{mutation}--> {body}");
+                assert_eq!(
+                    error_code(&body).as_deref(),
+                    Some("INVALID_TRANSITION"),
+                    "{from} --{mutation}--> {body}"
+                );
                 let extensions = &body["errors"][0]["extensions"];
                 assert_eq!(extensions["from"], from, "{body}");
                 assert_eq!(extensions["to"], hop, "{body}");
@@ -95,10 +119,16 @@ async fn step_transitions_are_enforced(server: &TestServer) {
                         "steps": [{ "id": "a", "name": "A" }] }))
         .await;
     server
-        .gql(r#"mutation($id: ID!) { startStep(executionId: $id, step: { id: "a" }) { id } }"#, json!({ "id": id }))
+        .gql(
+            r#"mutation($id: ID!) { startStep(executionId: $id, step: { id: "a" }) { id } }"#,
+            json!({ "id": id }),
+        )
         .await;
     server
-        .gql(r#"mutation($id: ID!) { completeStep(executionId: $id, stepId: "a") { id } }"#, json!({ "id": id }))
+        .gql(
+            r#"mutation($id: ID!) { completeStep(executionId: $id, stepId: "a") { id } }"#,
+            json!({ "id": id }),
+        )
         .await;
     let again = server
         .gql_as(
@@ -120,4 +150,7 @@ async fn step_transitions_are_enforced(server: &TestServer) {
     assert_eq!(error_code(&missing).as_deref(), Some("NOT_FOUND"));
 }
 
-backend_tests!(every_mutation_from_every_resting_status, step_transitions_are_enforced);
+backend_tests!(
+    every_mutation_from_every_resting_status,
+    step_transitions_are_enforced
+);

@@ -76,9 +76,9 @@ fn generated_secret(data_dir: &Path) -> anyhow::Result<String> {
 impl Keys {
     pub fn load(config: &JwtConfig, data_dir: &Path) -> anyhow::Result<Self> {
         let (algorithm, decoding, encoding) = match (&config.secret, &config.public_key) {
-            (Some(_), Some(_)) => anyhow::bail!(
-                "set either EXECHUB_JWT_SECRET or EXECHUB_JWT_PUBLIC_KEY, not both"
-            ),
+            (Some(_), Some(_)) => {
+                anyhow::bail!("set either EXECHUB_JWT_SECRET or EXECHUB_JWT_PUBLIC_KEY, not both")
+            }
             (_, Some(public)) => {
                 let pem = read_pem(public)?;
                 let private = config.private_key.as_deref().map(read_pem).transpose()?;

@@ -198,7 +198,10 @@ impl ExecutionErrorInput {
         Ok(ExecutionError {
             code: ErrorCode::parse("error.code", self.code)?.0,
             message: validate::text("error.message", self.message)?,
-            stack: self.stack.map(|s| validate::text("error.stack", s)).transpose()?,
+            stack: self
+                .stack
+                .map(|s| validate::text("error.stack", s))
+                .transpose()?,
             step: validate::opt_id("error.step", self.step)?,
             recoverable: self.recoverable,
             retry_count: 0,

@@ -36,7 +36,10 @@ pub fn create(
         progress: 0.0,
         progress_explicit: false,
         priority: input.priority.unwrap_or(Priority::Normal),
-        assignee: input.assignee.map(|a| a.parse("input.assignee")).transpose()?,
+        assignee: input
+            .assignee
+            .map(|a| a.parse("input.assignee"))
+            .transpose()?,
         result: None,
         error: None,
         metrics: Metrics::default(),
@@ -244,7 +247,11 @@ pub fn cancel(
     let reason = reason.map(|r| validate::text("reason", r)).transpose()?;
     let mut change = Change::new(execution, actor, now);
     change.move_to(ExecutionStatus::Cancelled)?;
-    change.emit(EventType::ExecutionCancelled, EventPayload::default(), reason);
+    change.emit(
+        EventType::ExecutionCancelled,
+        EventPayload::default(),
+        reason,
+    );
     Ok(change)
 }
 

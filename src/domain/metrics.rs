@@ -99,7 +99,9 @@ pub fn record(metrics: &mut Metrics, input: MetricsInput) -> AppResult<()> {
 
     usage.add_to(metrics);
     if let Some(add) = breakdown {
-        let total = metrics.cost_breakdown.get_or_insert_with(CostBreakdown::default);
+        let total = metrics
+            .cost_breakdown
+            .get_or_insert_with(CostBreakdown::default);
         total.ai += add.ai;
         total.apis += add.apis;
         total.compute += add.compute;
@@ -168,7 +170,10 @@ fn parse_calls_by_service(value: Value) -> AppResult<BTreeMap<String, i64>> {
     let map: BTreeMap<String, i64> = serde_json::from_value(value)
         .map_err(|_| AppError::bad_input(field, "must be an object of service name → count"))?;
     if map.values().any(|v| *v < 0) || map.len() > validate::MAX_LIST {
-        return Err(AppError::bad_input(field, "counts must be ≥ 0, at most 100 services"));
+        return Err(AppError::bad_input(
+            field,
+            "counts must be ≥ 0, at most 100 services",
+        ));
     }
     Ok(map)
 }

@@ -78,7 +78,10 @@ pub fn start_step(
     }
     let id = validate::id("step.id", input.id)?.0;
     let name = validate::opt_short("step.name", input.name)?;
-    let assignee = input.assignee.map(|a| a.parse("step.assignee")).transpose()?;
+    let assignee = input
+        .assignee
+        .map(|a| a.parse("step.assignee"))
+        .transpose()?;
     let step_input = validate::opt_json("step.input", input.input)?;
     let mut step = match steps.iter().find(|s| s.id == id) {
         Some(existing) => {

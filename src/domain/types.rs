@@ -23,7 +23,9 @@ macro_rules! names {
     };
 }
 
-#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Enum, Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[graphql(name = "ExecutionPriority")]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Priority {

@@ -55,7 +55,10 @@ pub fn text(field: &str, value: String) -> AppResult<String> {
 
 pub fn short_list(field: &str, values: &[String]) -> AppResult<()> {
     if values.len() > MAX_LIST {
-        return Err(AppError::bad_input(field, format!("at most {MAX_LIST} items")));
+        return Err(AppError::bad_input(
+            field,
+            format!("at most {MAX_LIST} items"),
+        ));
     }
     for value in values {
         short(field, value.clone())?;
@@ -64,7 +67,9 @@ pub fn short_list(field: &str, values: &[String]) -> AppResult<()> {
 }
 
 pub fn json(field: &str, value: Json<Value>) -> AppResult<Json<Value>> {
-    let size = serde_json::to_vec(&value.0).map(|b| b.len()).unwrap_or(usize::MAX);
+    let size = serde_json::to_vec(&value.0)
+        .map(|b| b.len())
+        .unwrap_or(usize::MAX);
     if size > MAX_JSON_BYTES {
         return Err(AppError::bad_input(
             field,
@@ -96,10 +101,9 @@ pub fn non_negative(field: &str, value: Option<i32>) -> AppResult<Option<i64>> {
 
 pub fn finite_non_negative(field: &str, value: Option<f64>) -> AppResult<Option<f64>> {
     match value {
-        Some(v) if !v.is_finite() || v < 0.0 => Err(AppError::bad_input(
-            field,
-            "must be a finite number ≥ 0",
-        )),
+        Some(v) if !v.is_finite() || v < 0.0 => {
+            Err(AppError::bad_input(field, "must be a finite number ≥ 0"))
+        }
         other => Ok(other),
     }
 }

@@ -7,8 +7,7 @@
 
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    TransactionTrait,
+    ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, TransactionTrait,
 };
 use serde_json::json;
 
@@ -231,9 +230,11 @@ async fn write_parts(
             .await?;
     }
     if !change.checkpoints.is_empty() {
-        checkpoint::Entity::insert_many(change.checkpoints.iter().map(|c| checkpoint_to_row(id, c)))
-            .exec_without_returning(txn)
-            .await?;
+        checkpoint::Entity::insert_many(
+            change.checkpoints.iter().map(|c| checkpoint_to_row(id, c)),
+        )
+        .exec_without_returning(txn)
+        .await?;
     }
     if !change.webhooks_added.is_empty() {
         webhook::Entity::insert_many(change.webhooks_added.iter().map(webhook_to_row))

@@ -46,7 +46,10 @@ impl Store {
         let keys = sort_keys(order);
         let (forward, size, cursor) = match (page.first, page.last) {
             (Some(_), Some(_)) => {
-                return Err(AppError::bad_input("first", "give `first` or `last`, not both"));
+                return Err(AppError::bad_input(
+                    "first",
+                    "give `first` or `last`, not both",
+                ));
             }
             (_, Some(last)) => (false, last, page.before),
             (first, None) => (true, first.unwrap_or(DEFAULT_PAGE), page.after),
@@ -139,7 +142,11 @@ fn id_filter(column: Column, f: &IdFilter) -> Condition {
         c = c.add(column.eq(v.as_str()));
     }
     if let Some(v) = &f.ne {
-        c = c.add(Condition::any().add(column.ne(v.as_str())).add(column.is_null()));
+        c = c.add(
+            Condition::any()
+                .add(column.ne(v.as_str()))
+                .add(column.is_null()),
+        );
     }
     if let Some(v) = &f.in_ {
         c = c.add(column.is_in(v.iter().map(|i| i.as_str())));
@@ -161,7 +168,11 @@ fn string_filter(column: Column, f: &StringFilter) -> Condition {
         c = c.add(column.eq(v.as_str()));
     }
     if let Some(v) = &f.ne {
-        c = c.add(Condition::any().add(column.ne(v.as_str())).add(column.is_null()));
+        c = c.add(
+            Condition::any()
+                .add(column.ne(v.as_str()))
+                .add(column.is_null()),
+        );
     }
     if let Some(v) = &f.in_ {
         c = c.add(column.is_in(v.iter().map(String::as_str)));
@@ -321,8 +332,14 @@ pub fn condition(filter: Option<&ExecutionFilter>, depth: usize) -> AppResult<Co
             &StringFilter {
                 eq: s.eq.as_ref().map(|v| name(v).to_owned()),
                 ne: s.ne.as_ref().map(|v| name(v).to_owned()),
-                in_: s.in_.as_ref().map(|v| v.iter().map(|x| name(x).to_owned()).collect()),
-                not_in: s.not_in.as_ref().map(|v| v.iter().map(|x| name(x).to_owned()).collect()),
+                in_: s
+                    .in_
+                    .as_ref()
+                    .map(|v| v.iter().map(|x| name(x).to_owned()).collect()),
+                not_in: s
+                    .not_in
+                    .as_ref()
+                    .map(|v| v.iter().map(|x| name(x).to_owned()).collect()),
                 ..Default::default()
             },
         ));
@@ -352,8 +369,14 @@ pub fn condition(filter: Option<&ExecutionFilter>, depth: usize) -> AppResult<Co
             Column::AssigneeType,
             &StringFilter {
                 eq: a.eq.map(|v| v.as_str().to_owned()),
-                in_: a.in_.as_ref().map(|v| v.iter().map(|x| x.as_str().to_owned()).collect()),
-                not_in: a.not_in.as_ref().map(|v| v.iter().map(|x| x.as_str().to_owned()).collect()),
+                in_: a
+                    .in_
+                    .as_ref()
+                    .map(|v| v.iter().map(|x| x.as_str().to_owned()).collect()),
+                not_in: a
+                    .not_in
+                    .as_ref()
+                    .map(|v| v.iter().map(|x| x.as_str().to_owned()).collect()),
                 is_null: a.is_null,
                 ..Default::default()
             },
@@ -460,7 +483,10 @@ fn sort_key(field: ExecutionSortField, direction: SortDirection) -> SortKey {
 }
 
 fn sort_keys(order: &[ExecutionOrder]) -> Vec<SortKey> {
-    let mut keys: Vec<SortKey> = order.iter().map(|o| sort_key(o.field, o.direction)).collect();
+    let mut keys: Vec<SortKey> = order
+        .iter()
+        .map(|o| sort_key(o.field, o.direction))
+        .collect();
     if keys.is_empty() {
         keys.push(sort_key(ExecutionSortField::CreatedAt, SortDirection::Desc));
     }
@@ -509,7 +535,10 @@ fn decode_cursor(cursor: &str, keys: &[SortKey]) -> AppResult<Vec<Value>> {
         .map(|(key, value)| match key.kind {
             Kind::Int => value.as_i64().map(Value::from).ok_or_else(bad),
             Kind::Float => value.as_f64().map(Value::from).ok_or_else(bad),
-            Kind::Text => value.as_str().map(|s| Value::from(s.to_owned())).ok_or_else(bad),
+            Kind::Text => value
+                .as_str()
+                .map(|s| Value::from(s.to_owned()))
+                .ok_or_else(bad),
         })
         .collect()
 }

@@ -34,10 +34,7 @@ fn from_json<T: DeserializeOwned>(value: Value) -> AppResult<T> {
 }
 
 fn opt_from_json<T: DeserializeOwned>(value: Option<Value>) -> AppResult<Option<T>> {
-    value
-        .filter(|v| !v.is_null())
-        .map(from_json)
-        .transpose()
+    value.filter(|v| !v.is_null()).map(from_json).transpose()
 }
 
 fn parse_name<T>(name: &str, parse: impl Fn(&str) -> Option<T>) -> AppResult<T> {

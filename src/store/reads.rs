@@ -3,8 +3,7 @@
 //! execution was found visible.
 
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
 use super::Store;
@@ -36,7 +35,10 @@ pub(super) async fn execution_on(
         .transpose()
 }
 
-pub(super) async fn steps_on(conn: &impl ConnectionTrait, execution_id: &str) -> AppResult<Vec<Step>> {
+pub(super) async fn steps_on(
+    conn: &impl ConnectionTrait,
+    execution_id: &str,
+) -> AppResult<Vec<Step>> {
     step::Entity::find()
         .filter(step::Column::ExecutionId.eq(execution_id))
         .order_by_asc(step::Column::Idx)
@@ -166,7 +168,11 @@ impl Store {
     }
 
     /// The newest delivery attempts of a webhook.
-    pub async fn deliveries(&self, webhook_id: &str, first: u64) -> AppResult<Vec<WebhookDelivery>> {
+    pub async fn deliveries(
+        &self,
+        webhook_id: &str,
+        first: u64,
+    ) -> AppResult<Vec<WebhookDelivery>> {
         webhook_delivery::Entity::find()
             .filter(webhook_delivery::Column::WebhookId.eq(webhook_id))
             .order_by_desc(webhook_delivery::Column::DeliveredAt)

@@ -170,7 +170,9 @@ impl TestServer {
     /// Runs a counting SQL query against the server's database.
     pub async fn count(&self, sql: &str) -> i64 {
         use sea_orm::{ConnectionTrait, Statement};
-        let db = sea_orm::Database::connect(&self.database_url).await.unwrap();
+        let db = sea_orm::Database::connect(&self.database_url)
+            .await
+            .unwrap();
         let row = db
             .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
             .await

@@ -37,7 +37,9 @@ where
 {
     let principal = caller(ctx, permission).gql()?;
     store(ctx)
-        .apply(&principal, action, id, |snapshot| rule(snapshot, &principal))
+        .apply(&principal, action, id, |snapshot| {
+            rule(snapshot, &principal)
+        })
         .await
         .gql()
 }

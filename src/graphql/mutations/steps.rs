@@ -37,9 +37,13 @@ impl StepMutations {
         step: StartStepInput,
     ) -> Result<Step> {
         let step_id = step.id.0.clone();
-        let change = mutate(ctx, Permission::Report, "startStep", &execution_id, |s, p| {
-            steps::start_step(&s.execution, &s.steps, step, &p.subject, Utc::now())
-        })
+        let change = mutate(
+            ctx,
+            Permission::Report,
+            "startStep",
+            &execution_id,
+            |s, p| steps::start_step(&s.execution, &s.steps, step, &p.subject, Utc::now()),
+        )
         .await?;
         written_step(change, &step_id)
     }
@@ -52,17 +56,23 @@ impl StepMutations {
         output: Option<Json<Value>>,
         metrics: Option<StepMetricsInput>,
     ) -> Result<Step> {
-        let change = mutate(ctx, Permission::Report, "completeStep", &execution_id, |s, p| {
-            steps::complete_step(
-                &s.execution,
-                &s.steps,
-                &step_id,
-                output,
-                metrics,
-                &p.subject,
-                Utc::now(),
-            )
-        })
+        let change = mutate(
+            ctx,
+            Permission::Report,
+            "completeStep",
+            &execution_id,
+            |s, p| {
+                steps::complete_step(
+                    &s.execution,
+                    &s.steps,
+                    &step_id,
+                    output,
+                    metrics,
+                    &p.subject,
+                    Utc::now(),
+                )
+            },
+        )
         .await?;
         written_step(change, &step_id)
     }
@@ -74,16 +84,22 @@ impl StepMutations {
         step_id: ID,
         error: ExecutionErrorInput,
     ) -> Result<Step> {
-        let change = mutate(ctx, Permission::Report, "failStep", &execution_id, |s, p| {
-            steps::fail_step(
-                &s.execution,
-                &s.steps,
-                &step_id,
-                error,
-                &p.subject,
-                Utc::now(),
-            )
-        })
+        let change = mutate(
+            ctx,
+            Permission::Report,
+            "failStep",
+            &execution_id,
+            |s, p| {
+                steps::fail_step(
+                    &s.execution,
+                    &s.steps,
+                    &step_id,
+                    error,
+                    &p.subject,
+                    Utc::now(),
+                )
+            },
+        )
         .await?;
         written_step(change, &step_id)
     }
@@ -95,16 +111,22 @@ impl StepMutations {
         step_id: ID,
         reason: Option<String>,
     ) -> Result<Step> {
-        let change = mutate(ctx, Permission::Report, "skipStep", &execution_id, |s, p| {
-            steps::skip_step(
-                &s.execution,
-                &s.steps,
-                &step_id,
-                reason,
-                &p.subject,
-                Utc::now(),
-            )
-        })
+        let change = mutate(
+            ctx,
+            Permission::Report,
+            "skipStep",
+            &execution_id,
+            |s, p| {
+                steps::skip_step(
+                    &s.execution,
+                    &s.steps,
+                    &step_id,
+                    reason,
+                    &p.subject,
+                    Utc::now(),
+                )
+            },
+        )
         .await?;
         written_step(change, &step_id)
     }

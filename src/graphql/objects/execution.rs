@@ -9,9 +9,9 @@ use crate::domain::filter::MAX_PAGE;
 use crate::domain::records::*;
 use crate::domain::status::ExecutionStatus;
 use crate::domain::types::*;
+use crate::error::AppError;
 use crate::graphql::context::store;
 use crate::graphql::errors::GqlResult;
-use crate::error::AppError;
 
 #[derive(SimpleObject)]
 pub struct ExecutionMetadata {
@@ -27,8 +27,11 @@ pub struct ExecutionMetadata {
 /// `first` within 0..=MAX_PAGE.
 pub fn page_size(field: &str, first: i32) -> Result<u64> {
     if !(0..=MAX_PAGE).contains(&first) {
-        return Err(AppError::bad_input(field, format!("must be in 0..={MAX_PAGE}")))
-            .gql();
+        return Err(AppError::bad_input(
+            field,
+            format!("must be in 0..={MAX_PAGE}"),
+        ))
+        .gql();
     }
     Ok(first as u64)
 }
@@ -158,4 +161,3 @@ impl Execution {
         self.updated_at
     }
 }
-
