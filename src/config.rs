@@ -16,12 +16,22 @@ pub struct StoreConfig {
     /// Directory for the SQLite database and the generated JWT secret.
     #[arg(long, env = "EXECHUB_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
-    /// Largest number of pooled database connections.
-    #[arg(long, env = "EXECHUB_DB_MAX_CONNECTIONS", default_value_t = 16)]
-    pub db_max_connections: u32,
+    /// Largest number of pooled database connections (default: 4 on SQLite, where
+    /// each connection is a thread and one writer runs at a time; 16 on Postgres).
+    #[arg(long, env = "EXECHUB_DB_MAX_CONNECTIONS")]
+    pub db_max_connections: Option<u32>,
 }
 
 impl StoreConfig {
+    pub fn max_connections(&self) -> u32 {
+        self.db_max_connections
+            .unwrap_or(if self.url().starts_with("sqlite:") {
+                4
+            } else {
+                16
+            })
+    }
+
     /// The configured URL, or the default SQLite file in the data directory.
     pub fn url(&self) -> String {
         self.database_url.clone().unwrap_or_else(|| {

@@ -6,6 +6,7 @@ pub mod context;
 pub mod errors;
 pub mod mutations;
 pub mod objects;
+pub mod parse_cache;
 pub mod query;
 
 use async_graphql::{EmptySubscription, Schema};
@@ -23,7 +24,8 @@ pub fn build_schema(store: Option<Store>, limits: &ServeConfig) -> ApiSchema {
     )
     .limit_depth(limits.max_query_depth)
     .limit_complexity(limits.max_query_complexity)
-    .limit_recursive_depth(32);
+    .limit_recursive_depth(32)
+    .extension(parse_cache::ParseCache::default());
     if let Some(store) = store {
         builder = builder.data(store);
     }

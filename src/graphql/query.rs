@@ -39,6 +39,7 @@ impl QueryRoot {
         store(ctx).execution(&principal, &id).await.gql()
     }
 
+    #[allow(clippy::too_many_arguments)] // the contract's arguments
     async fn executions(
         &self,
         ctx: &Context<'_>,

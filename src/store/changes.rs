@@ -49,7 +49,7 @@ impl Store {
         let locked = execution::Entity::update_many()
             .col_expr(
                 execution::Column::LastSequence,
-                Expr::col(execution::Column::LastSequence).into(),
+                Expr::col(execution::Column::LastSequence),
             )
             .filter(execution::Column::Id.eq(execution_id))
             .exec(&txn)

@@ -31,7 +31,7 @@ impl Store {
         }
         let mut options = ConnectOptions::new(url);
         options
-            .max_connections(config.db_max_connections)
+            .max_connections(config.max_connections())
             .min_connections(1)
             .connect_timeout(Duration::from_secs(10))
             .sqlx_logging(false);

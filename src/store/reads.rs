@@ -27,10 +27,14 @@ pub(super) async fn execution_on(
     principal: &Principal,
     id: &str,
 ) -> AppResult<Option<Execution>> {
+    // `.all()` rather than `.one()`: a primary-key lookup needs no `LIMIT ?`, and on
+    // SQLite a bound LIMIT makes every execution of the cached statement re-prepare it.
     execution::Entity::find_by_id(id.to_owned())
         .filter(scope::condition(&principal.scope()))
-        .one(conn)
+        .all(conn)
         .await?
+        .into_iter()
+        .next()
         .map(execution_from_row)
         .transpose()
 }

@@ -95,7 +95,7 @@ impl TestServer {
         let store = StoreConfig {
             database_url: fresh_database(backend, &data_dir).await,
             data_dir: data_dir.clone(),
-            db_max_connections: 8,
+            db_max_connections: None,
         };
         let database_url = store.url();
         let app = App::build(&store, &options.jwt, &options.serve)

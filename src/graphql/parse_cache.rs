@@ -1,0 +1,59 @@
+//! A cache of parsed GraphQL documents keyed by query text. Frontends and agents send
+//! the same few operations over and over; parsing them anew is a tenth of the cost of
+//! a small query (see BENCHMARKS.md). Validation still runs on every request.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
+use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::{ServerResult, Variables};
+
+/// Documents kept at most; the cache starts over when it is full, so a client that
+/// sends ever-new query texts cannot grow it without bound.
+const CAPACITY: usize = 1024;
+/// Longer query texts are not cached.
+const MAX_QUERY_BYTES: usize = 16 * 1024;
+
+#[derive(Clone, Default)]
+pub struct ParseCache {
+    documents: Arc<Mutex<HashMap<String, ExecutableDocument>>>,
+}
+
+impl ExtensionFactory for ParseCache {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(self.clone())
+    }
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for ParseCache {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        if let Some(document) = self.lock().get(query) {
+            return Ok(document.clone());
+        }
+        let document = next.run(ctx, query, variables).await?;
+        if query.len() <= MAX_QUERY_BYTES {
+            let mut documents = self.lock();
+            if documents.len() >= CAPACITY {
+                documents.clear();
+            }
+            documents.insert(query.to_owned(), document.clone());
+        }
+        Ok(document)
+    }
+}
+
+impl ParseCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, ExecutableDocument>> {
+        self.documents
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
