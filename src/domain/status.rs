@@ -81,11 +81,6 @@ impl ExecutionStatus {
         matches!(self, Self::Completed | Self::Cancelled)
     }
 
-    /// Queued, starting, running, paused or retry: not finished in any way.
-    pub fn is_active(self) -> bool {
-        !matches!(self, Self::Completed | Self::Cancelled | Self::Failed)
-    }
-
     pub fn as_str(self) -> &'static str {
         use ExecutionStatus::*;
         match self {

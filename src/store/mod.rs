@@ -52,8 +52,4 @@ impl Store {
     pub async fn ping(&self) -> bool {
         self.db.ping().await.is_ok()
     }
-
-    pub fn backend(&self) -> DbBackend {
-        self.db.get_database_backend()
-    }
 }
