@@ -101,6 +101,19 @@ impl Change {
         Ok(())
     }
 
+    /// Saves a checkpoint and emits its CHECKPOINT_CREATED event.
+    pub fn record_checkpoint(&mut self, checkpoint: Checkpoint) {
+        self.checkpoints.push(checkpoint.clone());
+        self.emit(
+            EventType::CheckpointCreated,
+            EventPayload {
+                checkpoint: Some(checkpoint),
+                ..Default::default()
+            },
+            None,
+        );
+    }
+
     /// Records a changed or new step (the last write of a step id wins).
     pub fn put_step(&mut self, step: Step) {
         self.steps.retain(|s| s.id != step.id);

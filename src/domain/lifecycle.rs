@@ -211,15 +211,7 @@ pub fn pause(
         state: Json(progress::checkpoint_state(steps)),
         metadata: Some(Json(json!({ "reason": "pause" }))),
     };
-    change.checkpoints.push(checkpoint.clone());
-    change.emit(
-        EventType::CheckpointCreated,
-        EventPayload {
-            checkpoint: Some(checkpoint),
-            ..Default::default()
-        },
-        None,
-    );
+    change.record_checkpoint(checkpoint);
     change.emit(EventType::ExecutionPaused, EventPayload::default(), reason);
     Ok(change)
 }
@@ -392,15 +384,7 @@ pub fn create_checkpoint(
     let checkpoint = input.parse(now)?;
     refuse_when_finished(execution)?;
     let mut change = Change::new(execution, actor, now);
-    change.checkpoints.push(checkpoint.clone());
-    change.emit(
-        EventType::CheckpointCreated,
-        EventPayload {
-            checkpoint: Some(checkpoint),
-            ..Default::default()
-        },
-        None,
-    );
+    change.record_checkpoint(checkpoint);
     Ok(change)
 }
 

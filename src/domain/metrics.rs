@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use async_graphql::Json;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::inputs::{MetricsInput, StepMetricsInput};
 use super::types::{CostBreakdown, Metrics};
@@ -31,61 +31,15 @@ fn add_api_calls(metrics: &mut Metrics, service: String, calls: i64) {
     *map.0.entry(service).or_insert(0) += calls;
 }
 
-/// The usage counters both inputs share, checked.
-struct Usage {
-    tokens_used: Option<i64>,
-    prompt_tokens: Option<i64>,
-    completion_tokens: Option<i64>,
-    model_calls: Option<i64>,
-    cost: Option<f64>,
-    api_calls: Option<i64>,
-}
-
-impl Usage {
-    fn add_to(self, metrics: &mut Metrics) {
-        add_i(&mut metrics.tokens_used, self.tokens_used);
-        add_i(&mut metrics.prompt_tokens, self.prompt_tokens);
-        add_i(&mut metrics.completion_tokens, self.completion_tokens);
-        add_i(&mut metrics.model_calls, self.model_calls);
-        add_f(&mut metrics.cost, self.cost);
-        add_i(&mut metrics.api_calls, self.api_calls);
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn usage(
-    field: &str,
-    tokens_used: Option<i32>,
-    prompt_tokens: Option<i32>,
-    completion_tokens: Option<i32>,
-    model_calls: Option<i32>,
-    cost: Option<f64>,
-    api_calls: Option<i32>,
-) -> AppResult<Usage> {
-    Ok(Usage {
-        tokens_used: validate::non_negative(&format!("{field}.tokensUsed"), tokens_used)?,
-        prompt_tokens: validate::non_negative(&format!("{field}.promptTokens"), prompt_tokens)?,
-        completion_tokens: validate::non_negative(
-            &format!("{field}.completionTokens"),
-            completion_tokens,
-        )?,
-        model_calls: validate::non_negative(&format!("{field}.modelCalls"), model_calls)?,
-        cost: validate::finite_non_negative(&format!("{field}.cost"), cost)?,
-        api_calls: validate::non_negative(&format!("{field}.apiCalls"), api_calls)?,
-    })
-}
-
-/// `recordMetrics`.
+/// `recordMetrics`: every value is checked before anything is added.
 pub fn record(metrics: &mut Metrics, input: MetricsInput) -> AppResult<()> {
-    let usage = usage(
-        "metrics",
-        input.tokens_used,
-        input.prompt_tokens,
-        input.completion_tokens,
-        input.model_calls,
-        input.cost,
-        input.api_calls,
-    )?;
+    let tokens_used = validate::non_negative("metrics.tokensUsed", input.tokens_used)?;
+    let prompt_tokens = validate::non_negative("metrics.promptTokens", input.prompt_tokens)?;
+    let completion_tokens =
+        validate::non_negative("metrics.completionTokens", input.completion_tokens)?;
+    let model_calls = validate::non_negative("metrics.modelCalls", input.model_calls)?;
+    let cost = validate::finite_non_negative("metrics.cost", input.cost)?;
+    let api_calls = validate::non_negative("metrics.apiCalls", input.api_calls)?;
     let breakdown = input
         .cost_breakdown
         .map(|b| parse_breakdown(b.0))
@@ -97,7 +51,12 @@ pub fn record(metrics: &mut Metrics, input: MetricsInput) -> AppResult<()> {
     let quality = validate::finite_non_negative("metrics.qualityScore", input.quality_score)?;
     let custom = validate::opt_json("metrics.custom", input.custom)?;
 
-    usage.add_to(metrics);
+    add_i(&mut metrics.tokens_used, tokens_used);
+    add_i(&mut metrics.prompt_tokens, prompt_tokens);
+    add_i(&mut metrics.completion_tokens, completion_tokens);
+    add_i(&mut metrics.model_calls, model_calls);
+    add_f(&mut metrics.cost, cost);
+    add_i(&mut metrics.api_calls, api_calls);
     if let Some(add) = breakdown {
         let total = metrics
             .cost_breakdown
@@ -120,24 +79,24 @@ pub fn record(metrics: &mut Metrics, input: MetricsInput) -> AppResult<()> {
     Ok(())
 }
 
-/// The metrics a step reports when it completes.
+/// The metrics a step reports when it completes: the same counters, with its API
+/// calls counted under `apiService`.
 pub fn record_step(metrics: &mut Metrics, input: StepMetricsInput) -> AppResult<()> {
-    let usage = usage(
-        "metrics",
-        input.tokens_used,
-        input.prompt_tokens,
-        input.completion_tokens,
-        input.model_calls,
-        input.cost,
-        input.api_calls,
-    )?;
     let service = validate::opt_short("metrics.apiService", input.api_service)?;
-    let calls = usage.api_calls.unwrap_or(0);
-    usage.add_to(metrics);
-    if let Some(service) = service {
-        add_api_calls(metrics, service, calls);
-    }
-    Ok(())
+    let by_service = service.map(|s| Json(json!({ s: input.api_calls.unwrap_or(0) })));
+    record(
+        metrics,
+        MetricsInput {
+            tokens_used: input.tokens_used,
+            prompt_tokens: input.prompt_tokens,
+            completion_tokens: input.completion_tokens,
+            model_calls: input.model_calls,
+            cost: input.cost,
+            api_calls: input.api_calls,
+            api_calls_by_service: by_service,
+            ..Default::default()
+        },
+    )
 }
 
 fn parse_breakdown(value: Value) -> AppResult<CostBreakdown> {

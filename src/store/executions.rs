@@ -194,70 +194,67 @@ fn string_filter(column: Column, f: &StringFilter) -> Condition {
     c
 }
 
-fn int_filter(column: Column, f: &IntFilter) -> Condition {
+/// The comparison operators that integer, float and time filters share.
+#[allow(clippy::too_many_arguments)]
+fn ordered<V: Into<Value> + Copy>(
+    column: Column,
+    eq: Option<V>,
+    ne: Option<V>,
+    gt: Option<V>,
+    gte: Option<V>,
+    lt: Option<V>,
+    lte: Option<V>,
+    is_null: Option<bool>,
+) -> Condition {
     let mut c = Condition::all();
-    if let Some(v) = f.eq {
+    if let Some(v) = eq {
         c = c.add(column.eq(v));
     }
-    if let Some(v) = f.ne {
+    if let Some(v) = ne {
         c = c.add(Condition::any().add(column.ne(v)).add(column.is_null()));
     }
-    if let Some(v) = f.gt {
+    if let Some(v) = gt {
         c = c.add(column.gt(v));
     }
-    if let Some(v) = f.gte {
+    if let Some(v) = gte {
         c = c.add(column.gte(v));
     }
-    if let Some(v) = f.lt {
+    if let Some(v) = lt {
         c = c.add(column.lt(v));
     }
-    if let Some(v) = f.lte {
+    if let Some(v) = lte {
         c = c.add(column.lte(v));
     }
-    null_check(&mut c, column, f.is_null);
+    null_check(&mut c, column, is_null);
     c
 }
 
+fn int_filter(column: Column, f: &IntFilter) -> Condition {
+    ordered(column, f.eq, f.ne, f.gt, f.gte, f.lt, f.lte, f.is_null)
+}
+
 fn float_filter(column: Column, f: &FloatFilter) -> AppResult<Condition> {
-    let mut c = Condition::all();
     for value in [f.eq, f.ne, f.gt, f.gte, f.lt, f.lte].into_iter().flatten() {
         if !value.is_finite() {
             return Err(AppError::bad_input("filter", "numbers must be finite"));
         }
     }
-    if let Some(v) = f.eq {
-        c = c.add(column.eq(v));
-    }
-    if let Some(v) = f.ne {
-        c = c.add(Condition::any().add(column.ne(v)).add(column.is_null()));
-    }
-    if let Some(v) = f.gt {
-        c = c.add(column.gt(v));
-    }
-    if let Some(v) = f.gte {
-        c = c.add(column.gte(v));
-    }
-    if let Some(v) = f.lt {
-        c = c.add(column.lt(v));
-    }
-    if let Some(v) = f.lte {
-        c = c.add(column.lte(v));
-    }
-    null_check(&mut c, column, f.is_null);
-    Ok(c)
+    Ok(ordered(
+        column, f.eq, f.ne, f.gt, f.gte, f.lt, f.lte, f.is_null,
+    ))
 }
 
 fn time_filter(column: Column, f: &DateTimeFilter) -> Condition {
-    int_filter(
+    let ms = |t: &Option<chrono::DateTime<chrono::Utc>>| t.map(to_ms);
+    ordered(
         column,
-        &IntFilter {
-            gt: f.gt.map(to_ms),
-            gte: f.gte.map(to_ms),
-            lt: f.lt.map(to_ms),
-            lte: f.lte.map(to_ms),
-            is_null: f.is_null,
-            ..Default::default()
-        },
+        None,
+        None,
+        ms(&f.gt),
+        ms(&f.gte),
+        ms(&f.lt),
+        ms(&f.lte),
+        f.is_null,
     )
 }
 
