@@ -115,10 +115,7 @@ async fn every_role_against_every_mutation(server: &TestServer) {
             let id = running_execution(server).await;
             // b and c are running so that completing or failing them is possible.
             for step in ["b", "c"] {
-                server
-                    .gql("mutation($id: ID!, $s: ID!) { startStep(executionId: $id, step: { id: $s }) { id } }",
-                         json!({ "id": id, "s": step }))
-                    .await;
+                server.start_step(&id, step).await;
             }
             let body = server
                 .gql_as(Some(&token), mutation, json!({ "id": id }))

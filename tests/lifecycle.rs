@@ -115,12 +115,7 @@ async fn whole_lifecycle(server: &TestServer) {
             json!({ "id": id }),
         )
         .await;
-    server
-        .gql(
-            r#"mutation($id: ID!) { startStep(executionId: $id, step: { id: "summarise" }) { id } }"#,
-            json!({ "id": id }),
-        )
-        .await;
+    server.start_step(&id, "summarise").await;
     server
         .gql(
             r#"mutation($id: ID!) { completeStep(executionId: $id, stepId: "summarise", output: "done") { status } }"#,
@@ -250,12 +245,7 @@ async fn fail_and_retry(server: &TestServer) {
         .create(json!({ "orderId": "o", "serviceId": "s", "autoStart": true,
                         "steps": [{ "id": "a", "name": "A" }] }))
         .await;
-    server
-        .gql(
-            r#"mutation($id: ID!) { startStep(executionId: $id, step: { id: "a" }) { id } }"#,
-            json!({ "id": id }),
-        )
-        .await;
+    server.start_step(&id, "a").await;
     let failed = server
         .gql(
             r#"mutation($id: ID!) { failStep(executionId: $id, stepId: "a",

@@ -118,12 +118,7 @@ async fn step_transitions_are_enforced(server: &TestServer) {
         .create(json!({ "orderId": "o", "serviceId": "s", "autoStart": true,
                         "steps": [{ "id": "a", "name": "A" }] }))
         .await;
-    server
-        .gql(
-            r#"mutation($id: ID!) { startStep(executionId: $id, step: { id: "a" }) { id } }"#,
-            json!({ "id": id }),
-        )
-        .await;
+    server.start_step(&id, "a").await;
     server
         .gql(
             r#"mutation($id: ID!) { completeStep(executionId: $id, stepId: "a") { id } }"#,

@@ -182,6 +182,17 @@ impl TestServer {
     }
 }
 
+impl TestServer {
+    /// Starts step `step` of execution `id` as admin.
+    pub async fn start_step(&self, id: &str, step: &str) {
+        self.gql(
+            "mutation($id: ID!, $step: ID!) { startStep(executionId: $id, step: { id: $step }) { id } }",
+            json!({ "id": id, "step": step }),
+        )
+        .await;
+    }
+}
+
 /// The `extensions.code` of the first error, if any.
 pub fn error_code(body: &Value) -> Option<String> {
     body["errors"][0]["extensions"]["code"]
