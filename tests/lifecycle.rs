@@ -321,27 +321,41 @@ async fn steps_discovered_while_running(server: &TestServer) {
 }
 
 async fn concurrent_writers_keep_sequences_gapless(server: &TestServer) {
-    let id = server
-        .create(json!({ "orderId": "o", "serviceId": "s", "autoStart": true }))
-        .await;
-    let writes = (0..20).map(|i| {
-        server.gql(
-            "mutation($id: ID!, $m: String!) { appendLog(id: $id, log: { message: $m }) { id } }",
-            json!({ "id": id, "m": format!("line {i}") }),
-        )
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        ids.push(
+            server
+                .create(json!({ "orderId": "o", "serviceId": "s", "autoStart": true }))
+                .await,
+        );
+    }
+    // 4 executions × 10 writers, all at once: same-execution writers queue on the row
+    // lock, different executions on SQLite's single writer.
+    let writes = ids.iter().flat_map(|id| {
+        (0..10).map(move |i| {
+            server.gql(
+                "mutation($id: ID!, $m: String!) { appendLog(id: $id, log: { message: $m }) { id } }",
+                json!({ "id": id, "m": format!("line {i}") }),
+            )
+        })
     });
     futures::future::join_all(writes).await;
-    let e = server
-        .gql("query($id: ID!) { execution(id: $id) { logs { totalCount } events(first: 500) { sequence } } }", json!({ "id": id }))
-        .await;
-    assert_eq!(e["execution"]["logs"]["totalCount"], 20);
-    let sequences: Vec<i64> = e["execution"]["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["sequence"].as_i64().unwrap())
-        .collect();
-    assert_eq!(sequences, (1..=23).collect::<Vec<_>>());
+    for id in &ids {
+        let e = server
+            .gql(
+                "query($id: ID!) { execution(id: $id) { logs { totalCount } events(first: 500) { sequence } } }",
+                json!({ "id": id }),
+            )
+            .await;
+        assert_eq!(e["execution"]["logs"]["totalCount"], 10);
+        let sequences: Vec<i64> = e["execution"]["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["sequence"].as_i64().unwrap())
+            .collect();
+        assert_eq!(sequences, (1..=13).collect::<Vec<_>>());
+    }
 }
 
 backend_tests!(
