@@ -60,6 +60,24 @@ enum Command {
     },
 }
 
+/// Ctrl-C or SIGTERM (what service managers send): stop accepting, finish in-flight
+/// requests, exit.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down");
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -81,10 +99,7 @@ async fn main() -> anyhow::Result<()> {
                 println!("  mint a token:  cargo run --release -- token --role admin");
                 println!("  then send it as the header  Authorization: Bearer <token>");
             }
-            app.serve(listener, async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await
+            app.serve(listener, shutdown_signal()).await
         }
         Command::Migrate { store } => {
             Store::connect(&store).await?.migrate().await?;

@@ -170,8 +170,21 @@ async fn binary_serves_on_sqlite_with_a_generated_secret() {
         .json()
         .await
         .unwrap();
-    child.kill().unwrap();
-    let _ = child.wait();
+    // SIGTERM ends the server cleanly.
+    let stopped = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "server ignored SIGTERM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "exit status after SIGTERM: {status}");
     let database_created = dir.join("exechub.db").exists();
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(
