@@ -154,6 +154,35 @@ async fn every_operation_runs(server: &TestServer) {
     .await;
     assert_eq!(list["executions"]["totalCount"], 1);
 
+    let stats = run(
+        server,
+        &mut used,
+        "ExecutionStats",
+        json!({ "groupBy": ["SERVICE"], "bucket": "DAY" }),
+    )
+    .await;
+    assert_eq!(stats["executionStats"][0]["completed"], 1);
+    let errors = run(
+        server,
+        &mut used,
+        "ErrorDistribution",
+        json!({ "limit": 5 }),
+    )
+    .await;
+    assert_eq!(
+        errors["errorDistribution"],
+        json!([]),
+        "the retried execution no longer holds its error"
+    );
+    let steps = run(
+        server,
+        &mut used,
+        "StepStats",
+        json!({ "filter": { "serviceId": { "eq": "translate" } } }),
+    )
+    .await;
+    assert_eq!(steps["stepStats"].as_array().unwrap().len(), 3);
+
     let other = server
         .create(json!({ "orderId": "o", "serviceId": "s" }))
         .await;

@@ -2,6 +2,7 @@
 //! records and value types, input limits, and the commands that turn a request into a
 //! `Change`. Everything here is testable without a database.
 
+pub mod analytics;
 pub mod change;
 pub mod filter;
 pub mod inputs;

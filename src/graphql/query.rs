@@ -8,8 +8,11 @@ use super::errors::GqlResult;
 use super::objects::Node;
 use super::objects::connection::ExecutionConnection;
 use crate::auth::{Permission, Principal};
+use crate::domain::analytics::{ErrorCount, ExecutionStats, StatsDimension, StepStats, TimeBucket};
 use crate::domain::filter::{ExecutionFilter, ExecutionOrder, ExecutionSortField, SortDirection};
 use crate::domain::records::Execution;
+use crate::error::AppError;
+use crate::store::analytics::MAX_GROUPS;
 use crate::store::executions::PageRequest;
 
 #[derive(Default)]
@@ -73,4 +76,65 @@ impl QueryRoot {
             has_previous_page: page.has_previous_page,
         })
     }
+
+    /// Analytics over execution history, computed in SQL.
+    async fn execution_stats(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<ExecutionFilter>,
+        #[graphql(default_with = "Some(Vec::new())")] group_by: Option<Vec<StatsDimension>>,
+        bucket: Option<TimeBucket>,
+        #[graphql(default_with = "Some(100)")] limit: Option<i32>,
+    ) -> Result<Vec<ExecutionStats>> {
+        let principal = caller(ctx, Permission::Read).gql()?;
+        store(ctx)
+            .execution_stats(
+                &principal,
+                filter.as_ref(),
+                group_by.as_deref().unwrap_or(&[]),
+                bucket,
+                group_limit(limit, 100)?,
+            )
+            .await
+            .gql()
+    }
+
+    async fn error_distribution(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<ExecutionFilter>,
+        #[graphql(default_with = "Some(20)")] limit: Option<i32>,
+    ) -> Result<Vec<ErrorCount>> {
+        let principal = caller(ctx, Permission::Read).gql()?;
+        store(ctx)
+            .error_distribution(&principal, filter.as_ref(), group_limit(limit, 20)?)
+            .await
+            .gql()
+    }
+
+    async fn step_stats(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<ExecutionFilter>,
+        #[graphql(default_with = "Some(50)")] limit: Option<i32>,
+    ) -> Result<Vec<StepStats>> {
+        let principal = caller(ctx, Permission::Read).gql()?;
+        store(ctx)
+            .step_stats(&principal, filter.as_ref(), group_limit(limit, 50)?)
+            .await
+            .gql()
+    }
+}
+
+/// `limit` of an analytics query: 1 ..= MAX_GROUPS; null (or absent) means `default`.
+fn group_limit(limit: Option<i32>, default: i32) -> Result<u64> {
+    let limit = limit.unwrap_or(default);
+    if !(1..=MAX_GROUPS as i32).contains(&limit) {
+        return Err(AppError::bad_input(
+            "limit",
+            format!("must be in 1..={MAX_GROUPS}"),
+        ))
+        .gql();
+    }
+    Ok(limit as u64)
 }

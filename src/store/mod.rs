@@ -2,6 +2,7 @@
 //! Postgres, runs the migrations, loads records (always within the caller's tenant
 //! scope), and saves a domain `Change` in one transaction with its events.
 
+pub mod analytics;
 pub mod changes;
 pub mod entities;
 pub mod executions;

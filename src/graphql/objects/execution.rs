@@ -24,8 +24,9 @@ pub struct ExecutionMetadata {
     pub extra: Option<Json<Value>>,
 }
 
-/// `first` within 0..=MAX_PAGE.
-pub fn page_size(field: &str, first: i32) -> Result<u64> {
+/// `first` within 0..=MAX_PAGE; null (or absent) means `default`.
+pub fn page_size(field: &str, first: Option<i32>, default: i32) -> Result<u64> {
+    let first = first.unwrap_or(default);
     if !(0..=MAX_PAGE).contains(&first) {
         return Err(AppError::bad_input(
             field,
@@ -88,10 +89,10 @@ impl Execution {
         ctx: &Context<'_>,
         level: Option<Vec<LogLevel>>,
         step_id: Option<ID>,
-        #[graphql(default = 100)] first: i32,
+        #[graphql(default_with = "Some(100)")] first: Option<i32>,
         after: Option<String>,
     ) -> Result<LogConnection> {
-        let first = page_size("first", first)?;
+        let first = page_size("first", first, 100)?;
         let after_id = after.as_deref().map(log_after).transpose().gql()?;
         let page = store(ctx)
             .logs(
@@ -121,12 +122,12 @@ impl Execution {
     async fn events(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 0)] after_sequence: i32,
-        #[graphql(default = 100)] first: i32,
+        #[graphql(default_with = "Some(0)")] after_sequence: Option<i32>,
+        #[graphql(default_with = "Some(100)")] first: Option<i32>,
     ) -> Result<Vec<Event>> {
-        let first = page_size("first", first)?;
+        let first = page_size("first", first, 100)?;
         store(ctx)
-            .events(&self.id, i64::from(after_sequence), first)
+            .events(&self.id, i64::from(after_sequence.unwrap_or(0)), first)
             .await
             .gql()
     }

@@ -196,9 +196,9 @@ impl Webhook {
     async fn deliveries(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 20)] first: i32,
+        #[graphql(default_with = "Some(20)")] first: Option<i32>,
     ) -> Result<Vec<WebhookDelivery>> {
-        let first = page_size("first", first)?;
+        let first = page_size("first", first, 20)?;
         store(ctx).deliveries(&self.id, first).await.gql()
     }
 }

@@ -1,0 +1,336 @@
+//! Analytics over execution history, computed in SQL over the executions the caller
+//! may see that match the filter. The same statements run on SQLite and Postgres:
+//! times are integers, so buckets are integer arithmetic (months use each backend's
+//! calendar function), and percentiles are read off `ROW_NUMBER()` ranks and
+//! interpolated like `percentile_cont`, so both backends give the same answers.
+
+use sea_orm::sea_query::Query;
+use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement};
+
+use super::Store;
+use super::entities::execution;
+use super::mapping::from_ms;
+use super::{executions, scope};
+use crate::auth::Principal;
+use crate::domain::analytics::*;
+use crate::domain::filter::ExecutionFilter;
+use crate::domain::status::ExecutionStatus;
+use crate::domain::types::Priority;
+use crate::error::{AppError, AppResult};
+
+/// Percentiles reported, in percent.
+const PERCENTILES: [i64; 4] = [50, 90, 95, 99];
+pub const MAX_GROUPS: u64 = 1000;
+
+impl Store {
+    /// `SELECT id FROM executions WHERE <scope> AND <filter>`, as SQL and values.
+    fn visible_ids(
+        &self,
+        principal: &Principal,
+        filter: Option<&ExecutionFilter>,
+    ) -> AppResult<Statement> {
+        let select = Query::select()
+            .column((execution::Entity, execution::Column::Id))
+            .from(execution::Entity)
+            .cond_where(scope::condition(&principal.scope()))
+            .cond_where(executions::condition(filter, 0)?)
+            .to_owned();
+        Ok(self.db.get_database_backend().build(&select))
+    }
+
+    async fn query(&self, ids: Statement, sql: String) -> AppResult<Vec<QueryResult>> {
+        let values = ids.values.map(|v| v.0).unwrap_or_default();
+        let statement = Statement::from_sql_and_values(self.db.get_database_backend(), sql, values);
+        Ok(self.db.query_all_raw(statement).await?)
+    }
+
+    pub async fn execution_stats(
+        &self,
+        principal: &Principal,
+        filter: Option<&ExecutionFilter>,
+        group_by: &[StatsDimension],
+        bucket: Option<TimeBucket>,
+        limit: u64,
+    ) -> AppResult<Vec<ExecutionStats>> {
+        let ids = self.visible_ids(principal, filter)?;
+        let backend = self.db.get_database_backend();
+        let mut keys: Vec<String> = group_by
+            .iter()
+            .enumerate()
+            .map(|(i, d)| format!("{} AS k{i}", dimension_sql(*d)))
+            .collect();
+        if let Some(bucket) = bucket {
+            keys.push(format!("{} AS b", bucket_sql(bucket, backend)));
+        }
+        let names: Vec<String> = (0..group_by.len())
+            .map(|i| format!("k{i}"))
+            .chain(bucket.map(|_| "b".to_owned()))
+            .collect();
+        let tag_join = if group_by.contains(&StatsDimension::Tag) {
+            "LEFT JOIN execution_tags t ON t.execution_id = e.id"
+        } else {
+            ""
+        };
+        let by_status: Vec<String> = ExecutionStatus::ALL
+            .iter()
+            .map(|s| format!("SUM(CASE WHEN status = '{}' THEN 1 ELSE 0 END)", s.as_str()))
+            .collect();
+        let sql = format!(
+            "WITH base AS (SELECT {keys}e.status AS status, e.duration_ms AS d, e.cost AS cost, \
+               e.tokens_used AS tok, e.api_calls AS api, e.retries AS retries \
+               FROM executions e {tag_join} WHERE e.id IN ({ids})), \
+             {ranked} \
+             SELECT {names_select}COUNT(*), {by_status}, \
+               CAST(COALESCE(SUM(cost), 0) AS DOUBLE PRECISION), CAST(AVG(cost) AS DOUBLE PRECISION), \
+               CAST(COALESCE(SUM(tok), 0) AS BIGINT), CAST(COALESCE(SUM(api), 0) AS BIGINT), \
+               CAST(COALESCE(SUM(retries), 0) AS BIGINT), \
+               CAST(AVG(d) AS DOUBLE PRECISION), MIN(d), MAX(d), {percentiles} \
+             FROM ranked {group} ORDER BY {order}COUNT(*) DESC{tie} LIMIT {limit}",
+            keys = keys.iter().map(|k| format!("{k}, ")).collect::<String>(),
+            ids = ids.sql,
+            ranked = ranked_sql(&names),
+            names_select = names.iter().map(|n| format!("{n}, ")).collect::<String>(),
+            by_status = by_status.join(", "),
+            percentiles = percentile_sql(&PERCENTILES),
+            group = if names.is_empty() {
+                String::new()
+            } else {
+                format!("GROUP BY {}", names.join(", "))
+            },
+            order = if bucket.is_some() { "b ASC, " } else { "" },
+            tie = (0..group_by.len())
+                .map(|i| format!(", k{i}"))
+                .collect::<String>(),
+            limit = limit.min(MAX_GROUPS),
+        );
+        let rows = self.query(ids, sql).await?;
+        rows.iter()
+            .map(|row| stats_from_row(row, group_by, bucket.is_some()))
+            .collect()
+    }
+
+    pub async fn error_distribution(
+        &self,
+        principal: &Principal,
+        filter: Option<&ExecutionFilter>,
+        limit: u64,
+    ) -> AppResult<Vec<ErrorCount>> {
+        let ids = self.visible_ids(principal, filter)?;
+        let sql = format!(
+            "SELECT e.error_code, COUNT(*), \
+               CAST(SUM(CASE WHEN e.error_recoverable THEN 1 ELSE 0 END) AS BIGINT), \
+               MAX(COALESCE(e.completed_at, e.updated_at)), MAX(e.error_message) \
+             FROM executions e WHERE e.error_code IS NOT NULL AND e.id IN ({}) \
+             GROUP BY e.error_code ORDER BY COUNT(*) DESC, e.error_code LIMIT {}",
+            ids.sql,
+            limit.min(MAX_GROUPS)
+        );
+        let rows = self.query(ids, sql).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ErrorCount {
+                    code: get(row, 0)?,
+                    count: get(row, 1)?,
+                    recoverable: get(row, 2)?,
+                    last_seen_at: from_ms(get(row, 3)?),
+                    sample_message: get::<Option<String>>(row, 4)?.unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    pub async fn step_stats(
+        &self,
+        principal: &Principal,
+        filter: Option<&ExecutionFilter>,
+        limit: u64,
+    ) -> AppResult<Vec<StepStats>> {
+        let ids = self.visible_ids(principal, filter)?;
+        let names = vec!["name".to_owned()];
+        let sql = format!(
+            "WITH base AS (SELECT s.name AS name, s.status AS status, s.duration_ms AS d \
+               FROM execution_steps s WHERE s.execution_id IN ({ids})), \
+             {ranked} \
+             SELECT name, COUNT(*), SUM(CASE WHEN status = 'FAILED' THEN 1 ELSE 0 END), \
+               CAST(AVG(d) AS DOUBLE PRECISION), {percentiles} \
+             FROM ranked GROUP BY name ORDER BY COUNT(*) DESC, name LIMIT {limit}",
+            ids = ids.sql,
+            ranked = ranked_sql(&names),
+            percentiles = percentile_sql(&[95]),
+            limit = limit.min(MAX_GROUPS),
+        );
+        let rows = self.query(ids, sql).await?;
+        rows.iter()
+            .map(|row| {
+                let n: Option<i64> = get(row, 4)?;
+                Ok(StepStats {
+                    step_name: get(row, 0)?,
+                    total: get(row, 1)?,
+                    failed: get(row, 2)?,
+                    avg_duration_ms: get(row, 3)?,
+                    p95_duration_ms: interpolate(n.unwrap_or(0), 95, get(row, 5)?, get(row, 6)?),
+                })
+            })
+            .collect()
+    }
+}
+
+fn dimension_sql(dimension: StatsDimension) -> &'static str {
+    match dimension {
+        StatsDimension::Status => "e.status",
+        StatsDimension::Service => "e.service_id",
+        StatsDimension::Priority => "CAST(e.priority AS TEXT)",
+        StatsDimension::AssigneeType => "e.assignee_type",
+        StatsDimension::AssigneeId => "e.assignee_id",
+        StatsDimension::AssigneeModel => "e.assignee_model",
+        StatsDimension::ErrorCode => "e.error_code",
+        StatsDimension::Tag => "t.tag",
+        StatsDimension::Environment => "e.environment",
+        StatsDimension::Customer => "e.customer_id",
+    }
+}
+
+/// The bucket's start, in epoch ms, of an execution's creation time (UTC).
+fn bucket_sql(bucket: TimeBucket, backend: DbBackend) -> String {
+    const DAY: i64 = 86_400_000;
+    match bucket {
+        TimeBucket::Minute => "(e.created_at / 60000) * 60000".into(),
+        TimeBucket::Hour => "(e.created_at / 3600000) * 3600000".into(),
+        TimeBucket::Day => format!("(e.created_at / {DAY}) * {DAY}"),
+        // Weeks start on Monday; 1970-01-01 was a Thursday.
+        TimeBucket::Week => {
+            format!("((e.created_at / {DAY}) - ((e.created_at / {DAY}) + 3) % 7) * {DAY}")
+        }
+        TimeBucket::Month => match backend {
+            DbBackend::Postgres => "CAST(EXTRACT(EPOCH FROM date_trunc('month', \
+                 to_timestamp(e.created_at / 1000.0) AT TIME ZONE 'UTC')) AS BIGINT) * 1000"
+                .into(),
+            _ => "CAST(strftime('%s', e.created_at / 1000, 'unixepoch', 'start of month') \
+                  AS INTEGER) * 1000"
+                .into(),
+        },
+    }
+}
+
+/// Ranks durations within each group: non-null ones first, ascending; `nd` counts them.
+fn ranked_sql(partition: &[String]) -> String {
+    let over = if partition.is_empty() {
+        String::new()
+    } else {
+        format!("PARTITION BY {}", partition.join(", "))
+    };
+    format!(
+        "ranked AS (SELECT base.*, \
+           ROW_NUMBER() OVER ({over} ORDER BY (CASE WHEN d IS NULL THEN 1 ELSE 0 END), d) AS rn, \
+           COUNT(d) OVER ({over}) AS nd FROM base)"
+    )
+}
+
+/// `MAX(nd)`, then for each percentile the values at the two ranks around it.
+fn percentile_sql(percents: &[i64]) -> String {
+    let mut columns = vec!["MAX(nd)".to_owned()];
+    for p in percents {
+        columns.push(format!(
+            "MAX(CASE WHEN rn = (nd - 1) * {p} / 100 + 1 THEN d END)"
+        ));
+        columns.push(format!(
+            "MAX(CASE WHEN rn = (nd - 1) * {p} / 100 + 2 THEN d END)"
+        ));
+    }
+    columns.join(", ")
+}
+
+fn get<T: sea_orm::TryGetable>(row: &QueryResult, index: usize) -> AppResult<T> {
+    row.try_get_by_index(index)
+        .map_err(|e| AppError::Internal(format!("analytics column {index}: {e}")))
+}
+
+fn stats_from_row(
+    row: &QueryResult,
+    group_by: &[StatsDimension],
+    bucketed: bool,
+) -> AppResult<ExecutionStats> {
+    let mut i = 0;
+    let mut next = || {
+        i += 1;
+        i - 1
+    };
+    let mut keys = Vec::with_capacity(group_by.len());
+    for dimension in group_by {
+        let value: Option<String> = get(row, next())?;
+        let value = match dimension {
+            StatsDimension::Priority => value
+                .and_then(|v| v.parse::<i16>().ok())
+                .map(|rank| Priority::from_rank(rank).as_str().to_owned()),
+            _ => value,
+        };
+        keys.push(StatsKey {
+            dimension: *dimension,
+            value,
+        });
+    }
+    let bucket_start = if bucketed {
+        get::<Option<i64>>(row, next())?.map(from_ms)
+    } else {
+        None
+    };
+    let total: i64 = get(row, next())?;
+    let mut by_status = Vec::new();
+    for status in ExecutionStatus::ALL {
+        let count: Option<i64> = get(row, next())?;
+        by_status.push(StatusCount {
+            status,
+            count: count.unwrap_or(0),
+        });
+    }
+    let count_of = |s: ExecutionStatus| {
+        by_status
+            .iter()
+            .find(|c| c.status == s)
+            .map_or(0, |c| c.count)
+    };
+    let (completed, failed, cancelled) = (
+        count_of(ExecutionStatus::Completed),
+        count_of(ExecutionStatus::Failed),
+        count_of(ExecutionStatus::Cancelled),
+    );
+    let total_cost: f64 = get(row, next())?;
+    let avg_cost: Option<f64> = get(row, next())?;
+    let total_tokens: i64 = get(row, next())?;
+    let total_api_calls: i64 = get(row, next())?;
+    let total_retries: i64 = get(row, next())?;
+    let avg_ms: Option<f64> = get(row, next())?;
+    let min_ms: Option<i64> = get(row, next())?;
+    let max_ms: Option<i64> = get(row, next())?;
+    let n: Option<i64> = get(row, next())?;
+    let mut percentiles = Vec::new();
+    for p in PERCENTILES {
+        let (lower, upper) = (get(row, next())?, get(row, next())?);
+        percentiles.push(interpolate(n.unwrap_or(0), p, lower, upper));
+    }
+    Ok(ExecutionStats {
+        keys,
+        bucket_start,
+        total,
+        completed,
+        failed,
+        cancelled,
+        active: total - completed - failed - cancelled,
+        success_rate: success_rate(completed, failed, cancelled),
+        by_status: by_status.into_iter().filter(|c| c.count > 0).collect(),
+        duration: DurationStats {
+            avg_ms,
+            p50_ms: percentiles[0],
+            p90_ms: percentiles[1],
+            p95_ms: percentiles[2],
+            p99_ms: percentiles[3],
+            min_ms,
+            max_ms,
+        },
+        total_cost,
+        avg_cost,
+        total_tokens,
+        total_api_calls,
+        total_retries,
+    })
+}
