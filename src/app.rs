@@ -4,6 +4,9 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
 
 use tokio::net::TcpListener;
 
@@ -27,6 +30,7 @@ impl App {
         let store = Store::connect(store_config).await?;
         store.migrate().await?;
         let keys = Arc::new(Keys::load(jwt, &store_config.data_dir)?);
+        spawn_log_retention(store.clone(), serve.log_retention, serve.retention_interval);
         let state = AppState {
             schema: build_schema(Some(store.clone()), serve),
             store: store.clone(),
@@ -50,6 +54,22 @@ impl App {
             .await?;
         Ok(())
     }
+}
+
+/// Every `interval`, deletes log lines older than `retention`.
+fn spawn_log_retention(store: Store, retention: Duration, interval: Duration) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(interval);
+        loop {
+            ticks.tick().await;
+            let cutoff = Utc::now() - retention;
+            match store.delete_logs_before(cutoff).await {
+                Ok(0) => {}
+                Ok(deleted) => tracing::info!(deleted, %cutoff, "deleted old log lines"),
+                Err(error) => tracing::warn!(?error, "log retention failed"),
+            }
+        }
+    });
 }
 
 /// Binds `address` (port 0 picks a free one) and returns the listener with the

@@ -3,6 +3,7 @@
 //! reads these structs.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Args;
 
@@ -90,6 +91,12 @@ pub struct ServeConfig {
     /// Highest GraphQL query complexity accepted.
     #[arg(long, env = "EXECHUB_MAX_QUERY_COMPLEXITY", default_value_t = 5000)]
     pub max_query_complexity: usize,
+    /// Log lines older than this are deleted (executions and events are kept).
+    #[arg(long, env = "EXECHUB_LOG_RETENTION", default_value = "30d", value_parser = humantime::parse_duration)]
+    pub log_retention: Duration,
+    /// How often old log lines are looked for.
+    #[arg(long, env = "EXECHUB_RETENTION_INTERVAL", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub retention_interval: Duration,
 }
 
 impl Default for ServeConfig {
@@ -100,6 +107,8 @@ impl Default for ServeConfig {
             max_body_bytes: 2 * 1024 * 1024,
             max_query_depth: 12,
             max_query_complexity: 5000,
+            log_retention: Duration::from_secs(30 * 86_400),
+            retention_interval: Duration::from_secs(3600),
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod entities;
 pub mod executions;
 pub mod mapping;
 pub mod reads;
+pub mod retention;
 pub mod scope;
 
 use std::time::Duration;
