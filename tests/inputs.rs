@@ -128,6 +128,16 @@ async fn bad_input_names_the_field_and_writes_nothing(server: &TestServer) {
             json!({ "id": id }),
         ),
         (
+            "input.removeWebhooks",
+            "mutation($id: ID!) { updateExecution(id: $id, input: { removeWebhooks: [\"nope\"] }) { id } }",
+            json!({ "id": id }),
+        ),
+        (
+            "metrics.costBreakdown",
+            "mutation($id: ID!) { recordMetrics(id: $id, metrics: { costBreakdown: { gpu: 1 } }) { id } }",
+            json!({ "id": id }),
+        ),
+        (
             "first",
             "{ executions(first: 501) { totalCount } }",
             json!({}),

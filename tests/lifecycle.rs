@@ -358,7 +358,32 @@ async fn concurrent_writers_keep_sequences_gapless(server: &TestServer) {
     }
 }
 
+async fn webhooks_are_added_and_removed(server: &TestServer) {
+    let id = server
+        .create(json!({ "orderId": "o", "serviceId": "s",
+            "webhooks": [{ "url": "https://hooks.example.com/a", "events": ["EXECUTION_COMPLETED"], "secret": "s" }] }))
+        .await;
+    let first = server
+        .gql(
+            "query($id: ID!) { execution(id: $id) { webhooks { id } } }",
+            json!({ "id": id }),
+        )
+        .await["execution"]["webhooks"][0]["id"]
+        .clone();
+    let update = "mutation($id: ID!, $input: UpdateExecutionInput!) { updateExecution(id: $id, input: $input) { webhooks { url } } }";
+    let data = server
+        .gql(update, json!({ "id": id, "input": {
+            "removeWebhooks": [first, first],
+            "addWebhooks": [{ "url": "https://hooks.example.com/b", "events": ["EXECUTION_FAILED"] }] } }))
+        .await;
+    assert_eq!(
+        data["updateExecution"]["webhooks"],
+        json!([{ "url": "https://hooks.example.com/b" }])
+    );
+}
+
 backend_tests!(
+    webhooks_are_added_and_removed,
     whole_lifecycle,
     fail_and_retry,
     steps_discovered_while_running,

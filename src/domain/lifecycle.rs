@@ -164,11 +164,14 @@ pub fn update(
                 format!("no webhook `{}` on this execution", id.0),
             ));
         }
-        change.webhooks_removed.push(id.0);
+        if !change.webhooks_removed.contains(&id.0) {
+            change.webhooks_removed.push(id.0);
+        }
     }
     change.webhooks_added =
         parse_webhooks("input.addWebhooks", input.add_webhooks, &execution.id, now)?;
-    if webhooks.len() + change.webhooks_added.len() - change.webhooks_removed.len() > 20 {
+    // Removed ids are distinct and all present, so this cannot underflow.
+    if webhooks.len() - change.webhooks_removed.len() + change.webhooks_added.len() > 20 {
         return Err(AppError::bad_input(
             "input.addWebhooks",
             "at most 20 webhooks",
@@ -397,4 +400,41 @@ pub fn refuse_when_finished(execution: &Execution) -> AppResult<()> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_graphql::ID;
+    use chrono::Utc;
+
+    fn input(json: serde_json::Value) -> CreateExecutionInput {
+        let value = async_graphql::Value::from_json(json).unwrap();
+        <CreateExecutionInput as async_graphql::InputType>::parse(Some(value)).unwrap()
+    }
+
+    #[test]
+    fn removing_a_webhook_twice_removes_it_once() {
+        let created = create(
+            input(serde_json::json!({ "orderId": "o", "serviceId": "s",
+                "webhooks": [{ "url": "https://example.com/h", "events": ["EXECUTION_COMPLETED"] }] })),
+            None,
+            "t",
+            Utc::now(),
+        )
+        .unwrap();
+        let webhook = created.webhooks_added[0].clone();
+        let twice = UpdateExecutionInput {
+            priority: None,
+            assignee: None,
+            timeout_ms: None,
+            retry_policy: None,
+            tags: None,
+            metadata: None,
+            add_webhooks: None,
+            remove_webhooks: Some(vec![ID(webhook.id.clone()), ID(webhook.id.clone())]),
+        };
+        let change = update(&created.execution, &[webhook], twice, "t", Utc::now()).unwrap();
+        assert_eq!(change.webhooks_removed.len(), 1);
+    }
 }

@@ -100,7 +100,7 @@ pub fn record_step(metrics: &mut Metrics, input: StepMetricsInput) -> AppResult<
 }
 
 fn parse_breakdown(value: Value) -> AppResult<CostBreakdown> {
-    let breakdown: CostBreakdown = serde_json::from_value(merge_defaults(value))
+    let breakdown: CostBreakdown = serde_json::from_value(value)
         .map_err(|e| AppError::bad_input("metrics.costBreakdown", e.to_string()))?;
     for v in [
         breakdown.ai,
@@ -112,16 +112,6 @@ fn parse_breakdown(value: Value) -> AppResult<CostBreakdown> {
         validate::finite_non_negative("metrics.costBreakdown", Some(v))?;
     }
     Ok(breakdown)
-}
-
-/// Missing breakdown keys count as 0.
-fn merge_defaults(value: Value) -> Value {
-    let mut base = serde_json::to_value(CostBreakdown::default()).unwrap_or_default();
-    if let (Some(base), Value::Object(given)) = (base.as_object_mut(), value.clone()) {
-        base.extend(given);
-        return Value::Object(base.clone());
-    }
-    value
 }
 
 fn parse_calls_by_service(value: Value) -> AppResult<BTreeMap<String, i64>> {

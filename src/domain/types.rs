@@ -157,7 +157,9 @@ pub struct RetryPolicy {
     pub retryable_errors: Option<Vec<String>>,
 }
 
+/// Missing keys count as 0.
 #[derive(SimpleObject, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct CostBreakdown {
     pub ai: f64,
     pub apis: f64,

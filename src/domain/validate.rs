@@ -93,6 +93,11 @@ pub fn int_range(field: &str, value: i32, min: i32, max: i32) -> AppResult<i32> 
     Ok(value)
 }
 
+/// A page size or result limit: `default` when absent, else within `min..=max`.
+pub fn limit(field: &str, value: Option<i32>, default: i32, min: i32, max: i32) -> AppResult<u64> {
+    int_range(field, value.unwrap_or(default), min, max).map(|v| v as u64)
+}
+
 pub fn non_negative(field: &str, value: Option<i32>) -> AppResult<Option<i64>> {
     value
         .map(|v| int_range(field, v, 0, i32::MAX).map(i64::from))

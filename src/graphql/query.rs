@@ -11,7 +11,7 @@ use crate::auth::{Permission, Principal};
 use crate::domain::analytics::{ErrorCount, ExecutionStats, StatsDimension, StepStats, TimeBucket};
 use crate::domain::filter::{ExecutionFilter, ExecutionOrder, ExecutionSortField, SortDirection};
 use crate::domain::records::Execution;
-use crate::error::AppError;
+use crate::domain::validate;
 use crate::store::analytics::MAX_GROUPS;
 use crate::store::executions::PageRequest;
 
@@ -93,7 +93,7 @@ impl QueryRoot {
                 filter.as_ref(),
                 group_by.as_deref().unwrap_or(&[]),
                 bucket,
-                group_limit(limit, 100)?,
+                analytics_limit(limit, 100)?,
             )
             .await
             .gql()
@@ -107,7 +107,7 @@ impl QueryRoot {
     ) -> Result<Vec<ErrorCount>> {
         let principal = caller(ctx, Permission::Read).gql()?;
         store(ctx)
-            .error_distribution(&principal, filter.as_ref(), group_limit(limit, 20)?)
+            .error_distribution(&principal, filter.as_ref(), analytics_limit(limit, 20)?)
             .await
             .gql()
     }
@@ -120,21 +120,13 @@ impl QueryRoot {
     ) -> Result<Vec<StepStats>> {
         let principal = caller(ctx, Permission::Read).gql()?;
         store(ctx)
-            .step_stats(&principal, filter.as_ref(), group_limit(limit, 50)?)
+            .step_stats(&principal, filter.as_ref(), analytics_limit(limit, 50)?)
             .await
             .gql()
     }
 }
 
-/// `limit` of an analytics query: 1 ..= MAX_GROUPS; null (or absent) means `default`.
-fn group_limit(limit: Option<i32>, default: i32) -> Result<u64> {
-    let limit = limit.unwrap_or(default);
-    if !(1..=MAX_GROUPS as i32).contains(&limit) {
-        return Err(AppError::bad_input(
-            "limit",
-            format!("must be in 1..={MAX_GROUPS}"),
-        ))
-        .gql();
-    }
-    Ok(limit as u64)
+/// `limit` of an analytics query: 1 ..= MAX_GROUPS, `default` when absent.
+fn analytics_limit(limit: Option<i32>, default: i32) -> Result<u64> {
+    validate::limit("limit", limit, default, 1, MAX_GROUPS as i32).gql()
 }

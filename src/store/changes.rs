@@ -20,10 +20,11 @@ use crate::domain::change::Change;
 use crate::domain::records::{Execution, Step, Webhook, new_id};
 use crate::error::{AppError, AppResult};
 
-/// What a rule sees: the execution with its steps and webhooks.
+/// What a rule sees: the execution with its steps, and its webhooks when asked for.
 pub struct Snapshot {
     pub execution: Execution,
     pub steps: Vec<Step>,
+    /// Loaded only with `apply(.., with_webhooks: true, ..)`; empty otherwise.
     pub webhooks: Vec<Webhook>,
 }
 
@@ -39,6 +40,7 @@ impl Store {
         principal: &Principal,
         action: &str,
         execution_id: &str,
+        with_webhooks: bool,
         rule: F,
     ) -> AppResult<Change>
     where
@@ -62,7 +64,11 @@ impl Store {
             .ok_or_else(not_found)?;
         let snapshot = Snapshot {
             steps: steps_on(&txn, execution_id).await?,
-            webhooks: webhooks_on(&txn, execution_id).await?,
+            webhooks: if with_webhooks {
+                webhooks_on(&txn, execution_id).await?
+            } else {
+                Vec::new()
+            },
             execution,
         };
         let change = rule(&snapshot)?;

@@ -17,6 +17,7 @@ use super::scope;
 use crate::auth::Principal;
 use crate::domain::filter::*;
 use crate::domain::records::Execution;
+use crate::domain::validate;
 use crate::error::{AppError, AppResult};
 
 /// Which slice of the ordered list a request wants.
@@ -51,15 +52,17 @@ impl Store {
                     "give `first` or `last`, not both",
                 ));
             }
-            (_, Some(last)) => (false, last, page.before),
-            (first, None) => (true, first.unwrap_or(DEFAULT_PAGE), page.after),
+            (_, Some(last)) => (
+                false,
+                validate::limit("last", Some(last), 0, 0, MAX_PAGE)?,
+                page.before,
+            ),
+            (first, None) => (
+                true,
+                validate::limit("first", first, DEFAULT_PAGE, 0, MAX_PAGE)?,
+                page.after,
+            ),
         };
-        if !(0..=MAX_PAGE).contains(&size) {
-            return Err(AppError::bad_input(
-                if forward { "first" } else { "last" },
-                format!("must be in 0..={MAX_PAGE}"),
-            ));
-        }
         let mut query = execution::Entity::find()
             .filter(scope::condition(&principal.scope()))
             .filter(condition(filter, 0)?);
@@ -74,8 +77,8 @@ impl Store {
                 if ascending { Order::Asc } else { Order::Desc },
             );
         }
-        let mut rows = query.limit(size as u64 + 1).all(&self.db).await?;
-        let more = rows.len() > size as usize;
+        let mut rows = query.limit(size + 1).all(&self.db).await?;
+        let more = rows.len() as u64 > size;
         rows.truncate(size as usize);
         if !forward {
             rows.reverse();

@@ -3,7 +3,8 @@
 //! execution was found visible.
 
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Select,
 };
 
 use super::Store;
@@ -67,6 +68,22 @@ pub(super) async fn webhooks_on(
         .collect()
 }
 
+/// An execution's log lines, narrowed to some levels and one step when given.
+fn log_selection(
+    execution_id: &str,
+    levels: Option<&[LogLevel]>,
+    step_id: Option<&str>,
+) -> Select<log::Entity> {
+    let mut query = log::Entity::find().filter(log::Column::ExecutionId.eq(execution_id));
+    if let Some(levels) = levels {
+        query = query.filter(log::Column::Level.is_in(levels.iter().map(|l| l.as_str())));
+    }
+    if let Some(step_id) = step_id {
+        query = query.filter(log::Column::StepId.eq(step_id));
+    }
+    query
+}
+
 impl Store {
     /// The execution if it exists and the principal may see it.
     pub async fn execution(&self, principal: &Principal, id: &str) -> AppResult<Option<Execution>> {
@@ -89,16 +106,9 @@ impl Store {
         first: u64,
         after_id: Option<&str>,
     ) -> AppResult<LogPage> {
-        let mut query = log::Entity::find()
-            .filter(log::Column::ExecutionId.eq(execution_id))
+        let mut query = log_selection(execution_id, levels, step_id)
             .order_by_asc(log::Column::Id)
             .limit(first + 1);
-        if let Some(levels) = levels {
-            query = query.filter(log::Column::Level.is_in(levels.iter().map(|l| l.as_str())));
-        }
-        if let Some(step_id) = step_id {
-            query = query.filter(log::Column::StepId.eq(step_id));
-        }
         if let Some(after) = after_id {
             query = query.filter(log::Column::Id.gt(after));
         }
@@ -122,14 +132,9 @@ impl Store {
         levels: Option<&[LogLevel]>,
         step_id: Option<&str>,
     ) -> AppResult<u64> {
-        let mut query = log::Entity::find().filter(log::Column::ExecutionId.eq(execution_id));
-        if let Some(levels) = levels {
-            query = query.filter(log::Column::Level.is_in(levels.iter().map(|l| l.as_str())));
-        }
-        if let Some(step_id) = step_id {
-            query = query.filter(log::Column::StepId.eq(step_id));
-        }
-        Ok(query.count(&self.db).await?)
+        Ok(log_selection(execution_id, levels, step_id)
+            .count(&self.db)
+            .await?)
     }
 
     pub async fn checkpoints(&self, execution_id: &str) -> AppResult<Vec<Checkpoint>> {

@@ -3,7 +3,7 @@
 use async_graphql::{Context, ID, Object, Result};
 use chrono::Utc;
 
-use super::mutate;
+use super::{mutate, mutate_loading};
 use crate::auth::Permission;
 use crate::domain::inputs::*;
 use crate::domain::lifecycle;
@@ -35,9 +35,14 @@ impl LifecycleMutations {
         id: ID,
         input: UpdateExecutionInput,
     ) -> Result<Execution> {
-        let change = mutate(ctx, Permission::Manage, "updateExecution", &id, |s, p| {
-            lifecycle::update(&s.execution, &s.webhooks, input, &p.subject, Utc::now())
-        })
+        let change = mutate_loading(
+            ctx,
+            Permission::Manage,
+            "updateExecution",
+            &id,
+            true,
+            |s, p| lifecycle::update(&s.execution, &s.webhooks, input, &p.subject, Utc::now()),
+        )
         .await?;
         Ok(change.execution)
     }

@@ -24,7 +24,8 @@ pub struct MutationRoot(
     reports::ReportMutations,
 );
 
-/// Runs `rule` against the execution `id` for a caller holding `permission`.
+/// Runs `rule` against the execution `id` (with its steps) for a caller holding
+/// `permission`.
 pub(crate) async fn mutate<F>(
     ctx: &Context<'_>,
     permission: Permission,
@@ -35,9 +36,24 @@ pub(crate) async fn mutate<F>(
 where
     F: FnOnce(&Snapshot, &Principal) -> AppResult<Change>,
 {
+    mutate_loading(ctx, permission, action, id, false, rule).await
+}
+
+/// `mutate`, with the execution's webhooks loaded too when `with_webhooks`.
+pub(crate) async fn mutate_loading<F>(
+    ctx: &Context<'_>,
+    permission: Permission,
+    action: &str,
+    id: &str,
+    with_webhooks: bool,
+    rule: F,
+) -> Result<Change>
+where
+    F: FnOnce(&Snapshot, &Principal) -> AppResult<Change>,
+{
     let principal = caller(ctx, permission).gql()?;
     store(ctx)
-        .apply(&principal, action, id, |snapshot| {
+        .apply(&principal, action, id, with_webhooks, |snapshot| {
             rule(snapshot, &principal)
         })
         .await

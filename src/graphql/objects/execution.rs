@@ -9,7 +9,7 @@ use crate::domain::filter::MAX_PAGE;
 use crate::domain::records::*;
 use crate::domain::status::ExecutionStatus;
 use crate::domain::types::*;
-use crate::error::AppError;
+use crate::domain::validate;
 use crate::graphql::context::store;
 use crate::graphql::errors::GqlResult;
 
@@ -22,19 +22,6 @@ pub struct ExecutionMetadata {
     pub environment: Option<String>,
     pub version: Option<String>,
     pub extra: Option<Json<Value>>,
-}
-
-/// `first` within 0..=MAX_PAGE; null (or absent) means `default`.
-pub fn page_size(field: &str, first: Option<i32>, default: i32) -> Result<u64> {
-    let first = first.unwrap_or(default);
-    if !(0..=MAX_PAGE).contains(&first) {
-        return Err(AppError::bad_input(
-            field,
-            format!("must be in 0..={MAX_PAGE}"),
-        ))
-        .gql();
-    }
-    Ok(first as u64)
 }
 
 #[Object]
@@ -92,7 +79,7 @@ impl Execution {
         #[graphql(default_with = "Some(100)")] first: Option<i32>,
         after: Option<String>,
     ) -> Result<LogConnection> {
-        let first = page_size("first", first, 100)?;
+        let first = validate::limit("first", first, 100, 0, MAX_PAGE).gql()?;
         let after_id = after.as_deref().map(log_after).transpose().gql()?;
         let page = store(ctx)
             .logs(
@@ -125,7 +112,7 @@ impl Execution {
         #[graphql(default_with = "Some(0)")] after_sequence: Option<i32>,
         #[graphql(default_with = "Some(100)")] first: Option<i32>,
     ) -> Result<Vec<Event>> {
-        let first = page_size("first", first, 100)?;
+        let first = validate::limit("first", first, 100, 0, MAX_PAGE).gql()?;
         store(ctx)
             .events(&self.id, i64::from(after_sequence.unwrap_or(0)), first)
             .await

@@ -4,10 +4,11 @@
 use async_graphql::{Context, ID, Json, Object, Result};
 use serde_json::Value;
 
-use super::execution::page_size;
+use crate::domain::filter::MAX_PAGE;
 use crate::domain::records::*;
 use crate::domain::status::{ExecutionStatus, StepStatus};
 use crate::domain::types::*;
+use crate::domain::validate;
 use crate::graphql::context::store;
 use crate::graphql::errors::GqlResult;
 
@@ -198,7 +199,7 @@ impl Webhook {
         ctx: &Context<'_>,
         #[graphql(default_with = "Some(20)")] first: Option<i32>,
     ) -> Result<Vec<WebhookDelivery>> {
-        let first = page_size("first", first, 20)?;
+        let first = validate::limit("first", first, 20, 0, MAX_PAGE).gql()?;
         store(ctx).deliveries(&self.id, first).await.gql()
     }
 }
