@@ -6,6 +6,7 @@
 //!   and the idle resident memory afterwards.
 //! - `bench read`: `execution(id)` with 10 steps under N concurrent clients: requests
 //!   per second and latency percentiles, on SQLite or on `--database-url`.
+//! - `bench write`: `appendLog` under N concurrent clients, each on its own execution.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -45,6 +46,17 @@ enum Bench {
         /// no database access, as a ceiling to compare with.
         #[arg(long)]
         baseline: bool,
+    },
+    /// `appendLog` (one transaction: row lock, log, event, audit) under concurrent load,
+    /// each client on its own execution.
+    Write {
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Database to serve from (default: SQLite in a fresh data dir).
+        #[arg(long)]
+        database_url: Option<String>,
     },
 }
 
@@ -211,44 +223,54 @@ const BASELINE: &str = "{ me { subject } }";
 const READ: &str = "query($id: ID!) { execution(id: $id) { id status progress priority \
     metrics { stepsTotal stepsCompleted } steps { id name status dependsOn output startedAt } } }";
 
-async fn read(concurrency: usize, seconds: u64, database_url: Option<String>, baseline: bool) {
-    let (server, _) = spawn_server(database_url.as_deref()).await;
-    let token = token();
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(concurrency)
-        .build()
-        .unwrap();
+const WRITE: &str =
+    "mutation($id: ID!) { appendLog(id: $id, log: { message: \"bench line\" }) { id } }";
+
+/// A running execution with 10 steps; returns its id.
+async fn create_execution(client: &reqwest::Client, base: &str, token: &str) -> String {
     let steps: Vec<Value> = (0..10)
         .map(|i| json!({ "id": format!("step-{i}"), "name": format!("Step {i}") }))
         .collect();
     let created = gql(
-        &client,
-        &server.base,
-        &token,
+        client,
+        base,
+        token,
         "mutation($input: CreateExecutionInput!) { createExecution(input: $input) { id } }",
         json!({ "input": { "orderId": "bench", "serviceId": "bench", "steps": steps, "autoStart": true } }),
     )
     .await;
-    let id = created["data"]["createExecution"]["id"]
+    created["data"]["createExecution"]["id"]
         .as_str()
         .unwrap()
-        .to_owned();
-    let query = if baseline { BASELINE } else { READ };
-    let body = json!({ "query": query, "variables": { "id": id } }).to_string();
+        .to_owned()
+}
 
-    // Warm-up, then the measured run.
-    for (label, duration) in [
-        ("warm-up", Duration::from_secs(2)),
-        ("measured", Duration::from_secs(seconds)),
+/// Runs `concurrency` clients, client `i` posting `bodies[i % bodies.len()]` in a loop,
+/// for a 2 s warm-up and then `seconds`; prints the measured run as `label`.
+async fn load(
+    server: &Server,
+    token: &str,
+    bodies: Vec<String>,
+    concurrency: usize,
+    seconds: u64,
+    label: &str,
+) {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()
+        .unwrap();
+    for (measured, duration) in [
+        (false, Duration::from_secs(2)),
+        (true, Duration::from_secs(seconds)),
     ] {
         let stop = Arc::new(AtomicBool::new(false));
         let workers: Vec<_> = (0..concurrency)
-            .map(|_| {
+            .map(|i| {
                 let (client, base, token, body, stop) = (
                     client.clone(),
                     server.base.clone(),
-                    token.clone(),
-                    body.clone(),
+                    token.to_owned(),
+                    bodies[i % bodies.len()].clone(),
                     stop.clone(),
                 );
                 tokio::spawn(async move {
@@ -266,7 +288,9 @@ async fn read(concurrency: usize, seconds: u64, database_url: Option<String>, ba
                         let bytes = response.bytes().await.expect("body");
                         assert!(
                             bytes.starts_with(b"{\"data\":{")
-                                && !bytes.windows(8).any(|w| w == b"\"errors\"")
+                                && !bytes.windows(8).any(|w| w == b"\"errors\""),
+                            "{}",
+                            String::from_utf8_lossy(&bytes)
                         );
                         latencies.push(start.elapsed());
                     }
@@ -282,22 +306,12 @@ async fn read(concurrency: usize, seconds: u64, database_url: Option<String>, ba
             latencies.extend(worker.await.unwrap());
         }
         let elapsed = started.elapsed();
-        if label == "warm-up" {
+        if !measured {
             continue;
         }
         latencies.sort();
         println!(
-            "{} on {}: {concurrency} clients, {:.1} s: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms ({} requests)",
-            if baseline {
-                "baseline { me }"
-            } else {
-                "execution(id) with 10 steps"
-            },
-            if database_url.is_some() {
-                "Postgres"
-            } else {
-                "SQLite"
-            },
+            "{label}: {concurrency} clients, {:.1} s: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms ({} requests)",
             elapsed.as_secs_f64(),
             latencies.len() as f64 / elapsed.as_secs_f64(),
             percentile(&latencies, 0.50).as_secs_f64() * 1e3,
@@ -305,6 +319,45 @@ async fn read(concurrency: usize, seconds: u64, database_url: Option<String>, ba
             latencies.len(),
         );
     }
+}
+
+fn backend_name(database_url: &Option<String>) -> &'static str {
+    if database_url.is_some() {
+        "Postgres"
+    } else {
+        "SQLite"
+    }
+}
+
+async fn read(concurrency: usize, seconds: u64, database_url: Option<String>, baseline: bool) {
+    let (server, _) = spawn_server(database_url.as_deref()).await;
+    let token = token();
+    let id = create_execution(&reqwest::Client::new(), &server.base, &token).await;
+    let query = if baseline { BASELINE } else { READ };
+    let body = json!({ "query": query, "variables": { "id": id } }).to_string();
+    let what = if baseline {
+        "baseline { me }"
+    } else {
+        "execution(id) with 10 steps"
+    };
+    let label = format!("{what} on {}", backend_name(&database_url));
+    load(&server, &token, vec![body], concurrency, seconds, &label).await;
+}
+
+async fn write(concurrency: usize, seconds: u64, database_url: Option<String>) {
+    let (server, _) = spawn_server(database_url.as_deref()).await;
+    let token = token();
+    let client = reqwest::Client::new();
+    let mut bodies = Vec::new();
+    for _ in 0..concurrency {
+        let id = create_execution(&client, &server.base, &token).await;
+        bodies.push(json!({ "query": WRITE, "variables": { "id": id } }).to_string());
+    }
+    let label = format!(
+        "appendLog, one execution per client, on {}",
+        backend_name(&database_url)
+    );
+    load(&server, &token, bodies, concurrency, seconds, &label).await;
 }
 
 #[tokio::main]
@@ -317,5 +370,10 @@ async fn main() {
             database_url,
             baseline,
         } => read(concurrency, seconds, database_url, baseline).await,
+        Bench::Write {
+            concurrency,
+            seconds,
+            database_url,
+        } => write(concurrency, seconds, database_url).await,
     }
 }
