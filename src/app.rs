@@ -11,13 +11,16 @@ use chrono::Utc;
 use tokio::net::TcpListener;
 
 use crate::auth::Keys;
-use crate::config::{JwtConfig, ServeConfig, StoreConfig};
+use crate::config::{JwtConfig, SchedulerConfig, ServeConfig, StoreConfig};
 use crate::graphql::build_schema;
 use crate::http::{AppState, router};
+use crate::scheduler::Scheduler;
+use crate::scheduler::handlers::Registry;
 use crate::store::Store;
 
 pub struct App {
     pub store: Store,
+    pub scheduler: Scheduler,
     pub router: axum::Router,
 }
 
@@ -26,19 +29,24 @@ impl App {
         store_config: &StoreConfig,
         jwt: &JwtConfig,
         serve: &ServeConfig,
+        scheduler_config: &SchedulerConfig,
     ) -> anyhow::Result<Self> {
-        let store = Store::connect(store_config).await?;
-        store.migrate().await?;
+        let scheduler = open_scheduler(store_config, scheduler_config).await?;
+        let store = scheduler.store().clone();
+        if !serve.no_workers {
+            scheduler.start_workers();
+        }
         let keys = Arc::new(Keys::load(jwt, &store_config.data_dir)?);
         spawn_log_retention(store.clone(), serve.log_retention, serve.retention_interval);
         let state = AppState {
-            schema: build_schema(Some(store.clone()), serve),
+            schema: build_schema(Some((store.clone(), scheduler.clone())), serve),
             store: store.clone(),
             keys,
             insecure_no_auth: serve.insecure_no_auth,
         };
         Ok(App {
             store,
+            scheduler,
             router: router(state, serve.max_body_bytes),
         })
     }
@@ -54,6 +62,33 @@ impl App {
             .await?;
         Ok(())
     }
+}
+
+/// A worker process without the API (`exechub worker`): runs steps until it ends.
+pub async fn run_worker(
+    store_config: &StoreConfig,
+    scheduler_config: &SchedulerConfig,
+) -> anyhow::Result<Scheduler> {
+    let scheduler = open_scheduler(store_config, scheduler_config).await?;
+    scheduler.start_workers();
+    Ok(scheduler)
+}
+
+/// Opens (and migrates) the database, then the scheduler's queue.
+async fn open_scheduler(
+    store_config: &StoreConfig,
+    scheduler_config: &SchedulerConfig,
+) -> anyhow::Result<Scheduler> {
+    let store = Store::connect(store_config).await?;
+    store.migrate().await?;
+    let http = reqwest::Client::builder().build()?;
+    Scheduler::open(
+        store,
+        scheduler_config.clone(),
+        &store_config.data_dir,
+        Registry::built_in(http),
+    )
+    .await
 }
 
 /// Every `interval`, deletes log lines older than `retention`.

@@ -97,6 +97,9 @@ pub struct ServeConfig {
     /// How often old log lines are looked for.
     #[arg(long, env = "EXECHUB_RETENTION_INTERVAL", default_value = "1h", value_parser = humantime::parse_duration)]
     pub retention_interval: Duration,
+    /// Serve the API only; separate `exechub worker` processes run the steps.
+    #[arg(long, env = "EXECHUB_NO_WORKERS")]
+    pub no_workers: bool,
 }
 
 impl Default for ServeConfig {
@@ -109,6 +112,54 @@ impl Default for ServeConfig {
             max_query_complexity: 5000,
             log_retention: Duration::from_secs(30 * 86_400),
             retention_interval: Duration::from_secs(3600),
+            no_workers: false,
+        }
+    }
+}
+
+/// The job scheduler: its queue and, in worker processes, its workers.
+#[derive(Args, Clone, Debug)]
+pub struct SchedulerConfig {
+    /// Redis for the job queue (and, across processes, shared by every `serve` and
+    /// `worker`). Without it the queue is embedded in `queue.db` in the data directory.
+    #[arg(long, env = "EXECHUB_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Namespace of the queues, so deployments can share one Redis.
+    #[arg(long, env = "EXECHUB_QUEUE_PREFIX", default_value = "exechub")]
+    pub queue_prefix: String,
+    /// Steps run at once by this process.
+    #[arg(long, env = "EXECHUB_WORKER_CONCURRENCY", default_value_t = 64)]
+    pub concurrency: usize,
+    /// A job that waited this long counts one priority level higher.
+    #[arg(long, env = "EXECHUB_PRIORITY_AGING", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub priority_aging: Duration,
+    /// Lease of a running built-in step, renewed every third of it while it runs; a
+    /// step whose lease runs out (its worker died) runs again.
+    #[arg(long = "step-lease", env = "EXECHUB_STEP_LEASE", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub lease: Duration,
+    /// How often handed-out steps that no worker started are queued again.
+    #[arg(long, env = "EXECHUB_RECONCILE_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub reconcile_interval: Duration,
+    /// How often idle workers look for jobs queued by other processes (this process's
+    /// own jobs wake its workers at once).
+    #[arg(long, env = "EXECHUB_QUEUE_POLL_INTERVAL", default_value = "50ms", value_parser = humantime::parse_duration)]
+    pub poll_interval: Duration,
+    /// Prefix of this process's worker name (a unique suffix is added).
+    #[arg(long, env = "EXECHUB_WORKER_NAME", default_value = "exechub")]
+    pub worker_name: String,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig {
+            redis_url: None,
+            queue_prefix: "exechub".into(),
+            concurrency: 64,
+            priority_aging: Duration::from_secs(30),
+            lease: Duration::from_secs(30),
+            reconcile_interval: Duration::from_secs(30),
+            poll_interval: Duration::from_millis(50),
+            worker_name: "exechub".into(),
         }
     }
 }

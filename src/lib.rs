@@ -9,4 +9,5 @@ pub mod domain;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod scheduler;
 pub mod store;

@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use exechub::app::{App, bind};
+use exechub::app::{App, bind, run_worker};
 use exechub::auth::{Keys, Role};
-use exechub::config::{JwtConfig, ServeConfig, StoreConfig};
+use exechub::config::{JwtConfig, SchedulerConfig, ServeConfig, StoreConfig};
 use exechub::store::Store;
 use tracing_subscriber::EnvFilter;
 
@@ -22,7 +22,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the API server (migrations run at start).
+    /// Run the API server and, unless --no-workers, the workers (migrations run at start).
     Serve {
         #[command(flatten)]
         serve: ServeConfig,
@@ -30,6 +30,16 @@ enum Command {
         store: StoreConfig,
         #[command(flatten)]
         jwt: JwtConfig,
+        #[command(flatten)]
+        scheduler: SchedulerConfig,
+    },
+    /// Run workers only: they take steps from the shared queue (set --redis-url and a
+    /// shared --database-url) until SIGTERM.
+    Worker {
+        #[command(flatten)]
+        store: StoreConfig,
+        #[command(flatten)]
+        scheduler: SchedulerConfig,
     },
     /// Apply database migrations and exit.
     Migrate {
@@ -88,8 +98,13 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Serve { serve, store, jwt } => {
-            let app = App::build(&store, &jwt, &serve).await?;
+        Command::Serve {
+            serve,
+            store,
+            jwt,
+            scheduler,
+        } => {
+            let app = App::build(&store, &jwt, &serve, &scheduler).await?;
             let (listener, address) = bind(&serve.bind).await?;
             println!("exechub is listening on http://{address}");
             println!("  GraphiQL:      http://{address}/graphql");
@@ -100,6 +115,12 @@ async fn main() -> anyhow::Result<()> {
                 println!("  then send it as the header  Authorization: Bearer <token>");
             }
             app.serve(listener, shutdown_signal()).await
+        }
+        Command::Worker { store, scheduler } => {
+            let worker = run_worker(&store, &scheduler).await?;
+            println!("exechub worker {} is running", worker.name());
+            shutdown_signal().await;
+            Ok(())
         }
         Command::Migrate { store } => {
             Store::connect(&store).await?.migrate().await?;

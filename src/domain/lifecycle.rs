@@ -55,6 +55,7 @@ pub fn create(
         last_sequence: 0,
         paused_at: None,
         paused_ms: 0,
+        retry_at: None,
         created_at: now,
         updated_at: now,
     };
@@ -74,6 +75,7 @@ pub fn create(
     if input.auto_start.unwrap_or(false) {
         start_into(&mut change)?;
     }
+    super::schedule::settle(&mut change, &execution, &[]);
     Ok(change)
 }
 
@@ -181,7 +183,8 @@ pub fn update(
     Ok(change)
 }
 
-/// QUEUED→STARTING→RUNNING. With no scheduler attached the execution runs at once.
+/// QUEUED→STARTING; `schedule::settle` then hands out the ready steps and moves it on
+/// to RUNNING at once when no built-in step has to be picked up by a worker first.
 pub fn start(execution: &Execution, actor: &str, now: Timestamp) -> AppResult<Change> {
     let mut change = Change::new(execution, actor, now);
     start_into(&mut change)?;
@@ -191,8 +194,6 @@ pub fn start(execution: &Execution, actor: &str, now: Timestamp) -> AppResult<Ch
 fn start_into(change: &mut Change) -> AppResult<()> {
     change.move_to(ExecutionStatus::Starting)?;
     change.emit(EventType::ExecutionUpdated, EventPayload::default(), None);
-    change.move_to(ExecutionStatus::Running)?;
-    change.emit(EventType::ExecutionStarted, EventPayload::default(), None);
     Ok(())
 }
 
@@ -258,6 +259,12 @@ pub fn complete(
 ) -> AppResult<Change> {
     let result = result.parse()?;
     let mut change = Change::new(execution, actor, now);
+    complete_into(&mut change, result)?;
+    Ok(change)
+}
+
+/// RUNNING→COMPLETED with `result`, progress at 100.
+pub fn complete_into(change: &mut Change, result: ExecutionResult) -> AppResult<()> {
     change.move_to(ExecutionStatus::Completed)?;
     change.execution.progress = 100.0;
     change.execution.result = Some(result.clone());
@@ -270,7 +277,7 @@ pub fn complete(
         },
         None,
     );
-    Ok(change)
+    Ok(())
 }
 
 pub fn fail(
@@ -279,24 +286,38 @@ pub fn fail(
     actor: &str,
     now: Timestamp,
 ) -> AppResult<Change> {
-    let mut error = error.parse(now)?;
-    error.retry_count = execution.metrics.retries;
+    let error = error.parse(now)?;
     let mut change = Change::new(execution, actor, now);
+    fail_into(&mut change, error, None)?;
+    Ok(change)
+}
+
+/// →FAILED with `error`; with `retry_at`, the execution will run again then.
+pub fn fail_into(
+    change: &mut Change,
+    mut error: ExecutionError,
+    retry_at: Option<Timestamp>,
+) -> AppResult<()> {
+    error.retry_count = change.execution.metrics.retries;
     change.move_to(ExecutionStatus::Failed)?;
     change.execution.error = Some(error.clone());
+    change.execution.retry_at = retry_at;
     change.emit(
         EventType::ExecutionFailed,
         EventPayload {
             error: Some(error),
-            will_retry: Some(false),
+            will_retry: Some(retry_at.is_some()),
+            next_retry_at: retry_at,
             ..Default::default()
         },
         None,
     );
-    Ok(change)
+    Ok(())
 }
 
-/// FAILED→RETRY→STARTING→RUNNING, with every failed step back to PENDING.
+/// FAILED→RETRY→STARTING, with every failed step back to PENDING (`schedule::settle`
+/// moves it on to RUNNING as `start` does). Time spent waiting since the failure
+/// counts as retry time.
 pub fn retry(
     execution: &Execution,
     steps: &[Step],
@@ -304,8 +325,13 @@ pub fn retry(
     now: Timestamp,
 ) -> AppResult<Change> {
     let mut change = Change::new(execution, actor, now);
+    let failed_at = execution.error.as_ref().and_then(|e| e.timestamp);
     change.move_to(ExecutionStatus::Retry)?;
     change.execution.metrics.retries += 1;
+    if let Some(failed_at) = failed_at {
+        let waited = (now - failed_at).num_milliseconds().max(0);
+        *change.execution.metrics.retry_duration_ms.get_or_insert(0) += waited;
+    }
     change.execution.error = None;
     change.emit(EventType::ExecutionRetry, EventPayload::default(), None);
     for step in steps.iter().filter(|s| s.status == StepStatus::Failed) {
@@ -315,11 +341,9 @@ pub fn retry(
         change.put_step(step);
     }
     change.move_to(ExecutionStatus::Starting)?;
-    change.emit(EventType::ExecutionUpdated, EventPayload::default(), None);
-    change.move_to(ExecutionStatus::Running)?;
     let all_steps = progress::merged(steps, &change.steps);
     progress::refresh(&mut change.execution, &all_steps);
-    change.emit(EventType::ExecutionStarted, EventPayload::default(), None);
+    change.emit(EventType::ExecutionUpdated, EventPayload::default(), None);
     Ok(change)
 }
 

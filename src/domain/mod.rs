@@ -10,6 +10,8 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod progress;
 pub mod records;
+pub mod retry;
+pub mod schedule;
 pub mod status;
 pub mod step_graph;
 pub mod steps;

@@ -38,6 +38,8 @@ pub struct Execution {
     pub last_sequence: i64,
     pub paused_at: Option<Timestamp>,
     pub paused_ms: i64,
+    /// When a FAILED execution that will retry is due to run again.
+    pub retry_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -62,6 +64,18 @@ pub struct Step {
     /// Fencing token: bumped every time the step is (re)started.
     pub attempt: i32,
     pub metadata: Option<Json<Value>>,
+    pub schedule: StepSchedule,
+}
+
+/// The scheduler's hold on a step: when it was handed out (queued for a worker or
+/// offered to claimers; also where its wait for priority aging starts), and the lease
+/// of the attempt running it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StepSchedule {
+    pub ready_at: Option<Timestamp>,
+    pub lease_expires_at: Option<Timestamp>,
+    /// The worker running the attempt, or the nonce of an external claim.
+    pub lease_owner: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

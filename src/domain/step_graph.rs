@@ -72,6 +72,7 @@ impl StepGraph {
                 retries: 0,
                 attempt: 0,
                 metadata: validate::opt_json(&format!("{field}.metadata"), input.metadata)?,
+                schedule: Default::default(),
             });
         }
         for (index, step) in steps.iter().enumerate() {

@@ -11,7 +11,7 @@ use super::progress;
 use super::records::*;
 use super::status::{ExecutionStatus, StepStatus};
 use super::step_graph::unfinished_dependencies;
-use super::types::{EventType, StepHandler};
+use super::types::{EventType, ExecutionError, StepHandler};
 use super::validate::{self, MAX_STEPS};
 use crate::error::{AppError, AppResult};
 
@@ -36,7 +36,7 @@ fn find<'a>(steps: &'a [Step], id: &str) -> AppResult<&'a Step> {
 
 /// Saves the step, refreshes progress, and emits the step's event (and the progress
 /// event when progress moved).
-fn finish_change(
+pub(super) fn finish_change(
     mut change: Change,
     steps: &[Step],
     step: Step,
@@ -122,6 +122,7 @@ pub fn start_step(
                 retries: 0,
                 attempt: 0,
                 metadata: None,
+                schedule: Default::default(),
             }
         }
     };
@@ -171,6 +172,7 @@ pub fn complete_step(
     }
     step.status = StepStatus::Completed;
     step.output = output;
+    step.schedule = Default::default();
     step.completed_at = Some(now);
     step.duration_ms = step
         .started_at
@@ -202,8 +204,22 @@ pub fn fail_step(
     actor: &str,
     now: Timestamp,
 ) -> AppResult<Change> {
+    let error = error.parse(now)?;
+    fail_parsed_step(execution, steps, step_id, error, None, actor, now)
+}
+
+/// Fails the step with an already checked `error`; `next_retry_at` is when it will
+/// run again, if it will (the STEP_FAILED event says so).
+pub fn fail_parsed_step(
+    execution: &Execution,
+    steps: &[Step],
+    step_id: &str,
+    mut error: ExecutionError,
+    next_retry_at: Option<Timestamp>,
+    actor: &str,
+    now: Timestamp,
+) -> AppResult<Change> {
     require_reportable(execution)?;
-    let mut error = error.parse(now)?;
     let mut step = find(steps, step_id)?.clone();
     step.status.check(StepStatus::Failed)?;
     error.step = Some(step.id.clone().into());
@@ -214,6 +230,7 @@ pub fn fail_step(
     step.duration_ms = step
         .started_at
         .map(|started| (now - started).num_milliseconds().max(0));
+    step.schedule = Default::default();
     let change = Change::new(execution, actor, now);
     Ok(finish_change(
         change,
@@ -222,7 +239,8 @@ pub fn fail_step(
         EventType::StepFailed,
         EventPayload {
             error: Some(error),
-            will_retry: Some(false),
+            will_retry: Some(next_retry_at.is_some()),
+            next_retry_at,
             ..Default::default()
         },
         None,

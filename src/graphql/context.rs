@@ -1,4 +1,5 @@
-//! What resolvers take from the request: the store and the authenticated caller.
+//! What resolvers take from the request: the store, the scheduler (to queue what a
+//! committed change asks for) and the authenticated caller.
 //! Authentication happens in `http`; the outcome (a principal, or why not) travels
 //! with the request so that each resolver can refuse with `UNAUTHENTICATED`.
 
@@ -6,6 +7,7 @@ use async_graphql::Context;
 
 use crate::auth::{Permission, Principal};
 use crate::error::{AppError, AppResult};
+use crate::scheduler::Scheduler;
 use crate::store::Store;
 
 /// The outcome of reading the request's bearer token.
@@ -14,6 +16,10 @@ pub struct Authentication(pub AppResult<Principal>);
 
 pub fn store<'a>(ctx: &Context<'a>) -> &'a Store {
     ctx.data_unchecked::<Store>()
+}
+
+pub fn scheduler<'a>(ctx: &Context<'a>) -> &'a Scheduler {
+    ctx.data_unchecked::<Scheduler>()
 }
 
 /// The caller, if authenticated and allowed `permission` by its role.

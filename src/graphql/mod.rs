@@ -12,11 +12,12 @@ pub mod query;
 use async_graphql::{EmptySubscription, Schema};
 
 use crate::config::ServeConfig;
+use crate::scheduler::Scheduler;
 use crate::store::Store;
 
 pub type ApiSchema = Schema<query::QueryRoot, mutations::MutationRoot, EmptySubscription>;
 
-pub fn build_schema(store: Option<Store>, limits: &ServeConfig) -> ApiSchema {
+pub fn build_schema(services: Option<(Store, Scheduler)>, limits: &ServeConfig) -> ApiSchema {
     let mut builder = Schema::build(
         query::QueryRoot,
         mutations::MutationRoot::default(),
@@ -26,8 +27,8 @@ pub fn build_schema(store: Option<Store>, limits: &ServeConfig) -> ApiSchema {
     .limit_complexity(limits.max_query_complexity)
     .limit_recursive_depth(32)
     .extension(parse_cache::ParseCache::default());
-    if let Some(store) = store {
-        builder = builder.data(store);
+    if let Some((store, scheduler)) = services {
+        builder = builder.data(store).data(scheduler);
     }
     builder.finish()
 }

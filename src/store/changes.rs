@@ -3,7 +3,9 @@
 //! anything is read), reads the current state, lets the rule compute the change, then
 //! updates the row guarded by the status and sequence it was computed from and writes
 //! its steps, logs, checkpoints, webhooks, events and the audit row — or nothing.
-//! Concurrent writers to one execution queue on the lock instead of retrying.
+//! Concurrent writers to one execution queue on the lock instead of retrying. Every
+//! change is settled by the scheduler's rule (`schedule::settle`) before it is saved,
+//! so steps are handed out in the same transaction that made them ready.
 
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
@@ -18,6 +20,7 @@ use super::reads::{execution_on, steps_on, webhooks_on};
 use crate::auth::Principal;
 use crate::domain::change::Change;
 use crate::domain::records::{Execution, Step, Webhook, new_id};
+use crate::domain::schedule;
 use crate::error::{AppError, AppResult};
 
 /// What a rule sees: the execution with its steps, and its webhooks when asked for.
@@ -71,7 +74,8 @@ impl Store {
             },
             execution,
         };
-        let change = rule(&snapshot)?;
+        let mut change = rule(&snapshot)?;
+        schedule::settle(&mut change, &snapshot.execution, &snapshot.steps);
         save(&txn, &snapshot.execution, &change, principal, action).await?;
         txn.commit().await?;
         Ok(change)
@@ -223,6 +227,9 @@ async fn write_parts(
                         step::Column::TimeoutMs,
                         step::Column::Retries,
                         step::Column::Attempt,
+                        step::Column::ReadyAt,
+                        step::Column::LeaseExpiresAt,
+                        step::Column::LeaseOwner,
                         step::Column::Metadata,
                     ])
                     .to_owned(),

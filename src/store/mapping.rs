@@ -65,6 +65,7 @@ pub fn execution_from_row(row: execution::Model) -> AppResult<Execution> {
         last_sequence: row.last_sequence,
         paused_at: row.paused_at.map(from_ms),
         paused_ms: row.paused_ms,
+        retry_at: row.retry_at.map(from_ms),
         created_at: from_ms(row.created_at),
         updated_at: from_ms(row.updated_at),
     })
@@ -108,6 +109,7 @@ pub fn execution_to_row(e: &Execution) -> execution::ActiveModel {
         last_sequence: Set(e.last_sequence),
         paused_at: Set(e.paused_at.map(to_ms)),
         paused_ms: Set(e.paused_ms),
+        retry_at: Set(e.retry_at.map(to_ms)),
         created_at: Set(to_ms(e.created_at)),
         updated_at: Set(to_ms(e.updated_at)),
     }
@@ -142,6 +144,11 @@ pub fn step_from_row(row: step::Model) -> AppResult<Step> {
         timeout_ms: row.timeout_ms,
         retries: row.retries,
         attempt: row.attempt,
+        schedule: StepSchedule {
+            ready_at: row.ready_at.map(from_ms),
+            lease_expires_at: row.lease_expires_at.map(from_ms),
+            lease_owner: row.lease_owner,
+        },
         metadata: json_field(row.metadata),
     })
 }
@@ -166,6 +173,9 @@ pub fn step_to_row(execution_id: &str, s: &Step) -> step::ActiveModel {
         timeout_ms: Set(s.timeout_ms),
         retries: Set(s.retries),
         attempt: Set(s.attempt),
+        ready_at: Set(s.schedule.ready_at.map(to_ms)),
+        lease_expires_at: Set(s.schedule.lease_expires_at.map(to_ms)),
+        lease_owner: Set(s.schedule.lease_owner.clone()),
         metadata: Set(json_col(&s.metadata)),
     }
 }

@@ -9,6 +9,7 @@ pub mod executions;
 pub mod mapping;
 pub mod reads;
 pub mod retention;
+pub mod schedule;
 pub mod scope;
 
 use std::time::Duration;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use exechub::app::{App, bind};
 use exechub::auth::{Keys, Role};
-use exechub::config::{JwtConfig, ServeConfig, StoreConfig};
+use exechub::config::{JwtConfig, SchedulerConfig, ServeConfig, StoreConfig};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
@@ -27,6 +27,9 @@ pub struct TestServer {
     pub keys: Keys,
     pub data_dir: PathBuf,
     pub database_url: String,
+    /// The scheduler settings the server runs with (Redis, queue names, intervals),
+    /// so that a test can start `exechub worker` processes on the same queue.
+    pub scheduler: SchedulerConfig,
     shutdown: Option<oneshot::Sender<()>>,
 }
 
@@ -68,6 +71,9 @@ pub fn postgres_configured() -> bool {
 pub struct Options {
     pub jwt: JwtConfig,
     pub serve: ServeConfig,
+    /// Redis and the queue prefix are filled in per server: Redis on the Postgres
+    /// backend when `EXECHUB_TEST_REDIS_URL` is set, a fresh prefix always.
+    pub scheduler: SchedulerConfig,
 }
 
 impl Default for Options {
@@ -79,6 +85,12 @@ impl Default for Options {
             },
             serve: ServeConfig {
                 bind: "127.0.0.1:0".into(),
+                ..Default::default()
+            },
+            scheduler: SchedulerConfig {
+                lease: Duration::from_secs(3),
+                reconcile_interval: Duration::from_secs(1),
+                poll_interval: Duration::from_millis(20),
                 ..Default::default()
             },
         }
@@ -98,7 +110,12 @@ impl TestServer {
             db_max_connections: None,
         };
         let database_url = store.url();
-        let app = App::build(&store, &options.jwt, &options.serve)
+        let mut scheduler = options.scheduler.clone();
+        if backend == Backend::Postgres && scheduler.redis_url.is_none() {
+            scheduler.redis_url = std::env::var("EXECHUB_TEST_REDIS_URL").ok();
+        }
+        scheduler.queue_prefix = format!("exechub-test-{}", uuid::Uuid::now_v7().simple());
+        let app = App::build(&store, &options.jwt, &options.serve, &scheduler)
             .await
             .expect("build app");
         let (listener, address) = bind(&options.serve.bind).await.expect("bind");
@@ -115,6 +132,7 @@ impl TestServer {
             keys: Keys::load(&options.jwt, &data_dir).expect("keys"),
             data_dir,
             database_url,
+            scheduler,
             shutdown: Some(stop),
         }
     }

@@ -8,7 +8,7 @@ use crate::auth::Permission;
 use crate::domain::inputs::*;
 use crate::domain::lifecycle;
 use crate::domain::records::Execution;
-use crate::graphql::context::{caller, store};
+use crate::graphql::context::{caller, scheduler, store};
 use crate::graphql::errors::GqlResult;
 
 #[derive(Default)]
@@ -26,7 +26,11 @@ impl LifecycleMutations {
         let provider = input.provider_id.as_ref().map(|p| p.as_str());
         let customer = principal.owner_for_new(customer, provider).gql()?;
         let change = lifecycle::create(input, customer, &principal.subject, Utc::now()).gql()?;
-        store(ctx).create(&principal, &change).await.gql()
+        let execution = store(ctx).create(&principal, &change).await.gql()?;
+        if execution.id == change.execution.id {
+            scheduler(ctx).dispatch(&change).await;
+        }
+        Ok(execution)
     }
 
     async fn update_execution(

@@ -1,7 +1,7 @@
 //! The mutation root, merged from one object per family of operations. Every
 //! mutation has the same shape: authenticate, let a `domain` rule compute the change
-//! from the current execution, and save it with `store::apply` (one transaction, with
-//! its events and audit row).
+//! from the current execution, save it with `store::apply` (one transaction, with
+//! its events and audit row), then let the scheduler queue what it asks for.
 
 mod lifecycle;
 mod reports;
@@ -9,7 +9,7 @@ mod steps;
 
 use async_graphql::{Context, MergedObject, Result};
 
-use super::context::{caller, store};
+use super::context::{caller, scheduler, store};
 use super::errors::GqlResult;
 use crate::auth::{Permission, Principal};
 use crate::domain::change::Change;
@@ -52,10 +52,12 @@ where
     F: FnOnce(&Snapshot, &Principal) -> AppResult<Change>,
 {
     let principal = caller(ctx, permission).gql()?;
-    store(ctx)
+    let change = store(ctx)
         .apply(&principal, action, id, with_webhooks, |snapshot| {
             rule(snapshot, &principal)
         })
         .await
-        .gql()
+        .gql()?;
+    scheduler(ctx).dispatch(&change).await;
+    Ok(change)
 }

@@ -52,6 +52,7 @@ pub struct Model {
     pub last_sequence: i64,
     pub paused_at: Option<i64>,
     pub paused_ms: i64,
+    pub retry_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -32,6 +32,9 @@ pub struct Model {
     pub timeout_ms: Option<i64>,
     pub retries: i32,
     pub attempt: i32,
+    pub ready_at: Option<i64>,
+    pub lease_expires_at: Option<i64>,
+    pub lease_owner: Option<String>,
     #[sea_orm(column_type = "JsonBinary", nullable)]
     pub metadata: Option<Json>,
 }

@@ -1,0 +1,448 @@
+//! The scheduler's rules, with no I/O: which steps are handed out when, what a worker
+//! or an external claimer may do with a step, and what a step's outcome does to its
+//! execution (the next steps, a retry, completion or failure). Every attempt at a
+//! step is fenced: a report must name the attempt (and lease owner) that is current.
+
+use async_graphql::Json;
+use chrono::TimeDelta;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::change::Change;
+use super::inputs::StepMetricsInput;
+use super::lifecycle::{self, complete_into, fail_into};
+use super::progress;
+use super::records::*;
+use super::retry;
+use super::status::{ExecutionStatus, StepStatus};
+use super::step_graph::unfinished_dependencies;
+use super::steps::{complete_step, fail_parsed_step, finish_change};
+use super::types::{EventType, ExecutionError, ExecutionResult, LogLevel, Priority};
+use crate::error::{AppError, AppResult};
+
+/// Steps of this kind wait for an agent, a person or a client; every other kind is
+/// run by a worker.
+pub const EXTERNAL: &str = "external";
+
+/// The actor named on changes the scheduler makes by itself.
+pub const SCHEDULER: &str = "scheduler";
+
+/// A queued job: run this attempt of this step. Carries nothing the database does
+/// not also hold; `priority` and `ready_at` only order the queue.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepJob {
+    pub execution_id: String,
+    pub step_id: String,
+    pub attempt: i32,
+    pub priority: Priority,
+    pub ready_at: Timestamp,
+}
+
+/// Who holds a running attempt: the step, the attempt number and the lease owner (a
+/// worker's name, or the nonce of a claim).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fence {
+    pub step_id: String,
+    pub attempt: i32,
+    pub owner: String,
+}
+
+fn is_built_in(step: &Step) -> bool {
+    step.handler.kind != EXTERNAL
+}
+
+fn is_runnable(status: ExecutionStatus) -> bool {
+    matches!(status, ExecutionStatus::Starting | ExecutionStatus::Running)
+}
+
+/// Brings the steps in line with the execution's new status; applied to every change.
+/// While STARTING or RUNNING, every pending step whose dependencies are done is handed
+/// out (`ready_at` = now); STARTING becomes RUNNING when no built-in step waits for a
+/// worker. Otherwise nothing is handed out: built-in steps in flight go back to
+/// PENDING (their attempt is over) and a retry is only kept while FAILED. A new
+/// priority hands the waiting steps out again, at the new level.
+pub fn settle(change: &mut Change, before: &Execution, before_steps: &[Step]) {
+    let now = change.now;
+    let status = change.execution.status;
+    let reprioritised = before.priority != change.execution.priority;
+    let mut steps = progress::merged(before_steps, &change.steps);
+    let mut touched = Vec::new();
+    if status != ExecutionStatus::Failed {
+        change.execution.retry_at = None;
+    }
+    for index in 0..steps.len() {
+        let step = &steps[index];
+        let mut updated = step.clone();
+        if is_runnable(status) {
+            let handed_out = step.schedule.ready_at.is_some() && !reprioritised;
+            if step.status == StepStatus::Pending
+                && !handed_out
+                && unfinished_dependencies(step, &steps).is_empty()
+            {
+                updated.schedule.ready_at = Some(now);
+            }
+        } else if step.status == StepStatus::Running && is_built_in(step) {
+            updated.status = StepStatus::Pending;
+            updated.schedule = Default::default();
+        } else if step.status == StepStatus::Pending {
+            updated.schedule.ready_at = None;
+        }
+        if &updated != step {
+            steps[index] = updated.clone();
+            touched.push(updated);
+        }
+    }
+    for step in touched {
+        change.put_step(step);
+    }
+    let waits_for_worker = steps.iter().any(|s| {
+        is_built_in(s) && s.status == StepStatus::Pending && s.schedule.ready_at.is_some()
+    });
+    if status == ExecutionStatus::Starting && !waits_for_worker {
+        enter_running(change);
+    }
+}
+
+fn enter_running(change: &mut Change) {
+    if change.move_to(ExecutionStatus::Running).is_ok() {
+        change.emit(EventType::ExecutionStarted, EventPayload::default(), None);
+    }
+}
+
+/// The jobs a saved change asks for: its built-in steps handed out just now.
+pub fn jobs(change: &Change) -> Vec<StepJob> {
+    change
+        .steps
+        .iter()
+        .filter(|s| {
+            is_built_in(s)
+                && s.status == StepStatus::Pending
+                && s.schedule.ready_at == Some(change.now)
+        })
+        .map(|s| job_for(&change.execution, s))
+        .collect()
+}
+
+pub fn job_for(execution: &Execution, step: &Step) -> StepJob {
+    StepJob {
+        execution_id: execution.id.clone(),
+        step_id: step.id.clone(),
+        attempt: step.attempt,
+        priority: execution.priority,
+        ready_at: step.schedule.ready_at.unwrap_or(execution.updated_at),
+    }
+}
+
+fn stale(what: &str) -> AppError {
+    AppError::Conflict(format!("{what} is no longer current"))
+}
+
+fn find<'a>(steps: &'a [Step], id: &str) -> AppResult<&'a Step> {
+    steps
+        .iter()
+        .find(|s| s.id == id)
+        .ok_or_else(|| AppError::not_found(format!("step `{id}`")))
+}
+
+/// Starts the step a job names, for `owner` holding a lease until `lease_until`.
+/// Refused (`CONFLICT`) when the job is stale: the execution is not runnable, or the
+/// step already started, moved on or is not ready.
+pub fn begin(
+    execution: &Execution,
+    steps: &[Step],
+    step_id: &str,
+    attempt: i32,
+    owner: &str,
+    lease_until: Timestamp,
+    now: Timestamp,
+) -> AppResult<Change> {
+    let step = find(steps, step_id)?;
+    if !is_runnable(execution.status)
+        || step.status != StepStatus::Pending
+        || step.attempt != attempt
+        || step.schedule.ready_at.is_none()
+        || !unfinished_dependencies(step, steps).is_empty()
+    {
+        return Err(stale("the job"));
+    }
+    let mut change = Change::new(execution, SCHEDULER, now);
+    if execution.status == ExecutionStatus::Starting {
+        enter_running(&mut change);
+    }
+    let mut step = step.clone();
+    step.status = StepStatus::Running;
+    step.attempt += 1;
+    step.started_at = Some(now);
+    step.completed_at = None;
+    step.duration_ms = None;
+    step.error = None;
+    step.schedule.lease_expires_at = Some(lease_until);
+    step.schedule.lease_owner = Some(owner.to_owned());
+    Ok(finish_change(
+        change,
+        steps,
+        step,
+        EventType::StepStarted,
+        EventPayload::default(),
+        None,
+    ))
+}
+
+/// Checks that `fence` still holds its step: running, same attempt, same owner, lease
+/// not run out.
+pub fn check_fence<'a>(steps: &'a [Step], fence: &Fence, now: Timestamp) -> AppResult<&'a Step> {
+    let step = find(steps, &fence.step_id)?;
+    let holds = step.status == StepStatus::Running
+        && step.attempt == fence.attempt
+        && step.schedule.lease_owner.as_deref() == Some(fence.owner.as_str())
+        && step
+            .schedule
+            .lease_expires_at
+            .is_some_and(|until| until > now);
+    if holds {
+        Ok(step)
+    } else {
+        Err(stale("the claim"))
+    }
+}
+
+/// The step's attempt succeeded with `output`; completes the execution when it was
+/// the last step (`result.output` = every step's output by id).
+pub fn succeed(
+    execution: &Execution,
+    steps: &[Step],
+    fence: &Fence,
+    output: Option<Json<Value>>,
+    metrics: Option<StepMetricsInput>,
+    now: Timestamp,
+) -> AppResult<Change> {
+    check_fence(steps, fence, now)?;
+    let mut change = complete_step(
+        execution,
+        steps,
+        &fence.step_id,
+        output,
+        metrics,
+        SCHEDULER,
+        now,
+    )?;
+    let all = progress::merged(steps, &change.steps);
+    if change.execution.status == ExecutionStatus::Running && all.iter().all(|s| s.status.is_done())
+    {
+        let outputs: Map<String, Value> = all
+            .iter()
+            .map(|s| {
+                (
+                    s.id.clone(),
+                    s.output
+                        .as_ref()
+                        .map(|o| o.0.clone())
+                        .unwrap_or(Value::Null),
+                )
+            })
+            .collect();
+        let completed = all
+            .iter()
+            .filter(|s| s.status == StepStatus::Completed)
+            .count();
+        complete_into(
+            &mut change,
+            ExecutionResult {
+                success: true,
+                output: Some(Json(Value::Object(outputs))),
+                summary: format!("{completed} of {} steps completed", all.len()),
+                artifacts: Vec::new(),
+                metadata: None,
+            },
+        )?;
+    }
+    Ok(change)
+}
+
+/// The step's attempt failed with `error`. Under the execution's retry policy the
+/// execution goes FAILED with a retry due after the policy's delay (and a WARN log
+/// line says so); otherwise it goes FAILED for good with the step's error. `random`
+/// in [0, 1) picks the jitter.
+pub fn fail(
+    execution: &Execution,
+    steps: &[Step],
+    fence: &Fence,
+    error: ExecutionError,
+    random: f64,
+    now: Timestamp,
+) -> AppResult<Change> {
+    let step = check_fence(steps, fence, now)?;
+    let policy = execution.retry_policy.as_ref();
+    let retry_at = policy
+        .filter(|_| retry::should_retry(policy, &error, step.retries))
+        .map(|policy| (policy, retry::delay(policy, step.retries + 1, random)));
+    let next_retry_at =
+        retry_at.map(|(_, wait)| now + TimeDelta::from_std(wait).unwrap_or_default());
+    let mut change = fail_parsed_step(
+        execution,
+        steps,
+        &fence.step_id,
+        error,
+        next_retry_at,
+        SCHEDULER,
+        now,
+    )?;
+    let failed = change.steps.iter().find(|s| s.id == fence.step_id).cloned();
+    let error = failed
+        .and_then(|s| s.error)
+        .unwrap_or_else(|| system_error("step failed"));
+    if let Some((policy, wait)) = retry_at {
+        let log = LogEntry {
+            id: new_id(),
+            timestamp: now,
+            level: LogLevel::Warn,
+            message: retry::retry_message(wait, step.retries + 1, policy.max_retries),
+            step: Some(fence.step_id.clone()),
+            context: Some(Json(serde_json::json!({ "code": error.code }))),
+            metadata: None,
+        };
+        change.logs.push(log.clone());
+        change.emit(
+            EventType::LogAppended,
+            EventPayload {
+                log: Some(log),
+                ..Default::default()
+            },
+            None,
+        );
+    }
+    if change.execution.status == ExecutionStatus::Running {
+        fail_into(&mut change, error, next_retry_at)?;
+    }
+    Ok(change)
+}
+
+/// A failed attempt the system caused (lost worker, panic), recoverable.
+pub fn system_error(message: &str) -> ExecutionError {
+    ExecutionError {
+        code: "SYSTEM_ERROR".into(),
+        message: message.into(),
+        stack: None,
+        step: None,
+        recoverable: true,
+        retry_count: 0,
+        context: None,
+        timestamp: None,
+    }
+}
+
+/// A running step whose lease ran out goes back to PENDING (to be handed out again)
+/// with a recoverable `SYSTEM_ERROR` "worker lost" and a WARN log line.
+pub fn release_lost(
+    execution: &Execution,
+    steps: &[Step],
+    step_id: &str,
+    attempt: i32,
+    now: Timestamp,
+) -> AppResult<Change> {
+    let step = find(steps, step_id)?;
+    let expired = step
+        .schedule
+        .lease_expires_at
+        .is_some_and(|until| until <= now);
+    if step.status != StepStatus::Running || step.attempt != attempt || !expired {
+        return Err(stale("the lease"));
+    }
+    let mut step = step.clone();
+    let owner = step.schedule.lease_owner.clone().unwrap_or_default();
+    step.status = StepStatus::Pending;
+    step.schedule = Default::default();
+    step.error = Some(ExecutionError {
+        step: Some(step.id.clone().into()),
+        timestamp: Some(now),
+        retry_count: step.retries,
+        ..system_error("worker lost")
+    });
+    let mut change = Change::new(execution, SCHEDULER, now);
+    change.put_step(step);
+    let log = LogEntry {
+        id: new_id(),
+        timestamp: now,
+        level: LogLevel::Warn,
+        message: format!(
+            "Lease of attempt {attempt} held by `{owner}` expired; the step runs again"
+        ),
+        step: Some(step_id.to_owned()),
+        context: None,
+        metadata: None,
+    };
+    change.logs.push(log.clone());
+    change.emit(
+        EventType::LogAppended,
+        EventPayload {
+            log: Some(log),
+            ..Default::default()
+        },
+        None,
+    );
+    Ok(change)
+}
+
+/// Lends a handed-out pending step to the external claimer `owner` until `lease_until`.
+pub fn claim(
+    execution: &Execution,
+    steps: &[Step],
+    step_id: &str,
+    owner: &str,
+    lease_until: Timestamp,
+    now: Timestamp,
+) -> AppResult<Change> {
+    let step = find(steps, step_id)?;
+    if execution.status != ExecutionStatus::Running
+        || step.status != StepStatus::Pending
+        || step.schedule.ready_at.is_none()
+    {
+        return Err(stale("the offer"));
+    }
+    begin(
+        execution,
+        steps,
+        step_id,
+        step.attempt,
+        owner,
+        lease_until,
+        now,
+    )
+}
+
+/// Whether a running execution has run longer than its `timeoutMs`, paused time
+/// not counted.
+pub fn has_timed_out(execution: &Execution, now: Timestamp) -> bool {
+    let Some(started) = execution.metrics.started_at else {
+        return false;
+    };
+    is_runnable(execution.status)
+        && (now - started).num_milliseconds() - execution.paused_ms > execution.timeout_ms
+}
+
+/// FAILED with `TIMEOUT` (not retried) once the execution's time is up.
+pub fn time_out(execution: &Execution, now: Timestamp) -> AppResult<Change> {
+    if !has_timed_out(execution, now) {
+        return Err(stale("the timeout"));
+    }
+    let mut change = Change::new(execution, SCHEDULER, now);
+    let error = ExecutionError {
+        code: "TIMEOUT".into(),
+        message: format!("the execution ran longer than {} ms", execution.timeout_ms),
+        recoverable: false,
+        timestamp: Some(now),
+        ..system_error("")
+    };
+    fail_into(&mut change, error, None)?;
+    Ok(change)
+}
+
+/// A FAILED execution whose retry is due runs again (FAILED→RETRY→STARTING).
+pub fn retry_due(execution: &Execution, steps: &[Step], now: Timestamp) -> AppResult<Change> {
+    let due = execution.status == ExecutionStatus::Failed
+        && execution.retry_at.is_some_and(|at| at <= now);
+    if !due {
+        return Err(stale("the retry"));
+    }
+    lifecycle::retry(execution, steps, SCHEDULER, now)
+}

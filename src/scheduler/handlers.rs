@@ -1,0 +1,164 @@
+//! Step handlers: what a worker runs for each built-in step kind. `echo` returns its
+//! input, `delay` sleeps `config.ms`, `http` POSTs the input to `config.url`.
+//! Embedders add kinds by registering more `Handler`s. A handler is dropped (and so
+//! interrupted) at its step's timeout, at a pause or cancel, or when its lease is lost.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use serde_json::{Value, json};
+
+use crate::domain::types::ExecutionError;
+
+/// What a handler gets: the step's input and handler config.
+pub struct StepCall {
+    pub execution_id: String,
+    pub step_id: String,
+    pub attempt: i32,
+    pub input: Option<Value>,
+    pub config: Option<Value>,
+}
+
+pub type HandlerResult = Result<Option<Value>, ExecutionError>;
+
+pub trait Handler: Send + Sync + 'static {
+    fn run(&self, call: StepCall) -> BoxFuture<'static, HandlerResult>;
+}
+
+/// Handlers by step kind.
+#[derive(Clone)]
+pub struct Registry(HashMap<String, Arc<dyn Handler>>);
+
+impl Registry {
+    /// `echo`, `delay` and `http`.
+    pub fn built_in(http: reqwest::Client) -> Self {
+        let mut registry = Registry(HashMap::new());
+        registry.register("echo", Echo);
+        registry.register("delay", Delay);
+        registry.register("http", Http(http));
+        registry
+    }
+
+    pub fn register(&mut self, kind: &str, handler: impl Handler) {
+        self.0.insert(kind.to_owned(), Arc::new(handler));
+    }
+
+    pub fn get(&self, kind: &str) -> Option<Arc<dyn Handler>> {
+        self.0.get(kind).cloned()
+    }
+}
+
+/// An error of `code`, recoverable or not.
+pub fn error(code: &str, message: impl Into<String>, recoverable: bool) -> ExecutionError {
+    ExecutionError {
+        code: code.into(),
+        message: message.into(),
+        stack: None,
+        step: None,
+        recoverable,
+        retry_count: 0,
+        context: None,
+        timestamp: None,
+    }
+}
+
+fn config_field<'a>(call: &'a StepCall, field: &str) -> Option<&'a Value> {
+    call.config.as_ref().and_then(|c| c.get(field))
+}
+
+struct Echo;
+
+impl Handler for Echo {
+    fn run(&self, call: StepCall) -> BoxFuture<'static, HandlerResult> {
+        Box::pin(async move { Ok(call.input) })
+    }
+}
+
+struct Delay;
+
+impl Handler for Delay {
+    fn run(&self, call: StepCall) -> BoxFuture<'static, HandlerResult> {
+        let ms = config_field(&call, "ms").and_then(Value::as_u64);
+        Box::pin(async move {
+            let ms = ms.ok_or_else(|| {
+                error("VALIDATION_ERROR", "a delay step needs `config.ms`", false)
+            })?;
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            Ok(Some(json!({ "waitedMs": ms })))
+        })
+    }
+}
+
+struct Http(reqwest::Client);
+
+impl Handler for Http {
+    fn run(&self, call: StepCall) -> BoxFuture<'static, HandlerResult> {
+        let client = self.0.clone();
+        let url = config_field(&call, "url")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let headers = config_field(&call, "headers")
+            .and_then(Value::as_object)
+            .cloned();
+        let timeout = config_field(&call, "timeoutMs")
+            .and_then(Value::as_u64)
+            .unwrap_or(30_000);
+        Box::pin(async move {
+            let url = url.ok_or_else(|| {
+                error("VALIDATION_ERROR", "an http step needs `config.url`", false)
+            })?;
+            let mut request = client
+                .post(&url)
+                .timeout(Duration::from_millis(timeout))
+                .header("X-Exechub-Execution", &call.execution_id)
+                .header("X-Exechub-Step", &call.step_id)
+                .header("X-Exechub-Attempt", call.attempt.to_string())
+                .json(&call.input.unwrap_or(Value::Null));
+            for (name, value) in headers.into_iter().flatten() {
+                if let Some(value) = value.as_str() {
+                    request = request.header(name, value);
+                }
+            }
+            let response = request.send().await.map_err(|e| transport_error(&url, e))?;
+            let status = response.status();
+            if status.is_success() {
+                let body = response
+                    .bytes()
+                    .await
+                    .map_err(|e| transport_error(&url, e))?;
+                if body.is_empty() {
+                    return Ok(None);
+                }
+                return serde_json::from_slice(&body).map(Some).map_err(|e| {
+                    error(
+                        "API_ERROR",
+                        format!("{url} answered with invalid JSON: {e}"),
+                        false,
+                    )
+                });
+            }
+            let message = format!("{url} answered {status}");
+            Err(match status.as_u16() {
+                429 => error("API_RATE_LIMIT", message, true),
+                500..=599 => error("API_ERROR", message, true),
+                _ => error("API_ERROR", message, false),
+            })
+        })
+    }
+}
+
+fn transport_error(url: &str, e: reqwest::Error) -> ExecutionError {
+    if e.is_timeout() {
+        error("API_TIMEOUT", format!("{url} did not answer in time"), true)
+    } else if e.is_connect() {
+        error(
+            "SERVICE_UNAVAILABLE",
+            format!("{url} refused the connection: {e}"),
+            true,
+        )
+    } else {
+        error("API_ERROR", format!("{url}: {e}"), true)
+    }
+}

@@ -1,0 +1,101 @@
+//! The maintenance loop of a worker process. Every tick it returns steps whose lease
+//! ran out (a worker died, an agent went quiet) to PENDING and fails executions that
+//! ran out of time; every reconcile interval, and at start-up, it re-queues handed-out
+//! steps that no worker started (the queue may have lost them, e.g. a Redis flush) and
+//! runs retries whose job never came. Several processes may do this at once: every
+//! action is fenced, so the second one finds nothing left to do.
+
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+
+use super::Scheduler;
+use super::queue::Job;
+use super::worker::is_stale;
+use crate::domain::schedule;
+use crate::error::AppResult;
+
+/// Rows looked at per query and tick.
+const BATCH: u64 = 500;
+
+pub async fn run(scheduler: Scheduler) {
+    let config = &scheduler.0.config;
+    let mut ticks = tokio::time::interval((config.lease / 3).min(Duration::from_secs(1)));
+    let mut reconcile = tokio::time::interval(config.reconcile_interval);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {
+                if let Err(error) = scheduler.reap().await {
+                    tracing::warn!(?error, "reaping leases and timeouts failed");
+                }
+            }
+            _ = reconcile.tick() => {
+                if let Err(error) = scheduler.reconcile().await {
+                    tracing::warn!(?error, "reconciling the queue failed");
+                }
+            }
+        }
+    }
+}
+
+impl Scheduler {
+    async fn reap(&self) -> AppResult<()> {
+        let now = Utc::now();
+        for (execution_id, step_id, attempt) in self.0.store.expired_leases(now, BATCH).await? {
+            let released = self
+                .apply("releaseLostStep", &execution_id, |s, now| {
+                    schedule::release_lost(&s.execution, &s.steps, &step_id, attempt, now)
+                })
+                .await;
+            match released {
+                Ok(_) => {
+                    tracing::warn!(%execution_id, %step_id, attempt, "lease expired; step handed out again")
+                }
+                Err(error) if is_stale(&error) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        for execution_id in self.0.store.timed_out(now, BATCH).await? {
+            let failed = self
+                .apply("timeoutExecution", &execution_id, |s, now| {
+                    schedule::time_out(&s.execution, now)
+                })
+                .await;
+            match failed {
+                Ok(_) => tracing::warn!(%execution_id, "execution timed out"),
+                Err(error) if is_stale(&error) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
+    }
+
+    async fn reconcile(&self) -> AppResult<()> {
+        let now = Utc::now();
+        let cutoff =
+            now - TimeDelta::from_std(self.0.config.reconcile_interval).unwrap_or_default();
+        let lost = self.0.store.unstarted_jobs(cutoff, BATCH).await?;
+        if !lost.is_empty() {
+            tracing::info!(
+                count = lost.len(),
+                "re-queueing handed-out steps no worker started"
+            );
+        }
+        for job in lost {
+            self.push(Job::Step(job), Duration::ZERO).await;
+        }
+        for execution_id in self.0.store.due_retries(cutoff, BATCH).await? {
+            let retried = self
+                .apply("retryExecution", &execution_id, |s, now| {
+                    schedule::retry_due(&s.execution, &s.steps, now)
+                })
+                .await;
+            if let Err(error) = retried
+                && !is_stale(&error)
+            {
+                return Err(error);
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,157 @@
+//! The embedded job scheduler. Every process has one: it queues the jobs a committed
+//! change asks for (`dispatch`). Worker processes also run them (`start_workers`):
+//! apalis delivers jobs from one queue per priority level, the priority gate orders
+//! them, the worker runs the step's handler under a lease, and the maintenance loop
+//! reaps lost leases, times executions out and re-queues what the queue lost.
+
+pub mod gate;
+pub mod handlers;
+mod maintenance;
+pub mod queue;
+mod worker;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::{Principal, Role};
+use crate::config::SchedulerConfig;
+use crate::domain::change::Change;
+use crate::domain::schedule::{self, SCHEDULER};
+use crate::domain::status::{ExecutionStatus, StepStatus};
+use crate::domain::types::EventType;
+use crate::store::Store;
+use gate::PriorityGate;
+use handlers::Registry;
+use queue::{Job, Queue};
+
+#[derive(Clone)]
+pub struct Scheduler(Arc<Inner>);
+
+struct Inner {
+    store: Store,
+    queue: Queue,
+    config: SchedulerConfig,
+    handlers: Registry,
+    gate: Arc<PriorityGate>,
+    /// This process's name, unique per process: the owner of the leases it takes.
+    name: String,
+    /// Attempts running in this process, by (execution, step): their attempt and the
+    /// token that interrupts them.
+    running: Mutex<HashMap<(String, String), (i32, CancellationToken)>>,
+}
+
+/// The principal the scheduler acts as: sees every tenant.
+fn system() -> Principal {
+    Principal {
+        subject: SCHEDULER.into(),
+        role: Role::Admin,
+        tenant: None,
+    }
+}
+
+impl Scheduler {
+    /// Opens the configured queue. `handlers` are the step kinds workers can run.
+    pub async fn open(
+        store: Store,
+        config: SchedulerConfig,
+        data_dir: &std::path::Path,
+        handlers: Registry,
+    ) -> anyhow::Result<Self> {
+        let queue = Queue::open(
+            config.redis_url.as_deref(),
+            data_dir,
+            &config.queue_prefix,
+            config.poll_interval,
+        )
+        .await?;
+        let name = format!(
+            "{}-{}-{}",
+            config.worker_name,
+            std::process::id(),
+            &uuid::Uuid::now_v7().simple().to_string()[20..]
+        );
+        Ok(Scheduler(Arc::new(Inner {
+            gate: PriorityGate::new(config.concurrency, config.priority_aging),
+            store,
+            queue,
+            config,
+            handlers,
+            name,
+            running: Mutex::new(HashMap::new()),
+        })))
+    }
+
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.0.store
+    }
+
+    /// Runs this process's workers and maintenance loop until the process ends.
+    pub fn start_workers(&self) {
+        let lookahead = self.0.config.concurrency;
+        self.0
+            .queue
+            .spawn_workers(&self.0.name, lookahead, Arc::new(self.clone()));
+        tokio::spawn(maintenance::run(self.clone()));
+        tracing::info!(worker = %self.0.name, concurrency = lookahead, redis = self.0.queue.is_redis(), "workers started");
+    }
+
+    /// After a change is committed: queues the jobs it asks for (steps handed out, a
+    /// retry scheduled) and interrupts this process's attempts it ended. A failure to
+    /// queue is logged; the reconciler queues the job later.
+    pub async fn dispatch(&self, change: &Change) {
+        self.interrupt_ended(change);
+        for job in schedule::jobs(change) {
+            self.push(Job::Step(job), Duration::ZERO).await;
+        }
+        let retry_scheduled = change
+            .events
+            .iter()
+            .any(|e| e.kind == EventType::ExecutionFailed && e.payload.next_retry_at.is_some());
+        if let (true, Some(at)) = (retry_scheduled, change.execution.retry_at) {
+            let delay = (at - Utc::now()).to_std().unwrap_or_default();
+            let job = Job::Retry {
+                execution_id: change.execution.id.clone(),
+                priority: change.execution.priority,
+            };
+            self.push(job, delay).await;
+        }
+    }
+
+    async fn push(&self, job: Job, delay: Duration) {
+        if let Err(error) = self.0.queue.push(job.clone(), delay).await {
+            tracing::warn!(?error, ?job, "could not queue a job; the reconciler will");
+        }
+    }
+
+    /// Interrupts attempts running here whose step the change took back or whose
+    /// execution stopped running.
+    fn interrupt_ended(&self, change: &Change) {
+        let running = self.0.running.lock().expect("running lock");
+        if running.is_empty() {
+            return;
+        }
+        let stopped = !matches!(
+            change.execution.status,
+            ExecutionStatus::Starting | ExecutionStatus::Running
+        );
+        for ((execution_id, step_id), (attempt, token)) in running.iter() {
+            if execution_id != &change.execution.id {
+                continue;
+            }
+            let taken_back = change.steps.iter().any(|s| {
+                &s.id == step_id && (s.status != StepStatus::Running || s.attempt != *attempt)
+            });
+            if stopped || taken_back {
+                token.cancel();
+            }
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! The job queue: apalis storages, one queue per priority level, on Redis when
+//! configured and otherwise embedded in an SQLite file of its own in the data dir (so
+//! the queue's relaxed pragmas never touch the application database). Workers take
+//! jobs from every level and meet at the priority gate; every job is acknowledged,
+//! because retries are our own delayed jobs.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use apalis::prelude::*;
+use apalis_redis::RedisStorage;
+use apalis_sqlite::{SqliteConnectOptions, SqlitePoolOptions, SqliteStorage};
+use futures::channel::mpsc;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::schedule::StepJob;
+use crate::domain::types::Priority;
+
+/// What a queued job asks for.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum Job {
+    /// Run one attempt of a step.
+    Step(StepJob),
+    /// A failed execution's retry is due.
+    Retry {
+        execution_id: String,
+        priority: Priority,
+    },
+}
+
+impl Job {
+    pub fn priority(&self) -> Priority {
+        match self {
+            Job::Step(step) => step.priority,
+            Job::Retry { priority, .. } => *priority,
+        }
+    }
+}
+
+/// Runs one job; the queue acknowledges it whatever happens.
+pub trait JobRunner: Send + Sync + 'static {
+    fn run(&self, job: Job) -> impl Future<Output = ()> + Send;
+}
+
+#[derive(Clone)]
+enum Storages {
+    Embedded(Vec<SqliteStorage<Job>>),
+    Redis(Vec<RedisStorage<Job>>),
+}
+
+#[derive(Clone)]
+pub struct Queue {
+    storages: Storages,
+    /// Wakes this process's idle workers of a level when it pushes a job there;
+    /// other processes find it at their next poll.
+    wake: Arc<Mutex<Vec<(usize, mpsc::UnboundedSender<()>)>>>,
+    poll_interval: Duration,
+}
+
+fn level_name(prefix: &str, priority: Priority) -> String {
+    format!("{prefix}:steps:{}", priority.as_str().to_lowercase())
+}
+
+impl Queue {
+    /// Opens the Redis queue at `redis_url`, or the embedded one in `data_dir`.
+    /// `prefix` namespaces the queues, so that deployments can share one Redis.
+    pub async fn open(
+        redis_url: Option<&str>,
+        data_dir: &Path,
+        prefix: &str,
+        poll_interval: Duration,
+    ) -> anyhow::Result<Self> {
+        let storages = match redis_url {
+            Some(url) => {
+                let connection = apalis_redis::connect(url).await?;
+                Storages::Redis(
+                    Priority::ALL
+                        .iter()
+                        .map(|p| {
+                            let config = apalis_redis::Config::default()
+                                .queue(level_name(prefix, *p))
+                                .batch_size(16);
+                            RedisStorage::new(connection.clone()).with_config(config)
+                        })
+                        .collect(),
+                )
+            }
+            None => {
+                std::fs::create_dir_all(data_dir)?;
+                let options = SqliteConnectOptions::new()
+                    .filename(data_dir.join("queue.db"))
+                    .create_if_missing(true);
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(4)
+                    .connect_with(options)
+                    .await?;
+                SqliteStorage::setup(&pool).await?;
+                Storages::Embedded(
+                    Priority::ALL
+                        .iter()
+                        .map(|p| {
+                            let config = apalis_sqlite::Config::default()
+                                .queue(level_name(prefix, *p))
+                                .batch_size(16);
+                            SqliteStorage::new(&pool).with_config(config)
+                        })
+                        .collect::<Vec<_>>(),
+                )
+            }
+        };
+        Ok(Queue {
+            storages,
+            wake: Arc::new(Default::default()),
+            poll_interval,
+        })
+    }
+
+    pub fn is_redis(&self) -> bool {
+        matches!(self.storages, Storages::Redis(_))
+    }
+
+    /// Queues `job` on its priority's level, to run after `delay`.
+    pub async fn push(&self, job: Job, delay: Duration) -> anyhow::Result<()> {
+        let level = job.priority().rank() as usize;
+        let task = TaskBuilder::new(job)
+            .run_after(delay)
+            .max_attempts(1)
+            .build();
+        match &self.storages {
+            Storages::Embedded(storages) => storages[level].clone().push_task(task).await?,
+            Storages::Redis(storages) => storages[level].clone().push_task(task).await?,
+        }
+        let mut wake = self.wake.lock().expect("wake lock");
+        wake.retain(|(_, sender)| !sender.is_closed());
+        for (_, sender) in wake.iter().filter(|(l, _)| *l == level) {
+            let _ = sender.unbounded_send(());
+        }
+        Ok(())
+    }
+
+    /// Starts one apalis worker per level, each taking up to `lookahead` jobs at a
+    /// time, all handing their jobs to `runner`. `name` must be unique per process.
+    pub fn spawn_workers<R: JobRunner>(&self, name: &str, lookahead: usize, runner: Arc<R>) {
+        for priority in Priority::ALL {
+            let level = priority.rank() as usize;
+            let (sender, woken) = mpsc::unbounded();
+            self.wake.lock().expect("wake lock").push((level, sender));
+            let strategy = Strategy::new().stream(woken).interval(self.poll_interval);
+            let worker_name = format!("{name}-{}", priority.as_str().to_lowercase());
+            let runner = runner.clone();
+            let handle = move |job: Job| {
+                let runner = runner.clone();
+                async move {
+                    runner.run(job).await;
+                    Ok::<(), BoxDynError>(())
+                }
+            };
+            match &self.storages {
+                Storages::Embedded(storages) => {
+                    let worker = WorkerBuilder::new(worker_name)
+                        .backend(storages[level].clone().poll_with_strategy(strategy))
+                        .concurrency(lookahead)
+                        .build(handle);
+                    tokio::spawn(worker.run());
+                }
+                Storages::Redis(storages) => {
+                    let worker = WorkerBuilder::new(worker_name)
+                        .backend(storages[level].clone().poll_with_strategy(strategy))
+                        .concurrency(lookahead)
+                        .build(handle);
+                    tokio::spawn(worker.run());
+                }
+            }
+        }
+    }
+}

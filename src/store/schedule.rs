@@ -1,0 +1,205 @@
+//! The scheduler's queries: leases (renew, find expired), steps offered to external
+//! claimers, handed-out steps the queue may have lost, executions out of time and
+//! retries that are due. State changes still go through `apply`; the one exception
+//! is a lease renewal, which is bookkeeping no client sees and has no event.
+
+use std::collections::HashMap;
+
+use sea_orm::sea_query::{Expr, Query};
+use sea_orm::{
+    ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::ExprTrait,
+};
+
+use super::Store;
+use super::entities::*;
+use super::mapping::*;
+use super::scope;
+use crate::auth::Principal;
+use crate::domain::records::{Execution, Step, Timestamp};
+use crate::domain::schedule::{EXTERNAL, Fence, StepJob};
+use crate::domain::status::{ExecutionStatus, StepStatus};
+use crate::domain::types::Priority;
+use crate::error::AppResult;
+
+/// A handed-out step with its execution, as a claimer may take it.
+pub struct Offer {
+    pub execution: Execution,
+    pub step: Step,
+}
+
+const RUNNABLE: [ExecutionStatus; 2] = [ExecutionStatus::Starting, ExecutionStatus::Running];
+
+fn runnable_executions() -> sea_orm::sea_query::SelectStatement {
+    Query::select()
+        .column(execution::Column::Id)
+        .from(execution::Entity)
+        .and_where(execution::Column::Status.is_in(RUNNABLE.map(|s| s.as_str())))
+        .to_owned()
+}
+
+impl Store {
+    /// Extends the lease `fence` holds until `until`; false when the attempt is no
+    /// longer running under that owner (it was interrupted, reaped or finished) or
+    /// its lease already ran out at `now`.
+    pub async fn renew_lease(
+        &self,
+        execution_id: &str,
+        fence: &Fence,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> AppResult<bool> {
+        let renewed = step::Entity::update_many()
+            .col_expr(step::Column::LeaseExpiresAt, Expr::value(to_ms(until)))
+            .filter(step::Column::ExecutionId.eq(execution_id))
+            .filter(step::Column::StepId.eq(&fence.step_id))
+            .filter(step::Column::Attempt.eq(fence.attempt))
+            .filter(step::Column::LeaseOwner.eq(&fence.owner))
+            .filter(step::Column::Status.eq(StepStatus::Running.as_str()))
+            .filter(step::Column::LeaseExpiresAt.gt(to_ms(now)))
+            .exec(&self.db)
+            .await?;
+        Ok(renewed.rows_affected == 1)
+    }
+
+    /// Running steps whose lease ran out before `now`: (execution, step, attempt).
+    pub async fn expired_leases(
+        &self,
+        now: Timestamp,
+        limit: u64,
+    ) -> AppResult<Vec<(String, String, i32)>> {
+        Ok(step::Entity::find()
+            .select_only()
+            .columns([
+                step::Column::ExecutionId,
+                step::Column::StepId,
+                step::Column::Attempt,
+            ])
+            .filter(step::Column::Status.eq(StepStatus::Running.as_str()))
+            .filter(step::Column::LeaseExpiresAt.lte(to_ms(now)))
+            .limit(limit)
+            .into_tuple()
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Built-in steps handed out before `cutoff` that no worker has started: the
+    /// queue may have lost their jobs.
+    pub async fn unstarted_jobs(&self, cutoff: Timestamp, limit: u64) -> AppResult<Vec<StepJob>> {
+        let rows: Vec<(String, String, i32, i64)> = step::Entity::find()
+            .select_only()
+            .columns([
+                step::Column::ExecutionId,
+                step::Column::StepId,
+                step::Column::Attempt,
+                step::Column::ReadyAt,
+            ])
+            .filter(step::Column::Status.eq(StepStatus::Pending.as_str()))
+            .filter(step::Column::HandlerKind.ne(EXTERNAL))
+            .filter(step::Column::ReadyAt.lte(to_ms(cutoff)))
+            .filter(step::Column::ExecutionId.in_subquery(runnable_executions()))
+            .order_by_asc(step::Column::ReadyAt)
+            .limit(limit)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let ids: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+        let executions = self.executions_by_id(ids).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(execution_id, step_id, attempt, ready_at)| {
+                let priority = executions.get(&execution_id)?.priority;
+                Some(StepJob {
+                    execution_id,
+                    step_id,
+                    attempt,
+                    priority,
+                    ready_at: from_ms(ready_at),
+                })
+            })
+            .collect())
+    }
+
+    async fn executions_by_id(&self, ids: Vec<String>) -> AppResult<HashMap<String, Execution>> {
+        execution::Entity::find()
+            .filter(execution::Column::Id.is_in(ids))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|row| execution_from_row(row).map(|e| (e.id.clone(), e)))
+            .collect()
+    }
+
+    /// Executions that are STARTING or RUNNING longer than their timeout allows.
+    pub async fn timed_out(&self, now: Timestamp, limit: u64) -> AppResult<Vec<String>> {
+        let elapsed = Expr::val(to_ms(now))
+            .sub(Expr::col(execution::Column::StartedAt))
+            .sub(Expr::col(execution::Column::PausedMs));
+        Ok(execution::Entity::find()
+            .select_only()
+            .column(execution::Column::Id)
+            .filter(execution::Column::Status.is_in(RUNNABLE.map(|s| s.as_str())))
+            .filter(execution::Column::StartedAt.is_not_null())
+            .filter(elapsed.gt(Expr::col(execution::Column::TimeoutMs)))
+            .limit(limit)
+            .into_tuple()
+            .all(&self.db)
+            .await?)
+    }
+
+    /// FAILED executions whose retry was due at or before `cutoff`.
+    pub async fn due_retries(&self, cutoff: Timestamp, limit: u64) -> AppResult<Vec<String>> {
+        Ok(execution::Entity::find()
+            .select_only()
+            .column(execution::Column::Id)
+            .filter(execution::Column::Status.eq(ExecutionStatus::Failed.as_str()))
+            .filter(execution::Column::RetryAt.lte(to_ms(cutoff)))
+            .limit(limit)
+            .into_tuple()
+            .all(&self.db)
+            .await?)
+    }
+
+    /// The oldest steps of each priority level offered to claimers (handed out,
+    /// pending, of one of `kinds`, in a RUNNING execution the principal may see),
+    /// at most `per_level` of each.
+    pub async fn offers(
+        &self,
+        principal: &Principal,
+        kinds: &[String],
+        per_level: u64,
+    ) -> AppResult<Vec<Offer>> {
+        let mut offers = Vec::new();
+        for priority in Priority::ALL {
+            let visible = Query::select()
+                .column(execution::Column::Id)
+                .from(execution::Entity)
+                .and_where(execution::Column::Status.eq(ExecutionStatus::Running.as_str()))
+                .and_where(execution::Column::Priority.eq(priority.rank()))
+                .cond_where(scope::condition(&principal.scope()))
+                .to_owned();
+            let rows = step::Entity::find()
+                .filter(
+                    Condition::all()
+                        .add(step::Column::Status.eq(StepStatus::Pending.as_str()))
+                        .add(step::Column::ReadyAt.is_not_null())
+                        .add(step::Column::HandlerKind.is_in(kinds.iter().map(String::as_str)))
+                        .add(step::Column::ExecutionId.in_subquery(visible)),
+                )
+                .order_by_asc(step::Column::ReadyAt)
+                .limit(per_level)
+                .all(&self.db)
+                .await?;
+            let ids = rows.iter().map(|r| r.execution_id.clone()).collect();
+            let executions = self.executions_by_id(ids).await?;
+            for row in rows {
+                if let Some(execution) = executions.get(&row.execution_id) {
+                    offers.push(Offer {
+                        execution: execution.clone(),
+                        step: step_from_row(row)?,
+                    });
+                }
+            }
+        }
+        Ok(offers)
+    }
+}
