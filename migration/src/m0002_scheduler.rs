@@ -38,21 +38,15 @@ impl MigrationTrait for Migration {
             big_integer_null(S::LeaseExpiresAt),
             string_null(S::LeaseOwner),
         ] {
-            let mut column = column;
             manager
-                .alter_table(
-                    Table::alter()
-                        .table(S::Table)
-                        .add_column(&mut column)
-                        .to_owned(),
-                )
+                .alter_table(Table::alter().table(S::Table).add_column(column).to_owned())
                 .await?;
         }
         manager
             .alter_table(
                 Table::alter()
                     .table(Executions::Table)
-                    .add_column(&mut big_integer_null(Executions::RetryAt))
+                    .add_column(big_integer_null(Executions::RetryAt))
                     .to_owned(),
             )
             .await?;

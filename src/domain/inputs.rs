@@ -287,3 +287,14 @@ impl CheckpointInput {
         })
     }
 }
+
+#[derive(InputObject, Clone, Debug)]
+pub struct ClaimStepInput {
+    pub assignee_type: Option<AssigneeType>,
+    pub assignee_id: Option<ID>,
+    pub capabilities: Option<Vec<String>>,
+    #[graphql(default_with = "Some(vec![\"external\".to_string()])")]
+    pub handler_kinds: Option<Vec<String>>,
+    #[graphql(default_with = "Some(60_000)")]
+    pub lease_ms: Option<i32>,
+}

@@ -4,6 +4,7 @@
 
 pub mod analytics;
 pub mod change;
+pub mod claim;
 pub mod filter;
 pub mod inputs;
 pub mod lifecycle;

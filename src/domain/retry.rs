@@ -49,11 +49,8 @@ fn fibonacci(n: u32) -> u64 {
 /// The WARN line written when a retry is scheduled, e.g.
 /// "Retrying after 2s (attempt 2/3)".
 pub fn retry_message(wait: Duration, retry: i32, max_retries: i32) -> String {
-    let shown = if wait.as_millis() % 1000 == 0 {
-        Duration::from_secs(wait.as_secs())
-    } else {
-        Duration::from_millis(wait.as_millis() as u64)
-    };
+    // Whole milliseconds: the jitter's fractions are noise to a reader.
+    let shown = Duration::from_millis(wait.as_millis() as u64);
     format!(
         "Retrying after {} (attempt {}/{})",
         humantime::format_duration(shown),

@@ -214,6 +214,7 @@ pub fn succeed(
     fence: &Fence,
     output: Option<Json<Value>>,
     metrics: Option<StepMetricsInput>,
+    actor: &str,
     now: Timestamp,
 ) -> AppResult<Change> {
     check_fence(steps, fence, now)?;
@@ -223,7 +224,7 @@ pub fn succeed(
         &fence.step_id,
         output,
         metrics,
-        SCHEDULER,
+        actor,
         now,
     )?;
     let all = progress::merged(steps, &change.steps);
@@ -269,6 +270,7 @@ pub fn fail(
     fence: &Fence,
     error: ExecutionError,
     random: f64,
+    actor: &str,
     now: Timestamp,
 ) -> AppResult<Change> {
     let step = check_fence(steps, fence, now)?;
@@ -284,7 +286,7 @@ pub fn fail(
         &fence.step_id,
         error,
         next_retry_at,
-        SCHEDULER,
+        actor,
         now,
     )?;
     let failed = change.steps.iter().find(|s| s.id == fence.step_id).cloned();

@@ -10,6 +10,7 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::sync::oneshot;
 
+use crate::domain::claim::effective_level;
 use crate::domain::records::Timestamp;
 use crate::domain::types::Priority;
 
@@ -97,19 +98,12 @@ impl PriorityGate {
             .iter()
             .enumerate()
             .max_by(|(_, a), (_, b)| {
-                self.effective_level(a, now)
-                    .cmp(&self.effective_level(b, now))
+                effective_level(a.priority, a.ready_at, now, self.aging)
+                    .cmp(&effective_level(b.priority, b.ready_at, now, self.aging))
                     .then(b.ready_at.cmp(&a.ready_at))
                     .then(b.ticket.cmp(&a.ticket))
             })
             .map(|(index, _)| index)
-    }
-
-    /// The job's level, raised by one for every aging interval it has waited.
-    fn effective_level(&self, waiter: &Waiter, now: Timestamp) -> i64 {
-        let waited = (now - waiter.ready_at).num_milliseconds().max(0) as u128;
-        let raised = waited / self.aging.as_millis().max(1);
-        (waiter.priority.rank() as i64 + raised.min(3) as i64).min(Priority::Urgent.rank() as i64)
     }
 }
 

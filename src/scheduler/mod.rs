@@ -93,6 +93,16 @@ impl Scheduler {
         &self.0.store
     }
 
+    /// How long a job waits before it counts one priority level higher.
+    pub fn aging(&self) -> Duration {
+        self.0.config.priority_aging
+    }
+
+    /// The lease of a running step unless its claimer asks for another.
+    pub fn lease(&self) -> Duration {
+        self.0.config.lease
+    }
+
     /// Runs this process's workers and maintenance loop until the process ends.
     pub fn start_workers(&self) {
         let lookahead = self.0.config.concurrency;

@@ -50,12 +50,15 @@ enum Storages {
     Redis(Vec<RedisStorage<Job>>),
 }
 
+/// Per worker of this process: its level and the channel that wakes it.
+type Wakers = Vec<(usize, mpsc::UnboundedSender<()>)>;
+
 #[derive(Clone)]
 pub struct Queue {
     storages: Storages,
     /// Wakes this process's idle workers of a level when it pushes a job there;
     /// other processes find it at their next poll.
-    wake: Arc<Mutex<Vec<(usize, mpsc::UnboundedSender<()>)>>>,
+    wake: Arc<Mutex<Wakers>>,
     poll_interval: Duration,
 }
 

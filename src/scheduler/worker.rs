@@ -13,7 +13,7 @@ use super::handlers::{HandlerResult, StepCall, error};
 use super::queue::{Job, JobRunner};
 use super::{Scheduler, system};
 use crate::domain::records::{Step, Timestamp};
-use crate::domain::schedule::{self, Fence, StepJob};
+use crate::domain::schedule::{self, Fence, SCHEDULER, StepJob};
 use crate::error::{AppError, AppResult};
 
 impl JobRunner for Scheduler {
@@ -105,6 +105,7 @@ impl Scheduler {
                         &fence,
                         output.map(async_graphql::Json),
                         None,
+                        SCHEDULER,
                         now,
                     )
                 })
@@ -117,7 +118,15 @@ impl Scheduler {
                         timestamp: Some(now),
                         ..failure
                     };
-                    schedule::fail(&s.execution, &s.steps, &fence, failure, random, now)
+                    schedule::fail(
+                        &s.execution,
+                        &s.steps,
+                        &fence,
+                        failure,
+                        random,
+                        SCHEDULER,
+                        now,
+                    )
                 })
                 .await
             }

@@ -3,6 +3,7 @@
 //! from the current execution, save it with `store::apply` (one transaction, with
 //! its events and audit row), then let the scheduler queue what it asks for.
 
+mod claims;
 mod lifecycle;
 mod reports;
 mod steps;
@@ -22,6 +23,7 @@ pub struct MutationRoot(
     lifecycle::LifecycleMutations,
     steps::StepMutations,
     reports::ReportMutations,
+    claims::ClaimMutations,
 );
 
 /// Runs `rule` against the execution `id` (with its steps) for a caller holding

@@ -1,0 +1,161 @@
+//! External work: which offered steps a claimer may take, in which order, and the
+//! claim token that proves a claim (execution, step, attempt and the claim's nonce,
+//! so a token from an earlier attempt or another claimer is refused).
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+
+use super::inputs::ClaimStepInput;
+use super::records::{Execution, Step, Timestamp};
+use super::schedule::Fence;
+use super::types::{AssigneeType, Priority};
+use crate::error::{AppError, AppResult};
+
+/// Leases a claimer may ask for: one second to one day.
+const LEASE_MS: (i32, i32) = (1_000, 86_400_000);
+
+/// What a claimer asks for, checked.
+pub struct ClaimFilter {
+    pub assignee_type: Option<AssigneeType>,
+    pub assignee_id: Option<String>,
+    pub capabilities: Vec<String>,
+    pub handler_kinds: Vec<String>,
+    pub lease: Duration,
+}
+
+impl ClaimStepInput {
+    pub fn parse(self) -> AppResult<ClaimFilter> {
+        let lease = lease("input.leaseMs", self.lease_ms.unwrap_or(60_000))?;
+        let handler_kinds = self
+            .handler_kinds
+            .unwrap_or_else(|| vec!["external".into()]);
+        if handler_kinds.is_empty() || handler_kinds.len() > 20 {
+            return Err(AppError::bad_input(
+                "input.handlerKinds",
+                "name 1 to 20 kinds",
+            ));
+        }
+        Ok(ClaimFilter {
+            assignee_type: self.assignee_type,
+            assignee_id: self.assignee_id.map(|id| id.0),
+            capabilities: self.capabilities.unwrap_or_default(),
+            handler_kinds,
+            lease,
+        })
+    }
+}
+
+/// A lease a claimer asked for, checked.
+pub fn lease(field: &str, ms: i32) -> AppResult<Duration> {
+    if !(LEASE_MS.0..=LEASE_MS.1).contains(&ms) {
+        return Err(AppError::bad_input(
+            field,
+            format!("must be between {} and {}", LEASE_MS.0, LEASE_MS.1),
+        ));
+    }
+    Ok(Duration::from_millis(ms as u64))
+}
+
+impl ClaimFilter {
+    /// Whether the claimer fits the step's assignee (or, without one, the
+    /// execution's): same type and id when the claimer names them, and every
+    /// capability the assignee lists.
+    pub fn fits(&self, execution: &Execution, step: &Step) -> bool {
+        if !self.handler_kinds.contains(&step.handler.kind) {
+            return false;
+        }
+        let Some(wanted) = step.assignee.as_ref().or(execution.assignee.as_ref()) else {
+            return true;
+        };
+        self.assignee_type.is_none_or(|t| t == wanted.kind)
+            && self
+                .assignee_id
+                .as_ref()
+                .is_none_or(|id| wanted.id.as_ref().is_none_or(|w| w.as_str() == id))
+            && wanted
+                .capabilities
+                .iter()
+                .all(|c| self.capabilities.contains(c))
+    }
+}
+
+/// The level a job or offer counts as: its priority, raised one level per `aging`
+/// it has waited since `ready_at`, at most URGENT.
+pub fn effective_level(
+    priority: Priority,
+    ready_at: Timestamp,
+    now: Timestamp,
+    aging: Duration,
+) -> i16 {
+    let waited = (now - ready_at).num_milliseconds().max(0) as u128;
+    let raised = (waited / aging.as_millis().max(1)).min(3) as i16;
+    (priority.rank() + raised).min(Priority::Urgent.rank())
+}
+
+/// The token handed to a claimer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClaimToken {
+    pub execution_id: String,
+    pub step_id: String,
+    pub attempt: i32,
+    pub nonce: String,
+}
+
+impl ClaimToken {
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).expect("a token serializes"))
+    }
+
+    pub fn parse(token: &str) -> AppResult<Self> {
+        URL_SAFE_NO_PAD
+            .decode(token)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .ok_or_else(|| AppError::bad_input("token", "not a claim token"))
+    }
+
+    pub fn fence(&self) -> Fence {
+        Fence {
+            step_id: self.step_id.clone(),
+            attempt: self.attempt,
+            owner: self.nonce.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeDelta, Utc};
+
+    #[test]
+    fn tokens_round_trip_and_garbage_is_bad_input() {
+        let token = ClaimToken {
+            execution_id: "e".into(),
+            step_id: "s".into(),
+            attempt: 3,
+            nonce: "n".into(),
+        };
+        assert_eq!(ClaimToken::parse(&token.encode()).unwrap(), token);
+        assert!(matches!(
+            ClaimToken::parse("%%"),
+            Err(AppError::BadInput { .. })
+        ));
+    }
+
+    #[test]
+    fn waiting_raises_the_level_one_step_per_interval() {
+        let now = Utc::now();
+        let aging = Duration::from_secs(30);
+        let level = |waited: i64| {
+            effective_level(Priority::Low, now - TimeDelta::seconds(waited), now, aging)
+        };
+        assert_eq!(
+            [level(0), level(29), level(30), level(65), level(1000)],
+            [0, 0, 1, 2, 3]
+        );
+    }
+}
