@@ -145,36 +145,59 @@ impl Queue {
 
     /// Starts one apalis worker per level, each taking up to `lookahead` jobs at a
     /// time, all handing their jobs to `runner`. `name` must be unique per process.
+    /// A worker that stops (e.g. Redis lost its registration) is started again under
+    /// a fresh name.
     pub fn spawn_workers<R: JobRunner>(&self, name: &str, lookahead: usize, runner: Arc<R>) {
-        for priority in Priority::ALL {
-            let level = priority.rank() as usize;
-            let (sender, woken) = mpsc::unbounded();
-            self.wake.lock().expect("wake lock").push((level, sender));
-            let strategy = Strategy::new().stream(woken).interval(self.poll_interval);
-            let worker_name = format!("{name}-{}", priority.as_str().to_lowercase());
+        for priority in Priority::ALL.iter().copied() {
+            let queue = self.clone();
             let runner = runner.clone();
-            let handle = move |job: Job| {
-                let runner = runner.clone();
-                async move {
-                    runner.run(job).await;
-                    Ok::<(), BoxDynError>(())
+            let name = format!("{name}-{}", priority.as_str().to_lowercase());
+            tokio::spawn(async move {
+                for generation in 0u64.. {
+                    let worker_name = format!("{name}-{generation}");
+                    let outcome = queue
+                        .start_worker(priority, worker_name.clone(), lookahead, runner.clone())
+                        .await;
+                    tracing::warn!(worker = %worker_name, ?outcome, "queue worker stopped; restarting");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
                 }
-            };
-            match &self.storages {
-                Storages::Embedded(storages) => {
-                    let worker = WorkerBuilder::new(worker_name)
-                        .backend(storages[level].clone().poll_with_strategy(strategy))
-                        .concurrency(lookahead)
-                        .build(handle);
-                    tokio::spawn(worker.run());
-                }
-                Storages::Redis(storages) => {
-                    let worker = WorkerBuilder::new(worker_name)
-                        .backend(storages[level].clone().poll_with_strategy(strategy))
-                        .concurrency(lookahead)
-                        .build(handle);
-                    tokio::spawn(worker.run());
-                }
+            });
+        }
+    }
+
+    /// Starts one apalis worker on `priority`'s queue; the handle ends when it stops.
+    fn start_worker<R: JobRunner>(
+        &self,
+        priority: Priority,
+        worker_name: String,
+        lookahead: usize,
+        runner: Arc<R>,
+    ) -> tokio::task::JoinHandle<Result<(), WorkerError>> {
+        let level = priority.rank() as usize;
+        let (sender, woken) = mpsc::unbounded();
+        self.wake.lock().expect("wake lock").push((level, sender));
+        let strategy = Strategy::new().stream(woken).interval(self.poll_interval);
+        let handle = move |job: Job| {
+            let runner = runner.clone();
+            async move {
+                runner.run(job).await;
+                Ok::<(), BoxDynError>(())
+            }
+        };
+        match &self.storages {
+            Storages::Embedded(storages) => {
+                let worker = WorkerBuilder::new(worker_name)
+                    .backend(storages[level].clone().poll_with_strategy(strategy))
+                    .concurrency(lookahead)
+                    .build(handle);
+                tokio::spawn(worker.run())
+            }
+            Storages::Redis(storages) => {
+                let worker = WorkerBuilder::new(worker_name)
+                    .backend(storages[level].clone().poll_with_strategy(strategy))
+                    .concurrency(lookahead)
+                    .build(handle);
+                tokio::spawn(worker.run())
             }
         }
     }

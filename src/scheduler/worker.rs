@@ -17,7 +17,18 @@ use crate::domain::schedule::{self, Fence, SCHEDULER, StepJob};
 use crate::error::{AppError, AppResult};
 
 impl JobRunner for Scheduler {
+    /// Runs the job on a task of its own, so that it finishes (and reports) even if
+    /// the queue worker that delivered it stops meanwhile.
     async fn run(&self, job: Job) {
+        let scheduler = self.clone();
+        if let Err(error) = tokio::spawn(async move { scheduler.run_detached(job).await }).await {
+            tracing::error!(?error, "a job panicked");
+        }
+    }
+}
+
+impl Scheduler {
+    async fn run_detached(&self, job: Job) {
         match job {
             Job::Step(job) => self.run_step(job).await,
             Job::Retry { execution_id, .. } => {
@@ -32,9 +43,7 @@ impl JobRunner for Scheduler {
             }
         }
     }
-}
 
-impl Scheduler {
     /// Applies a scheduler rule as the system principal and dispatches its change.
     pub(super) async fn apply<F>(
         &self,

@@ -1,0 +1,156 @@
+//! Crash safety with real processes: an `exechub worker` killed with SIGKILL in the
+//! middle of a step, and (on Redis) every queued job wiped with FLUSHALL mid-run. In
+//! both cases every execution still completes, and no step completes twice.
+
+mod support;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::{Backend, Options, TestServer};
+
+const EXECUTION: &str = r#"
+query($id: ID!) {
+  execution(id: $id) {
+    status
+    steps { id status }
+    events(first: 200) { type step { id } }
+  }
+}"#;
+
+/// Starts `exechub worker` on the test server's database and queue.
+fn start_worker(server: &TestServer) -> Child {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_exechub"));
+    command
+        .arg("worker")
+        .env("EXECHUB_DATABASE_URL", &server.database_url)
+        .env("EXECHUB_DATA_DIR", &server.data_dir)
+        .env("EXECHUB_QUEUE_PREFIX", &server.scheduler.queue_prefix)
+        .env("EXECHUB_STEP_LEASE", "2s")
+        .env("EXECHUB_RECONCILE_INTERVAL", "1s")
+        .env("EXECHUB_QUEUE_POLL_INTERVAL", "20ms")
+        .env("EXECHUB_LOG", "warn")
+        .stdout(Stdio::null());
+    if let Some(redis) = &server.scheduler.redis_url {
+        command.env("EXECHUB_REDIS_URL", redis);
+    }
+    command.spawn().expect("start exechub worker")
+}
+
+async fn wait_until(server: &TestServer, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let start = Instant::now();
+    loop {
+        let execution = server.gql(EXECUTION, json!({ "id": id })).await["execution"].clone();
+        if done(&execution) {
+            return execution;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "gave up: {execution:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// How many events of `kind` each step has.
+fn count_events(execution: &Value, kind: &str, step: &str) -> usize {
+    execution["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == kind && e["step"]["id"] == step)
+        .count()
+}
+
+async fn worker_killed_mid_step(backend: Backend) {
+    let mut options = Options::default();
+    options.serve.no_workers = true;
+    let server = TestServer::start_with(backend, options).await;
+    let mut worker = start_worker(&server);
+    let id = server
+        .create(json!({
+            "orderId": "o", "serviceId": "crash", "autoStart": true,
+            "steps": [
+                { "id": "slow", "name": "Slow", "handler": { "kind": "delay", "config": { "ms": 2500 } } },
+                { "id": "after", "name": "After", "handler": { "kind": "echo" } }
+            ]
+        }))
+        .await;
+    wait_until(&server, &id, |e| e["steps"][0]["status"] == "RUNNING").await;
+    worker.kill().expect("SIGKILL the worker");
+    worker.wait().unwrap();
+    let mut replacement = start_worker(&server);
+    let done = wait_until(&server, &id, |e| e["status"] == "COMPLETED").await;
+    replacement.kill().unwrap();
+    replacement.wait().unwrap();
+    assert_eq!(
+        count_events(&done, "STEP_STARTED", "slow"),
+        2,
+        "re-ran after the lease expired"
+    );
+    assert_eq!(
+        count_events(&done, "STEP_COMPLETED", "slow"),
+        1,
+        "completed once"
+    );
+    assert_eq!(
+        count_events(&done, "STEP_COMPLETED", "after"),
+        1,
+        "completed once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_worker_killed_mid_step() {
+    worker_killed_mid_step(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_worker_killed_mid_step() {
+    if support::postgres_configured() {
+        worker_killed_mid_step(Backend::Postgres).await;
+    }
+}
+
+/// FLUSHALL while executions are mid-run: the reconciler re-queues what Redis lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_flushall_mid_run() {
+    let Ok(redis_url) = std::env::var("EXECHUB_TEST_REDIS_URL") else {
+        eprintln!("EXECHUB_TEST_REDIS_URL is not set: skipped");
+        return;
+    };
+    let backend = if support::postgres_configured() {
+        Backend::Postgres
+    } else {
+        Backend::Sqlite
+    };
+    let mut options = Options::default();
+    options.scheduler.redis_url = Some(redis_url.clone());
+    options.scheduler.concurrency = 4;
+    let server = TestServer::start_with(backend, options).await;
+    let steps: Vec<Value> = (0..5)
+        .map(|i| json!({ "id": format!("s{i}"), "name": "S", "handler": { "kind": "delay", "config": { "ms": 100 } } }))
+        .collect();
+    let mut ids = Vec::new();
+    for _ in 0..12 {
+        ids.push(
+            server
+                .create(json!({ "orderId": "o", "serviceId": "flush", "autoStart": true, "steps": steps }))
+                .await,
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let client = redis::Client::open(redis_url).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("FLUSHALL")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    for id in &ids {
+        let done = wait_until(&server, id, |e| e["status"] == "COMPLETED").await;
+        for i in 0..5 {
+            assert_eq!(count_events(&done, "STEP_COMPLETED", &format!("s{i}")), 1);
+        }
+    }
+}
