@@ -131,8 +131,21 @@ impl Scheduler {
                 execution_id: change.execution.id.clone(),
                 priority: change.execution.priority,
             };
-            self.push(job, delay).await;
+            self.push(job.clone(), delay).await;
+            self.retry_on_time(job, delay);
         }
+    }
+
+    /// Runs a retry when it is due from this process too: a delayed job on Redis is
+    /// only promoted at its queue's next poll, which may be a second late. Whichever
+    /// comes first runs the retry; the other finds it done.
+    fn retry_on_time(&self, job: Job, delay: Duration) {
+        let scheduler = self.clone();
+        let retry: futures::future::BoxFuture<'static, ()> = Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            scheduler.run_detached(job).await;
+        });
+        tokio::spawn(retry);
     }
 
     async fn push(&self, job: Job, delay: Duration) {

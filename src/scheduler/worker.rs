@@ -28,7 +28,7 @@ impl JobRunner for Scheduler {
 }
 
 impl Scheduler {
-    async fn run_detached(&self, job: Job) {
+    pub(super) async fn run_detached(&self, job: Job) {
         match job {
             Job::Step(job) => self.run_step(job).await,
             Job::Retry { execution_id, .. } => {
