@@ -7,6 +7,32 @@ pub use sea_orm_migration::prelude::*;
 mod m0001_core;
 mod m0002_scheduler;
 
+/// A plain (or unique) index named after its table and columns.
+pub(crate) fn index<T: Iden + Copy + 'static, C: Iden + Copy + 'static>(
+    table: T,
+    columns: &[C],
+    unique: bool,
+) -> IndexCreateStatement {
+    let name = format!(
+        "idx_{}_{}",
+        table.to_string(),
+        columns
+            .iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join("_")
+    );
+    let mut statement = Index::create();
+    statement.name(name).table(table).if_not_exists();
+    for column in columns {
+        statement.col(*column);
+    }
+    if unique {
+        statement.unique();
+    }
+    statement
+}
+
 pub struct Migrator;
 
 #[async_trait::async_trait]

@@ -5,6 +5,8 @@
 
 use sea_orm_migration::{prelude::*, schema::*};
 
+use crate::index;
+
 pub struct Migration;
 
 impl MigrationName for Migration {
@@ -175,32 +177,6 @@ enum IdempotencyKeys {
     Key,
     ExecutionId,
     CreatedAt,
-}
-
-/// A plain (or unique) index named after its table and columns.
-fn index<T: Iden + Copy + 'static, C: Iden + Copy + 'static>(
-    table: T,
-    columns: &[C],
-    unique: bool,
-) -> IndexCreateStatement {
-    let name = format!(
-        "idx_{}_{}",
-        table.to_string(),
-        columns
-            .iter()
-            .map(|c| c.to_string())
-            .collect::<Vec<_>>()
-            .join("_")
-    );
-    let mut statement = Index::create();
-    statement.name(name).table(table).if_not_exists();
-    for column in columns {
-        statement.col(*column);
-    }
-    if unique {
-        statement.unique();
-    }
-    statement
 }
 
 #[async_trait::async_trait]

@@ -5,6 +5,8 @@
 
 use sea_orm_migration::{prelude::*, schema::*};
 
+use crate::index;
+
 pub struct Migration;
 
 impl MigrationName for Migration {
@@ -51,36 +53,13 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager
-            .create_index(
-                Index::create()
-                    .name("idx_execution_steps_status_lease_expires_at")
-                    .table(S::Table)
-                    .col(S::Status)
-                    .col(S::LeaseExpiresAt)
-                    .if_not_exists()
-                    .to_owned(),
-            )
+            .create_index(index(S::Table, &[S::Status, S::LeaseExpiresAt], false))
             .await?;
         manager
-            .create_index(
-                Index::create()
-                    .name("idx_execution_steps_status_ready_at")
-                    .table(S::Table)
-                    .col(S::Status)
-                    .col(S::ReadyAt)
-                    .if_not_exists()
-                    .to_owned(),
-            )
+            .create_index(index(S::Table, &[S::Status, S::ReadyAt], false))
             .await?;
         manager
-            .create_index(
-                Index::create()
-                    .name("idx_executions_retry_at")
-                    .table(Executions::Table)
-                    .col(Executions::RetryAt)
-                    .if_not_exists()
-                    .to_owned(),
-            )
+            .create_index(index(Executions::Table, &[Executions::RetryAt], false))
             .await
     }
 }

@@ -5,7 +5,7 @@
 
 use super::records::*;
 use super::status::ExecutionStatus;
-use super::types::EventType;
+use super::types::{EventType, LogLevel};
 use crate::error::AppResult;
 
 #[derive(Clone, Debug)]
@@ -112,6 +112,33 @@ impl Change {
             },
             None,
         );
+    }
+
+    /// Saves a log line and emits its LOG_APPENDED event.
+    pub fn log(&mut self, log: LogEntry) {
+        self.logs.push(log.clone());
+        self.emit(
+            EventType::LogAppended,
+            EventPayload {
+                log: Some(log),
+                ..Default::default()
+            },
+            None,
+        );
+    }
+
+    /// Logs a WARN line about a step, written by the service itself.
+    pub fn warn(&mut self, step_id: &str, message: String, context: Option<serde_json::Value>) {
+        let log = LogEntry {
+            id: new_id(),
+            timestamp: self.now,
+            level: LogLevel::Warn,
+            message,
+            step: Some(step_id.to_owned()),
+            context: context.map(async_graphql::Json),
+            metadata: None,
+        };
+        self.log(log);
     }
 
     /// Records a changed or new step (the last write of a step id wins).

@@ -388,16 +388,7 @@ pub fn append_logs(
     }
     let mut change = Change::new(execution, actor, now);
     for (i, log) in logs.into_iter().enumerate() {
-        let log = log.parse(&format!("logs[{i}]"), now)?;
-        change.logs.push(log.clone());
-        change.emit(
-            EventType::LogAppended,
-            EventPayload {
-                log: Some(log),
-                ..Default::default()
-            },
-            None,
-        );
+        change.log(log.parse(&format!("logs[{i}]"), now)?);
     }
     Ok(change)
 }

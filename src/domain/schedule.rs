@@ -16,8 +16,8 @@ use super::records::*;
 use super::retry;
 use super::status::{ExecutionStatus, StepStatus};
 use super::step_graph::unfinished_dependencies;
-use super::steps::{complete_step, fail_parsed_step, finish_change};
-use super::types::{EventType, ExecutionError, ExecutionResult, LogLevel, Priority};
+use super::steps::{begin_attempt, complete_step, fail_parsed_step, finish_change};
+use super::types::{EventType, ExecutionError, ExecutionResult, Priority};
 use crate::error::{AppError, AppResult};
 
 /// Steps of this kind wait for an agent, a person or a client; every other kind is
@@ -62,6 +62,14 @@ fn is_runnable(status: ExecutionStatus) -> bool {
 /// PENDING (their attempt is over) and a retry is only kept while FAILED. A new
 /// priority hands the waiting steps out again, at the new level.
 pub fn settle(change: &mut Change, before: &Execution, before_steps: &[Step]) {
+    // Readiness only moves with the status, the priority or a step: a log line or a
+    // metric (the hot path) is left alone without looking at the steps.
+    if change.steps.is_empty()
+        && change.execution.status == before.status
+        && change.execution.priority == before.priority
+    {
+        return;
+    }
     let now = change.now;
     let status = change.execution.status;
     let reprioritised = before.priority != change.execution.priority;
@@ -170,12 +178,7 @@ pub fn begin(
         enter_running(&mut change);
     }
     let mut step = step.clone();
-    step.status = StepStatus::Running;
-    step.attempt += 1;
-    step.started_at = Some(now);
-    step.completed_at = None;
-    step.duration_ms = None;
-    step.error = None;
+    begin_attempt(&mut step, now);
     step.schedule.lease_expires_at = Some(lease_until);
     step.schedule.lease_owner = Some(owner.to_owned());
     Ok(finish_change(
@@ -294,23 +297,11 @@ pub fn fail(
         .and_then(|s| s.error)
         .unwrap_or_else(|| system_error("step failed"));
     if let Some((policy, wait)) = retry_at {
-        let log = LogEntry {
-            id: new_id(),
-            timestamp: now,
-            level: LogLevel::Warn,
-            message: retry::retry_message(wait, step.retries + 1, policy.max_retries),
-            step: Some(fence.step_id.clone()),
-            context: Some(Json(serde_json::json!({ "code": error.code }))),
-            metadata: None,
-        };
-        change.logs.push(log.clone());
-        change.emit(
-            EventType::LogAppended,
-            EventPayload {
-                log: Some(log),
-                ..Default::default()
-            },
-            None,
+        let message = retry::retry_message(wait, step.retries + 1, policy.max_retries);
+        change.warn(
+            &fence.step_id,
+            message,
+            Some(serde_json::json!({ "code": error.code })),
         );
     }
     if change.execution.status == ExecutionStatus::Running {
@@ -362,24 +353,9 @@ pub fn release_lost(
     });
     let mut change = Change::new(execution, SCHEDULER, now);
     change.put_step(step);
-    let log = LogEntry {
-        id: new_id(),
-        timestamp: now,
-        level: LogLevel::Warn,
-        message: format!(
-            "Lease of attempt {attempt} held by `{owner}` expired; the step runs again"
-        ),
-        step: Some(step_id.to_owned()),
-        context: None,
-        metadata: None,
-    };
-    change.logs.push(log.clone());
-    change.emit(
-        EventType::LogAppended,
-        EventPayload {
-            log: Some(log),
-            ..Default::default()
-        },
+    change.warn(
+        step_id,
+        format!("Lease of attempt {attempt} held by `{owner}` expired; the step runs again"),
         None,
     );
     Ok(change)

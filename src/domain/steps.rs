@@ -127,12 +127,7 @@ pub fn start_step(
         }
     };
     step.status.check(StepStatus::Running)?;
-    step.status = StepStatus::Running;
-    step.attempt += 1;
-    step.started_at = Some(now);
-    step.completed_at = None;
-    step.duration_ms = None;
-    step.error = None;
+    begin_attempt(&mut step, now);
     if let Some(name) = name {
         step.name = name;
     }
@@ -151,6 +146,16 @@ pub fn start_step(
         EventPayload::default(),
         None,
     ))
+}
+
+/// A new attempt of `step` starts now: RUNNING, with the next fencing number.
+pub(super) fn begin_attempt(step: &mut Step, now: Timestamp) {
+    step.status = StepStatus::Running;
+    step.attempt += 1;
+    step.started_at = Some(now);
+    step.completed_at = None;
+    step.duration_ms = None;
+    step.error = None;
 }
 
 pub fn complete_step(
