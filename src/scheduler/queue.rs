@@ -62,6 +62,13 @@ pub struct Queue {
     poll_interval: Duration,
 }
 
+/// apalis workers' heartbeat. Besides keeping the worker registered, the heartbeat
+/// is what revives a worker whose fetch loop stopped being woken: we saw an idle
+/// worker on Redis sleep a whole default interval (30 s) with jobs waiting, under
+/// load. Two seconds bounds that stall; the cost is one small script per level
+/// every two seconds.
+const HEARTBEAT: Duration = Duration::from_secs(2);
+
 fn level_name(prefix: &str, priority: Priority) -> String {
     format!("{prefix}:steps:{}", priority.as_str().to_lowercase())
 }
@@ -84,6 +91,7 @@ impl Queue {
                         .map(|p| {
                             let config = apalis_redis::Config::default()
                                 .queue(level_name(prefix, *p))
+                                .heartbeat_interval(HEARTBEAT)
                                 .batch_size(16);
                             RedisStorage::new(connection.clone()).with_config(config)
                         })
@@ -106,6 +114,7 @@ impl Queue {
                         .map(|p| {
                             let config = apalis_sqlite::Config::default()
                                 .queue(level_name(prefix, *p))
+                                .heartbeat_interval(HEARTBEAT)
                                 .batch_size(16);
                             SqliteStorage::new(&pool).with_config(config)
                         })

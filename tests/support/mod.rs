@@ -103,6 +103,13 @@ impl TestServer {
     }
 
     pub async fn start_with(backend: Backend, options: Options) -> TestServer {
+        // EXECHUB_TEST_LOG=exechub=debug shows the server's own log in test output.
+        if let Ok(filter) = std::env::var("EXECHUB_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .try_init();
+        }
         let data_dir = std::env::temp_dir().join(format!("exechub-test-{}", uuid::Uuid::now_v7()));
         let store = StoreConfig {
             database_url: fresh_database(backend, &data_dir).await,
