@@ -50,6 +50,24 @@ impl Change {
         }
     }
 
+    /// Folds in a later change of the same execution, computed from the state this one
+    /// leaves, so that both are saved by one write with their events in order.
+    pub fn absorb(&mut self, later: Change) {
+        self.execution = later.execution;
+        for step in later.steps {
+            match self.steps.iter_mut().find(|s| s.id == step.id) {
+                Some(earlier) => *earlier = step,
+                None => self.steps.push(step),
+            }
+        }
+        self.logs.extend(later.logs);
+        self.checkpoints.extend(later.checkpoints);
+        self.events.extend(later.events);
+        self.webhooks_added.extend(later.webhooks_added);
+        self.webhooks_removed.extend(later.webhooks_removed);
+        self.now = later.now;
+    }
+
     /// Appends an event with the next sequence, carrying the execution's status and
     /// progress as they are now.
     pub fn emit(&mut self, kind: EventType, payload: EventPayload, reason: Option<String>) {

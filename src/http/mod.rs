@@ -1,9 +1,10 @@
 //! The axum router: `/graphql` (POST queries and mutations, GET queries or GraphiQL),
-//! `/healthz` and `/readyz`, with the body-size limit, CORS and request tracing.
+//! `/healthz` and `/readyz`, `/metrics`, with the body-size limit, CORS and request tracing.
 
 mod auth;
 mod graphql;
 mod health;
+mod metrics;
 
 use std::sync::Arc;
 
@@ -34,6 +35,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::metrics))
         .layer(RequestBodyLimitLayer::new(max_body_bytes))
         .layer(CorsLayer::permissive())
         .layer(TraceLayer::new_for_http())

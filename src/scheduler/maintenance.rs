@@ -43,8 +43,11 @@ impl Scheduler {
         let now = Utc::now();
         for (execution_id, step_id, attempt) in self.0.store.expired_leases(now, BATCH).await? {
             let released = self
-                .apply("releaseLostStep", &execution_id, |s, now| {
-                    schedule::release_lost(&s.execution, &s.steps, &step_id, attempt, now)
+                .apply("releaseLostStep", &execution_id, {
+                    let step_id = step_id.clone();
+                    move |s, now| {
+                        schedule::release_lost(&s.execution, &s.steps, &step_id, attempt, now)
+                    }
                 })
                 .await;
             match released {

@@ -4,6 +4,7 @@
 //! them, the worker runs the step's handler under a lease, and the maintenance loop
 //! reaps lost leases, times executions out and re-queues what the queue lost.
 
+mod commits;
 pub mod gate;
 pub mod handlers;
 mod maintenance;
@@ -33,6 +34,8 @@ pub struct Scheduler(Arc<Inner>);
 
 struct Inner {
     store: Store,
+    /// Where the scheduler's own changes are applied: in shared transactions.
+    committer: commits::Committer,
     queue: Queue,
     config: SchedulerConfig,
     handlers: Registry,
@@ -61,6 +64,7 @@ impl Scheduler {
         data_dir: &std::path::Path,
         handlers: Registry,
     ) -> anyhow::Result<Self> {
+        crate::telemetry::recorder();
         let queue = Queue::open(
             config.redis_url.as_deref(),
             data_dir,
@@ -76,6 +80,7 @@ impl Scheduler {
         );
         Ok(Scheduler(Arc::new(Inner {
             gate: PriorityGate::new(config.concurrency, config.priority_aging),
+            committer: commits::Committer::start(store.clone()),
             store,
             queue,
             config,

@@ -9,12 +9,13 @@ use chrono::{TimeDelta, Utc};
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
 
+use super::Scheduler;
 use super::handlers::{HandlerResult, StepCall, error};
 use super::queue::{Job, JobRunner};
-use super::{Scheduler, system};
 use crate::domain::records::{Step, Timestamp};
 use crate::domain::schedule::{self, Fence, SCHEDULER, StepJob};
 use crate::error::{AppError, AppResult};
+use crate::store::batch::BatchedRule;
 
 impl JobRunner for Scheduler {
     /// Runs the job on a task of its own, so that it finishes (and reports) even if
@@ -44,48 +45,61 @@ impl Scheduler {
         }
     }
 
-    /// Applies a scheduler rule as the system principal and dispatches its change.
+    /// Applies a scheduler rule as the system principal, in the next shared
+    /// transaction, and dispatches its change.
     pub(super) async fn apply<F>(
         &self,
-        action: &str,
+        action: &'static str,
         execution_id: &str,
         rule: F,
     ) -> AppResult<crate::domain::change::Change>
     where
         F: FnOnce(
-            &crate::store::changes::Snapshot,
-            Timestamp,
-        ) -> AppResult<crate::domain::change::Change>,
+                &crate::store::changes::Snapshot,
+                Timestamp,
+            ) -> AppResult<crate::domain::change::Change>
+            + Send
+            + 'static,
     {
-        let now = Utc::now();
         let change = self
             .0
-            .store
-            .apply(&system(), action, execution_id, false, |s| rule(s, now))
+            .committer
+            .apply(BatchedRule {
+                action,
+                execution_id: execution_id.to_owned(),
+                rule: Box::new(move |snapshot| rule(snapshot, Utc::now())),
+            })
             .await?;
         self.dispatch(&change).await;
         Ok(change)
     }
 
     pub(super) fn lease_until(&self, now: Timestamp) -> Timestamp {
-        now + TimeDelta::from_std(self.0.config.lease).unwrap_or_default()
+        now + self.lease_delta()
+    }
+
+    fn lease_delta(&self) -> TimeDelta {
+        TimeDelta::from_std(self.0.config.lease).unwrap_or_default()
     }
 
     async fn run_step(&self, job: StepJob) {
         let _slot = self.0.gate.enter(job.priority, job.ready_at).await;
         let owner = self.0.name.clone();
+        let (step_id, attempt, lease) = (job.step_id.clone(), job.attempt, self.lease_delta());
         let began = self
-            .apply("beginStep", &job.execution_id, |s, now| {
-                let until = self.lease_until(now);
-                schedule::begin(
-                    &s.execution,
-                    &s.steps,
-                    &job.step_id,
-                    job.attempt,
-                    &owner,
-                    until,
-                    now,
-                )
+            .apply("beginStep", &job.execution_id, {
+                let owner = owner.clone();
+                move |s, now| {
+                    schedule::begin(
+                        &s.execution,
+                        &s.steps,
+                        &step_id,
+                        attempt,
+                        &owner,
+                        now + lease,
+                        now,
+                    )
+                }
             })
             .await;
         let step = match began {
@@ -96,6 +110,8 @@ impl Scheduler {
             }
         };
         let Some(step) = step else { return };
+        let waited = (Utc::now() - job.ready_at).to_std().unwrap_or_default();
+        metrics::histogram!("exechub_step_dispatch_seconds").record(waited.as_secs_f64());
         let fence = Fence {
             step_id: step.id.clone(),
             attempt: step.attempt,
@@ -103,11 +119,19 @@ impl Scheduler {
         };
         let Some(outcome) = self.run_handler(&job.execution_id, &step, &fence).await else {
             tracing::info!(execution = %job.execution_id, step = %step.id, "step interrupted");
+            metrics::counter!("exechub_steps_total", "outcome" => "interrupted").increment(1);
             return;
         };
+        let outcome_label = if outcome.is_ok() {
+            "succeeded"
+        } else {
+            "failed"
+        };
+        metrics::counter!("exechub_steps_total", "outcome" => outcome_label).increment(1);
         let reported = match outcome {
             Ok(output) => {
-                self.apply("completeStep", &job.execution_id, |s, now| {
+                let fence = fence.clone();
+                self.apply("completeStep", &job.execution_id, move |s, now| {
                     schedule::succeed(
                         &s.execution,
                         &s.steps,
@@ -122,7 +146,8 @@ impl Scheduler {
             }
             Err(failure) => {
                 let random = rand::rng().random::<f64>();
-                self.apply("failStep", &job.execution_id, |s, now| {
+                let fence = fence.clone();
+                self.apply("failStep", &job.execution_id, move |s, now| {
                     let failure = crate::domain::types::ExecutionError {
                         timestamp: Some(now),
                         ..failure

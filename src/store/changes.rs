@@ -49,34 +49,13 @@ impl Store {
     where
         F: FnOnce(&Snapshot) -> AppResult<Change>,
     {
-        let not_found = || AppError::not_found(format!("execution `{execution_id}`"));
         let txn = self.db.begin().await?;
-        let locked = execution::Entity::update_many()
-            .col_expr(
-                execution::Column::LastSequence,
-                Expr::col(execution::Column::LastSequence),
-            )
-            .filter(execution::Column::Id.eq(execution_id))
-            .exec(&txn)
-            .await?;
-        if locked.rows_affected == 0 {
-            return Err(not_found());
-        }
-        let execution = execution_on(&txn, principal, execution_id)
+        let snapshot = lock_snapshot(&txn, principal, execution_id, with_webhooks)
             .await?
-            .ok_or_else(not_found)?;
-        let snapshot = Snapshot {
-            steps: steps_on(&txn, execution_id).await?,
-            webhooks: if with_webhooks {
-                webhooks_on(&txn, execution_id).await?
-            } else {
-                Vec::new()
-            },
-            execution,
-        };
-        let mut change = rule(&snapshot)?;
-        schedule::settle(&mut change, &snapshot.execution, &snapshot.steps);
-        save(&txn, &snapshot.execution, &change, principal, action).await?;
+            .ok_or_else(|| AppError::not_found(format!("execution `{execution_id}`")))?;
+        let change = settled(&snapshot, rule)?;
+        save(&txn, &snapshot.execution, &change).await?;
+        write_audit(&txn, vec![audit_row(principal, action, &change)]).await?;
         txn.commit().await?;
         Ok(change)
     }
@@ -120,7 +99,8 @@ impl Store {
             .exec_without_returning(&txn)
             .await?;
         write_tags(&txn, &change.execution, false).await?;
-        write_parts(&txn, change, principal, "createExecution").await?;
+        write_parts(&txn, change).await?;
+        write_audit(&txn, vec![audit_row(principal, "createExecution", change)]).await?;
         txn.commit().await?;
         Ok(change.execution.clone())
     }
@@ -141,13 +121,70 @@ impl Store {
     }
 }
 
-/// Writes a computed change inside the transaction that read its snapshot.
-async fn save(
+impl Snapshot {
+    /// The state `change` leaves: what the next rule of a batch sees. (Webhooks are
+    /// not loaded for batches, so they are not followed.)
+    pub(super) fn advance(&mut self, change: &Change) {
+        self.execution = change.execution.clone();
+        for step in &change.steps {
+            match self.steps.iter_mut().find(|s| s.id == step.id) {
+                Some(current) => *current = step.clone(),
+                None => self.steps.push(step.clone()),
+            }
+        }
+    }
+}
+
+/// Locks the execution row (see the module comment) and reads the execution the
+/// principal may see, with its steps and, when asked, its webhooks. `None` when it
+/// does not exist or is invisible to the principal.
+pub(super) async fn lock_snapshot(
+    txn: &DatabaseTransaction,
+    principal: &Principal,
+    execution_id: &str,
+    with_webhooks: bool,
+) -> AppResult<Option<Snapshot>> {
+    let locked = execution::Entity::update_many()
+        .col_expr(
+            execution::Column::LastSequence,
+            Expr::col(execution::Column::LastSequence),
+        )
+        .filter(execution::Column::Id.eq(execution_id))
+        .exec(txn)
+        .await?;
+    if locked.rows_affected == 0 {
+        return Ok(None);
+    }
+    let Some(execution) = execution_on(txn, principal, execution_id).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Snapshot {
+        steps: steps_on(txn, execution_id).await?,
+        webhooks: if with_webhooks {
+            webhooks_on(txn, execution_id).await?
+        } else {
+            Vec::new()
+        },
+        execution,
+    }))
+}
+
+/// The rule's change, settled by the scheduler's rule against the same snapshot.
+pub(super) fn settled<F>(snapshot: &Snapshot, rule: F) -> AppResult<Change>
+where
+    F: FnOnce(&Snapshot) -> AppResult<Change>,
+{
+    let mut change = rule(snapshot)?;
+    schedule::settle(&mut change, &snapshot.execution, &snapshot.steps);
+    Ok(change)
+}
+
+/// Writes a computed change inside the transaction that read its snapshot (`before`
+/// is the execution as read); the audit rows are the caller's.
+pub(super) async fn save(
     txn: &DatabaseTransaction,
     before: &Execution,
     change: &Change,
-    principal: &Principal,
-    action: &str,
 ) -> AppResult<()> {
     let updated = execution::Entity::update_many()
         .set(execution_to_row(&change.execution))
@@ -171,7 +208,7 @@ async fn save(
             .exec(txn)
             .await?;
     }
-    write_parts(txn, change, principal, action).await
+    write_parts(txn, change).await
 }
 
 async fn write_tags(
@@ -198,13 +235,8 @@ async fn write_tags(
     Ok(())
 }
 
-/// Everything of a change besides the execution row itself, and the audit row.
-async fn write_parts(
-    txn: &DatabaseTransaction,
-    change: &Change,
-    principal: &Principal,
-    action: &str,
-) -> AppResult<()> {
+/// Everything of a change besides the execution row itself and the audit rows.
+async fn write_parts(txn: &DatabaseTransaction, change: &Change) -> AppResult<()> {
     let id = change.execution.id.as_str();
     for chunk in change.steps.chunks(CHUNK) {
         step::Entity::insert_many(chunk.iter().map(|s| step_to_row(id, s)))
@@ -259,21 +291,39 @@ async fn write_parts(
             .exec_without_returning(txn)
             .await?;
     }
+    Ok(())
+}
+
+/// Who did what: one audit row per applied command.
+pub(super) fn audit_row(
+    principal: &Principal,
+    action: &str,
+    change: &Change,
+) -> audit::ActiveModel {
     let sequences = change.events.first().zip(change.events.last());
-    audit::Entity::insert(audit::ActiveModel {
+    audit::ActiveModel {
         id: Set(new_id()),
         at: Set(to_ms(change.now)),
         subject: Set(principal.subject.clone()),
         role: Set(principal.role.as_str().to_owned()),
         tenant: Set(principal.tenant.clone()),
         action: Set(action.to_owned()),
-        execution_id: Set(Some(id.to_owned())),
+        execution_id: Set(Some(change.execution.id.clone())),
         detail: Set(Some(json!({
             "status": change.execution.status.as_str(),
             "sequences": sequences.map(|(a, b)| [a.sequence, b.sequence]),
         }))),
-    })
-    .exec_without_returning(txn)
-    .await?;
+    }
+}
+
+pub(super) async fn write_audit(
+    txn: &DatabaseTransaction,
+    rows: Vec<audit::ActiveModel>,
+) -> AppResult<()> {
+    for chunk in rows.chunks(CHUNK) {
+        audit::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(txn)
+            .await?;
+    }
     Ok(())
 }

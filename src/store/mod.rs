@@ -3,6 +3,7 @@
 //! scope), and saves a domain `Change` in one transaction with its events.
 
 pub mod analytics;
+pub mod batch;
 pub mod changes;
 pub mod entities;
 pub mod executions;

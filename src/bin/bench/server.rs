@@ -1,0 +1,137 @@
+//! The exechub server under test: spawned from the same build as a child process,
+//! with a fresh data dir, an admin token and a GraphQL client.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const SECRET: &str = "bench-secret";
+
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+    data_dir: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+pub fn exechub_binary() -> PathBuf {
+    std::env::current_exe()
+        .expect("current exe")
+        .with_file_name("exechub")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Spawns `exechub serve` with `env` set and returns once `/readyz` answers 200, with
+/// the time that took.
+pub async fn spawn_server(database_url: Option<&str>, env: &[(&str, &str)]) -> (Server, Duration) {
+    let port = free_port();
+    let data_dir = std::env::temp_dir().join(format!("exechub-bench-{}", uuid::Uuid::now_v7()));
+    let mut command = Command::new(exechub_binary());
+    command
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .env("EXECHUB_JWT_SECRET", SECRET)
+        .env("EXECHUB_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    command
+        .env_remove("EXECHUB_DATABASE_URL")
+        .env_remove("EXECHUB_REDIS_URL");
+    if let Some(url) = database_url {
+        command.env("EXECHUB_DATABASE_URL", url);
+    }
+    command.envs(env.iter().copied());
+    let started = Instant::now();
+    let child = command
+        .spawn()
+        .expect("spawn exechub (build it with --release first)");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    loop {
+        if let Ok(response) = client.get(format!("{base}/readyz")).send().await
+            && response.status() == 200
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "server never became ready"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let ready = started.elapsed();
+    (
+        Server {
+            child,
+            base,
+            data_dir,
+        },
+        ready,
+    )
+}
+
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(|v| v.parse().unwrap_or(0)))
+        })
+        .unwrap_or(0)
+}
+
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index]
+}
+
+pub fn token() -> String {
+    let output = Command::new(exechub_binary())
+        .args(["token", "--role", "admin", "--ttl", "1h"])
+        .env("EXECHUB_JWT_SECRET", SECRET)
+        .output()
+        .expect("exechub token");
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+pub async fn gql(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    query: &str,
+    variables: Value,
+) -> Value {
+    let body: Value = client
+        .post(format!("{base}/graphql"))
+        .bearer_auth(token)
+        .json(&json!({ "query": query, "variables": variables }))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert!(body.get("errors").is_none(), "{body}");
+    body
+}

@@ -1,0 +1,287 @@
+//! The scheduler under load, end to end through the API: `echo` steps persisted with
+//! their events. Throughput: executions of parallel steps created up front, all
+//! started at once, timed until every one is COMPLETED. Dispatch latency: chains of
+//! steps started at a steady offered rate, read from the server's
+//! `exechub_step_dispatch_seconds` summary (ready → handler start). The reference is
+//! BullMQ on the same Redis (`bench/peers/bullmq`), run in the same sitting.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::server::{Server, gql, spawn_server, token};
+
+pub struct StepsBench {
+    pub database_url: Option<String>,
+    pub redis_url: Option<String>,
+    pub executions: usize,
+    pub steps: usize,
+    pub rate: u64,
+    pub seconds: u64,
+    pub bullmq: bool,
+}
+
+const CREATE: &str =
+    "mutation($input: CreateExecutionInput!) { createExecution(input: $input) { id } }";
+const START: &str = "mutation($id: ID!) { startExecution(id: $id) { id } }";
+const COUNT: &str = "query($service: ID!, $statuses: [ExecutionStatus!]) { executions(first: 1, \
+    filter: { serviceId: { eq: $service }, status: { in: $statuses } }) { totalCount } }";
+
+/// Steps in a chain per execution in the latency run.
+const CHAIN: usize = 10;
+/// Clients creating and starting executions.
+const CLIENTS: usize = 16;
+
+pub async fn run(bench: StepsBench) {
+    let backend = match (&bench.database_url, &bench.redis_url) {
+        (None, None) => "SQLite + embedded queue",
+        (Some(_), Some(_)) => "Postgres + Redis",
+        (Some(_), None) => "Postgres + embedded queue",
+        (None, Some(_)) => "SQLite + Redis",
+    };
+    let total = bench.executions * bench.steps;
+    let (server, token) = launch(&bench).await;
+    let took = throughput(&server, &token, bench.executions, bench.steps).await;
+    drop(server);
+    println!(
+        "exechub {backend}: {total} echo steps ({} executions × {} parallel steps) in {:.2} s: {:.0} steps/s",
+        bench.executions,
+        bench.steps,
+        took.as_secs_f64(),
+        total as f64 / took.as_secs_f64()
+    );
+    if bench.bullmq {
+        let redis = bench
+            .redis_url
+            .as_deref()
+            .unwrap_or("redis://127.0.0.1:6379");
+        let report = bullmq(redis, total, bench.rate, bench.seconds);
+        println!(
+            "BullMQ (concurrency 50, same Redis): {total} no-op jobs in {:.2} s: {:.0} jobs/s; \
+             latency at {} jobs/s: p50 {:.2} ms, p99 {:.2} ms",
+            report["seconds"].as_f64().unwrap_or_default(),
+            report["jobsPerSecond"].as_f64().unwrap_or_default(),
+            bench.rate,
+            report["latencyP50Ms"].as_f64().unwrap_or_default(),
+            report["latencyP99Ms"].as_f64().unwrap_or_default(),
+        );
+    }
+    let (server, token) = launch(&bench).await;
+    let (p50, p99, count) = latency(&server, &token, bench.rate, bench.seconds).await;
+    println!(
+        "exechub {backend}: dispatch latency at {} steps/s offered ({count} steps): p50 {:.2} ms, p99 {:.2} ms",
+        bench.rate,
+        p50 * 1e3,
+        p99 * 1e3
+    );
+}
+
+/// A fresh server on the bench's database and queue (a queue prefix of its own).
+async fn launch(bench: &StepsBench) -> (Server, String) {
+    let prefix = format!("exechub-bench-{}", uuid::Uuid::now_v7().simple());
+    let mut env = vec![
+        ("EXECHUB_QUEUE_PREFIX", prefix.as_str()),
+        ("EXECHUB_LOG", "warn"),
+    ];
+    if let Some(url) = &bench.redis_url {
+        env.push(("EXECHUB_REDIS_URL", url));
+    }
+    let (server, _) = spawn_server(bench.database_url.as_deref(), &env).await;
+    (server, token())
+}
+
+/// Creates `count` not-yet-started executions of `service`; returns their ids.
+async fn create(
+    server: &Server,
+    token: &str,
+    service: &str,
+    count: usize,
+    steps: Vec<Value>,
+) -> Vec<String> {
+    let client = reqwest::Client::new();
+    let input = json!({ "orderId": "bench", "serviceId": service, "steps": steps });
+    let variables = json!({ "input": input });
+    let per_client = count.div_ceil(CLIENTS);
+    let tasks: Vec<_> = (0..CLIENTS)
+        .map(|i| {
+            let (client, base, token, variables) = (
+                client.clone(),
+                server.base.clone(),
+                token.to_owned(),
+                variables.clone(),
+            );
+            let mine = per_client.min(count.saturating_sub(i * per_client));
+            tokio::spawn(async move {
+                let mut ids = Vec::new();
+                for _ in 0..mine {
+                    let created = gql(&client, &base, &token, CREATE, variables.clone()).await;
+                    ids.push(
+                        created["data"]["createExecution"]["id"]
+                            .as_str()
+                            .unwrap()
+                            .to_owned(),
+                    );
+                }
+                ids
+            })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for task in tasks {
+        ids.extend(task.await.unwrap());
+    }
+    ids
+}
+
+fn echo_steps(count: usize, parallel: bool) -> Vec<Value> {
+    (0..count)
+        .map(|i| {
+            let mut step = json!({
+                "id": format!("s{i}"),
+                "name": format!("Step {i}"),
+                "handler": { "kind": "echo" },
+                "input": { "n": i },
+            });
+            if parallel {
+                step["dependsOn"] = json!([]);
+            }
+            step
+        })
+        .collect()
+}
+
+async fn count(server: &Server, token: &str, service: &str, statuses: &[&str]) -> usize {
+    let found = gql(
+        &reqwest::Client::new(),
+        &server.base,
+        token,
+        COUNT,
+        json!({ "service": service, "statuses": statuses }),
+    )
+    .await;
+    found["data"]["executions"]["totalCount"]
+        .as_u64()
+        .unwrap_or_default() as usize
+}
+
+/// Waits until every execution of `service` is COMPLETED; panics on a failure.
+async fn until_completed(server: &Server, token: &str, service: &str, expected: usize) {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        if count(server, token, service, &["COMPLETED"]).await == expected {
+            return;
+        }
+        let failed = count(server, token, service, &["FAILED", "CANCELLED"]).await;
+        assert_eq!(failed, 0, "executions failed during the bench");
+        assert!(Instant::now() < deadline, "the bench never finished");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Starts every execution from `CLIENTS` clients at once and times until all are done.
+async fn throughput(server: &Server, token: &str, executions: usize, steps: usize) -> Duration {
+    let service = format!("bench-throughput-{}", uuid::Uuid::now_v7().simple());
+    let ids = create(server, token, &service, executions, echo_steps(steps, true)).await;
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let starters: Vec<_> = ids
+        .chunks(executions.div_ceil(CLIENTS))
+        .map(|chunk| {
+            let (client, base, token, chunk) = (
+                client.clone(),
+                server.base.clone(),
+                token.to_owned(),
+                chunk.to_vec(),
+            );
+            tokio::spawn(async move {
+                for id in chunk {
+                    gql(&client, &base, &token, START, json!({ "id": id })).await;
+                }
+            })
+        })
+        .collect();
+    for starter in starters {
+        starter.await.unwrap();
+    }
+    until_completed(server, token, &service, executions).await;
+    started.elapsed()
+}
+
+/// Starts chains of `CHAIN` steps so that `rate` steps per second are offered for
+/// `seconds`; returns the server's dispatch latency p50 and p99 (seconds) and the
+/// number of steps it measured.
+async fn latency(server: &Server, token: &str, rate: u64, seconds: u64) -> (f64, f64, u64) {
+    let service = format!("bench-latency-{}", uuid::Uuid::now_v7().simple());
+    let executions = (rate * seconds) as usize / CHAIN;
+    let ids = create(
+        server,
+        token,
+        &service,
+        executions,
+        echo_steps(CHAIN, false),
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let mut ticks = tokio::time::interval(Duration::from_secs_f64(CHAIN as f64 / rate as f64));
+    let mut starts = Vec::new();
+    for id in ids {
+        ticks.tick().await;
+        let (client, base, token) = (client.clone(), server.base.clone(), token.to_owned());
+        starts.push(tokio::spawn(async move {
+            gql(&client, &base, &token, START, json!({ "id": id })).await;
+        }));
+    }
+    for start in starts {
+        start.await.unwrap();
+    }
+    until_completed(server, token, &service, executions).await;
+    let metrics = client
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics body");
+    let sample = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    (
+        sample("exechub_step_dispatch_seconds{quantile=\"0.5\"}"),
+        sample("exechub_step_dispatch_seconds{quantile=\"0.99\"}"),
+        sample("exechub_step_dispatch_seconds_count") as u64,
+    )
+}
+
+/// Runs the BullMQ peer (installing its packages on first use); returns its report.
+fn bullmq(redis_url: &str, jobs: usize, rate: u64, seconds: u64) -> Value {
+    let peer = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench/peers/bullmq");
+    if !peer.join("node_modules").exists() {
+        let installed = Command::new("npm")
+            .args(["ci", "--silent", "--no-audit", "--no-fund"])
+            .current_dir(&peer)
+            .status()
+            .expect("npm (Node.js is needed for the BullMQ reference)");
+        assert!(installed.success(), "npm ci in {}", peer.display());
+    }
+    let output = Command::new("node")
+        .arg("bench.mjs")
+        .args(["--redis", redis_url])
+        .args(["--jobs", &jobs.to_string()])
+        .args(["--rate", &rate.to_string()])
+        .args(["--seconds", &seconds.to_string()])
+        .current_dir(&peer)
+        .output()
+        .expect("node bench.mjs");
+    assert!(
+        output.status.success(),
+        "BullMQ peer: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("BullMQ peer's JSON report")
+}

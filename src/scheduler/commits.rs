@@ -1,0 +1,70 @@
+//! Group commit for the scheduler's own changes: a change waits here while the
+//! transaction in flight commits, then goes with everything else that arrived
+//! meanwhile in the next one (`Store::apply_batch`). Under load, many step starts
+//! and completions share one commit; when idle, a change commits at once.
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::system;
+use crate::domain::change::Change;
+use crate::error::{AppError, AppResult};
+use crate::store::Store;
+use crate::store::batch::BatchedRule;
+
+/// Changes per transaction at most.
+const MAX_BATCH: usize = 512;
+
+struct Pending {
+    rule: BatchedRule,
+    reply: oneshot::Sender<AppResult<Change>>,
+}
+
+#[derive(Clone)]
+pub struct Committer {
+    sender: mpsc::UnboundedSender<Pending>,
+}
+
+impl Committer {
+    pub fn start(store: Store) -> Self {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        tokio::spawn(commit_batches(store, receiver));
+        Committer { sender }
+    }
+
+    /// Applies `rule` in the next batch and returns its change once committed.
+    pub async fn apply(&self, rule: BatchedRule) -> AppResult<Change> {
+        let stopped = || AppError::Internal("the scheduler's committer stopped".into());
+        let (reply, answer) = oneshot::channel();
+        self.sender
+            .send(Pending { rule, reply })
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+async fn commit_batches(store: Store, mut receiver: mpsc::UnboundedReceiver<Pending>) {
+    let mut pending = Vec::new();
+    while receiver.recv_many(&mut pending, MAX_BATCH).await > 0 {
+        let (rules, replies): (Vec<_>, Vec<_>) =
+            pending.drain(..).map(|p| (p.rule, p.reply)).unzip();
+        let count = rules.len();
+        // On a task of its own: a panicking rule fails its batch, not the committer.
+        let store = store.clone();
+        let committed =
+            tokio::spawn(async move { store.apply_batch(&system(), rules).await }).await;
+        let results = match committed {
+            Ok(Ok(results)) => results,
+            Ok(Err(error)) => {
+                tracing::warn!(?error, count, "a batch of scheduler changes failed");
+                vec![Err(error); count]
+            }
+            Err(panic) => {
+                tracing::error!(%panic, count, "a batch of scheduler changes panicked");
+                vec![Err(AppError::Internal("the change failed".into())); count]
+            }
+        };
+        for (reply, result) in replies.into_iter().zip(results) {
+            let _ = reply.send(result);
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! Group commit: many rules, over one or many executions, applied and saved in one
+//! transaction, so that a burst of scheduler changes (steps starting, steps
+//! finishing) costs one commit instead of one each. The rules of one execution run
+//! in order, each on the state the previous one left, and are saved as one write
+//! with one audit row each. Executions are locked in id order, so two batches
+//! cannot deadlock.
+
+use std::collections::BTreeMap;
+
+use sea_orm::TransactionTrait;
+
+use super::Store;
+use super::changes::{Snapshot, audit_row, lock_snapshot, save, settled, write_audit};
+use crate::auth::Principal;
+use crate::domain::change::Change;
+use crate::error::{AppError, AppResult};
+
+/// A rule as `Store::apply` takes it, boxed so that rules from many callers batch.
+pub type Rule = Box<dyn FnOnce(&Snapshot) -> AppResult<Change> + Send>;
+
+/// One rule of a batch: what it is (for the audit log) and the execution it changes.
+pub struct BatchedRule {
+    pub action: &'static str,
+    pub execution_id: String,
+    pub rule: Rule,
+}
+
+impl Store {
+    /// Applies each rule as `apply` would, all in one transaction. `Err` is a failed
+    /// transaction (nothing was saved); otherwise each rule's own result, in order.
+    pub async fn apply_batch(
+        &self,
+        principal: &Principal,
+        rules: Vec<BatchedRule>,
+    ) -> AppResult<Vec<AppResult<Change>>> {
+        let mut results: Vec<Option<AppResult<Change>>> = rules.iter().map(|_| None).collect();
+        let mut by_execution: BTreeMap<String, Vec<(usize, &'static str, Rule)>> = BTreeMap::new();
+        for (index, batched) in rules.into_iter().enumerate() {
+            by_execution.entry(batched.execution_id).or_default().push((
+                index,
+                batched.action,
+                batched.rule,
+            ));
+        }
+        let txn = self.db.begin().await?;
+        let mut audits = Vec::new();
+        for (execution_id, rules) in by_execution {
+            let Some(mut snapshot) = lock_snapshot(&txn, principal, &execution_id, false).await?
+            else {
+                let missing = AppError::not_found(format!("execution `{execution_id}`"));
+                for (index, _, _) in rules {
+                    results[index] = Some(Err(missing.clone()));
+                }
+                continue;
+            };
+            let before = snapshot.execution.clone();
+            let mut merged: Option<Change> = None;
+            for (index, action, rule) in rules {
+                let result = settled(&snapshot, rule);
+                if let Ok(change) = &result {
+                    snapshot.advance(change);
+                    audits.push(audit_row(principal, action, change));
+                    match &mut merged {
+                        Some(merged) => merged.absorb(change.clone()),
+                        None => merged = Some(change.clone()),
+                    }
+                }
+                results[index] = Some(result);
+            }
+            if let Some(merged) = merged {
+                save(&txn, &before, &merged).await?;
+            }
+        }
+        write_audit(&txn, audits).await?;
+        txn.commit().await?;
+        Ok(results
+            .into_iter()
+            .map(|result| result.expect("every rule ran"))
+            .collect())
+    }
+}
