@@ -1,6 +1,7 @@
 //! Process metrics: one Prometheus recorder per process, installed when the
 //! scheduler opens, read by `/metrics`. Scheduler code records with the `metrics`
-//! macros (`exechub_step_dispatch_seconds`, `exechub_steps_total`).
+//! macros (`exechub_step_dispatch_seconds`, `exechub_steps_total`,
+//! `exechub_commit_batch_size`, `exechub_commit_seconds`).
 
 use std::sync::OnceLock;
 use std::time::Duration;

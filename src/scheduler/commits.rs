@@ -48,10 +48,13 @@ async fn commit_batches(store: Store, mut receiver: mpsc::UnboundedReceiver<Pend
         let (rules, replies): (Vec<_>, Vec<_>) =
             pending.drain(..).map(|p| (p.rule, p.reply)).unzip();
         let count = rules.len();
+        metrics::histogram!("exechub_commit_batch_size").record(count as f64);
         // On a task of its own: a panicking rule fails its batch, not the committer.
         let store = store.clone();
+        let started = std::time::Instant::now();
         let committed =
             tokio::spawn(async move { store.apply_batch(&system(), rules).await }).await;
+        metrics::histogram!("exechub_commit_seconds").record(started.elapsed().as_secs_f64());
         let results = match committed {
             Ok(Ok(results)) => results,
             Ok(Err(error)) => {

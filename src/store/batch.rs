@@ -10,9 +10,11 @@ use std::collections::BTreeMap;
 use sea_orm::TransactionTrait;
 
 use super::Store;
-use super::changes::{Snapshot, audit_row, lock_snapshot, save, settled, write_audit};
+use super::snapshots::{Snapshot, lock_snapshots, settled};
+use super::writes::{audit_row, save_all, write_audit};
 use crate::auth::Principal;
 use crate::domain::change::Change;
+use crate::domain::records::Execution;
 use crate::error::{AppError, AppResult};
 
 /// A rule as `Store::apply` takes it, boxed so that rules from many callers batch.
@@ -43,10 +45,12 @@ impl Store {
             ));
         }
         let txn = self.db.begin().await?;
+        let ids: Vec<&str> = by_execution.keys().map(String::as_str).collect();
+        let mut snapshots = lock_snapshots(&txn, principal, &ids, false).await?;
         let mut audits = Vec::new();
+        let mut saves = Vec::new();
         for (execution_id, rules) in by_execution {
-            let Some(mut snapshot) = lock_snapshot(&txn, principal, &execution_id, false).await?
-            else {
+            let Some(snapshot) = snapshots.get_mut(&execution_id) else {
                 let missing = AppError::not_found(format!("execution `{execution_id}`"));
                 for (index, _, _) in rules {
                     results[index] = Some(Err(missing.clone()));
@@ -56,7 +60,7 @@ impl Store {
             let before = snapshot.execution.clone();
             let mut merged: Option<Change> = None;
             for (index, action, rule) in rules {
-                let result = settled(&snapshot, rule);
+                let result = settled(snapshot, rule);
                 if let Ok(change) = &result {
                     snapshot.advance(change);
                     audits.push(audit_row(principal, action, change));
@@ -68,9 +72,11 @@ impl Store {
                 results[index] = Some(result);
             }
             if let Some(merged) = merged {
-                save(&txn, &before, &merged).await?;
+                saves.push((before, merged));
             }
         }
+        let saves: Vec<(&Execution, &Change)> = saves.iter().map(|(b, c)| (b, c)).collect();
+        save_all(&txn, &saves).await?;
         write_audit(&txn, audits).await?;
         txn.commit().await?;
         Ok(results

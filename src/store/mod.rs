@@ -12,6 +12,8 @@ pub mod reads;
 pub mod retention;
 pub mod schedule;
 pub mod scope;
+mod snapshots;
+mod writes;
 
 use std::time::Duration;
 

@@ -23,7 +23,7 @@ pub struct LogPage {
 }
 
 /// The execution if it exists and the principal may see it.
-pub(super) async fn execution_on(
+async fn execution_on(
     conn: &impl ConnectionTrait,
     principal: &Principal,
     id: &str,
@@ -40,10 +40,7 @@ pub(super) async fn execution_on(
         .transpose()
 }
 
-pub(super) async fn steps_on(
-    conn: &impl ConnectionTrait,
-    execution_id: &str,
-) -> AppResult<Vec<Step>> {
+async fn steps_on(conn: &impl ConnectionTrait, execution_id: &str) -> AppResult<Vec<Step>> {
     step::Entity::find()
         .filter(step::Column::ExecutionId.eq(execution_id))
         .order_by_asc(step::Column::Idx)
@@ -54,10 +51,7 @@ pub(super) async fn steps_on(
         .collect()
 }
 
-pub(super) async fn webhooks_on(
-    conn: &impl ConnectionTrait,
-    execution_id: &str,
-) -> AppResult<Vec<Webhook>> {
+async fn webhooks_on(conn: &impl ConnectionTrait, execution_id: &str) -> AppResult<Vec<Webhook>> {
     webhook::Entity::find()
         .filter(webhook::Column::ExecutionId.eq(execution_id))
         .order_by_asc(webhook::Column::Id)

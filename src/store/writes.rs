@@ -1,0 +1,170 @@
+//! Writing computed changes inside the transaction that read their snapshots: the
+//! execution rows, then each kind of part (steps, logs, checkpoints, webhooks,
+//! events) as one multi-row statement for all changes together, then the audit rows.
+//! The rows were locked when read, so the writes need no guard of their own.
+
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, Iterable, QueryFilter,
+};
+use serde_json::json;
+
+use super::entities::*;
+use super::mapping::*;
+use crate::auth::Principal;
+use crate::domain::change::Change;
+use crate::domain::records::{Execution, new_id};
+use crate::error::AppResult;
+
+/// Rows per multi-row INSERT, well inside SQLite's and Postgres' parameter limits.
+const CHUNK: usize = 200;
+
+/// Saves changes of existing executions, each with the execution as it was read
+/// (`before`). The audit rows are the caller's (`write_audit`).
+pub(super) async fn save_all(
+    txn: &DatabaseTransaction,
+    changes: &[(&Execution, &Change)],
+) -> AppResult<()> {
+    let rows: Vec<_> = changes
+        .iter()
+        .map(|(_, change)| execution_to_row(&change.execution))
+        .collect();
+    for chunk in rows.chunks(CHUNK) {
+        execution::Entity::insert_many(chunk.to_vec())
+            .on_conflict(
+                OnConflict::column(execution::Column::Id)
+                    .update_columns(
+                        execution::Column::iter().filter(|c| !matches!(c, execution::Column::Id)),
+                    )
+                    .to_owned(),
+            )
+            .exec_without_returning(txn)
+            .await?;
+    }
+    for (before, change) in changes {
+        if before.tags != change.execution.tags {
+            write_tags(txn, &change.execution, true).await?;
+        }
+        if !change.webhooks_removed.is_empty() {
+            webhook::Entity::delete_many()
+                .filter(webhook::Column::ExecutionId.eq(&change.execution.id))
+                .filter(webhook::Column::Id.is_in(change.webhooks_removed.clone()))
+                .exec(txn)
+                .await?;
+        }
+    }
+    let changes: Vec<&Change> = changes.iter().map(|(_, change)| *change).collect();
+    write_parts(txn, &changes).await
+}
+
+/// The execution's tags (after deleting the old ones when `replace`).
+pub(super) async fn write_tags(
+    txn: &DatabaseTransaction,
+    execution: &Execution,
+    replace: bool,
+) -> AppResult<()> {
+    if replace {
+        execution_tag::Entity::delete_many()
+            .filter(execution_tag::Column::ExecutionId.eq(&execution.id))
+            .exec(txn)
+            .await?;
+    }
+    if !execution.tags.is_empty() {
+        execution_tag::Entity::insert_many(execution.tags.iter().map(|tag| {
+            execution_tag::ActiveModel {
+                execution_id: Set(execution.id.clone()),
+                tag: Set(tag.clone()),
+            }
+        }))
+        .exec_without_returning(txn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Inserts `rows` in multi-row statements of at most `CHUNK` rows.
+async fn insert_chunked<M>(
+    txn: &DatabaseTransaction,
+    rows: Vec<M>,
+    on_conflict: Option<OnConflict>,
+) -> AppResult<()>
+where
+    M: sea_orm::ActiveModelTrait + Clone + Send,
+{
+    for chunk in rows.chunks(CHUNK) {
+        let mut insert = M::Entity::insert_many(chunk.to_vec());
+        if let Some(on_conflict) = &on_conflict {
+            insert = insert.on_conflict(on_conflict.clone());
+        }
+        insert.exec_without_returning(txn).await?;
+    }
+    Ok(())
+}
+
+/// Everything of the changes besides the execution rows and the audit rows.
+pub(super) async fn write_parts(txn: &DatabaseTransaction, changes: &[&Change]) -> AppResult<()> {
+    let steps = changes
+        .iter()
+        .flat_map(|c| c.steps.iter().map(|s| step_to_row(&c.execution.id, s)))
+        .collect();
+    let upsert = OnConflict::columns([step::Column::ExecutionId, step::Column::StepId])
+        .update_columns(
+            step::Column::iter()
+                .filter(|c| !matches!(c, step::Column::ExecutionId | step::Column::StepId)),
+        )
+        .to_owned();
+    insert_chunked(txn, steps, Some(upsert)).await?;
+    let logs = changes
+        .iter()
+        .flat_map(|c| c.logs.iter().map(|l| log_to_row(&c.execution.id, l)))
+        .collect();
+    insert_chunked(txn, logs, None).await?;
+    let checkpoints = changes
+        .iter()
+        .flat_map(|c| {
+            c.checkpoints
+                .iter()
+                .map(|k| checkpoint_to_row(&c.execution.id, k))
+        })
+        .collect();
+    insert_chunked(txn, checkpoints, None).await?;
+    let webhooks = changes
+        .iter()
+        .flat_map(|c| c.webhooks_added.iter().map(webhook_to_row))
+        .collect();
+    insert_chunked(txn, webhooks, None).await?;
+    let events = changes
+        .iter()
+        .flat_map(|c| c.events.iter().map(event_to_row))
+        .collect();
+    insert_chunked(txn, events, None).await
+}
+
+/// Who did what: one audit row per applied command.
+pub(super) fn audit_row(
+    principal: &Principal,
+    action: &str,
+    change: &Change,
+) -> audit::ActiveModel {
+    let sequences = change.events.first().zip(change.events.last());
+    audit::ActiveModel {
+        id: Set(new_id()),
+        at: Set(to_ms(change.now)),
+        subject: Set(principal.subject.clone()),
+        role: Set(principal.role.as_str().to_owned()),
+        tenant: Set(principal.tenant.clone()),
+        action: Set(action.to_owned()),
+        execution_id: Set(Some(change.execution.id.clone())),
+        detail: Set(Some(json!({
+            "status": change.execution.status.as_str(),
+            "sequences": sequences.map(|(a, b)| [a.sequence, b.sequence]),
+        }))),
+    }
+}
+
+pub(super) async fn write_audit(
+    txn: &DatabaseTransaction,
+    rows: Vec<audit::ActiveModel>,
+) -> AppResult<()> {
+    insert_chunked(txn, rows, None).await
+}
