@@ -140,6 +140,10 @@ pub struct SchedulerConfig {
     /// How often handed-out steps that no worker started are queued again.
     #[arg(long, env = "EXECHUB_RECONCILE_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
     pub reconcile_interval: Duration,
+    /// A RUNNING execution records a checkpoint (where it stands, what its steps
+    /// returned) this long after its last one.
+    #[arg(long, env = "EXECHUB_CHECKPOINT_INTERVAL", default_value = "15m", value_parser = humantime::parse_duration)]
+    pub checkpoint_interval: Duration,
     /// How often idle workers look for jobs queued by other processes (this process's
     /// own jobs wake its workers at once).
     #[arg(long, env = "EXECHUB_QUEUE_POLL_INTERVAL", default_value = "50ms", value_parser = humantime::parse_duration)]
@@ -158,6 +162,7 @@ impl Default for SchedulerConfig {
             priority_aging: Duration::from_secs(30),
             lease: Duration::from_secs(30),
             reconcile_interval: Duration::from_secs(30),
+            checkpoint_interval: Duration::from_secs(15 * 60),
             poll_interval: Duration::from_millis(50),
             worker_name: "exechub".into(),
         }

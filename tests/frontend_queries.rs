@@ -194,6 +194,8 @@ async fn every_operation_runs(server: &TestServer) {
     )
     .await;
 
+    claim_loop(server, &mut used).await;
+
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("frontend-queries");
     for entry in std::fs::read_dir(dir).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().to_string();
@@ -206,6 +208,51 @@ async fn every_operation_runs(server: &TestServer) {
             );
         }
     }
+}
+
+/// An agent's loop over two external steps: claim, heartbeat, complete; claim, fail.
+async fn claim_loop(server: &TestServer, used: &mut Vec<&'static str>) {
+    let id = server
+        .create(json!({
+            "orderId": "o", "serviceId": "review", "autoStart": true,
+            "steps": [
+                { "id": "review", "name": "Review", "handler": { "kind": "external" },
+                  "assignee": { "type": "HUMAN", "id": "ana" }, "input": { "doc": 7 } },
+                { "id": "sign", "name": "Sign", "handler": { "kind": "external" } }
+            ]
+        }))
+        .await;
+    let claim =
+        json!({ "input": { "assigneeType": "HUMAN", "assigneeId": "ana", "leaseMs": 30000 } });
+    let claimed = run(server, used, "ClaimStep", claim.clone()).await;
+    assert_eq!(claimed["claimStep"]["step"]["input"], json!({ "doc": 7 }));
+    assert_eq!(claimed["claimStep"]["execution"]["id"], id);
+    let token = claimed["claimStep"]["token"].clone();
+    run(
+        server,
+        used,
+        "HeartbeatStep",
+        json!({ "token": token, "progress": 25 }),
+    )
+    .await;
+    let done = run(
+        server,
+        used,
+        "CompleteClaimedStep",
+        json!({ "token": token, "output": { "approved": true } }),
+    )
+    .await;
+    assert_eq!(done["completeClaimedStep"]["status"], "COMPLETED");
+    let next = run(server, used, "ClaimStep", claim).await;
+    assert_eq!(next["claimStep"]["step"]["id"], "sign");
+    let failed = run(
+        server,
+        used,
+        "FailClaimedStep",
+        json!({ "token": next["claimStep"]["token"], "error": { "code": "REJECTED", "message": "not signed", "recoverable": false } }),
+    )
+    .await;
+    assert_eq!(failed["failClaimedStep"]["status"], "FAILED");
 }
 
 backend_tests!(every_operation_runs);

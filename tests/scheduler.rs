@@ -589,3 +589,61 @@ async fn postgres_priority_and_aging() {
         priority_and_aging(Backend::Postgres).await;
     }
 }
+
+/// A RUNNING execution records a checkpoint every checkpoint interval, saying where
+/// it stands and what its finished steps returned; none once it has ended.
+async fn periodic_checkpoints(backend: Backend) {
+    let mut options = Options::default();
+    options.scheduler.checkpoint_interval = Duration::from_secs(1);
+    let server = TestServer::start_with(backend, options).await;
+    let id = server
+        .create(json!({
+            "orderId": "o", "serviceId": "checkpointed", "autoStart": true,
+            "steps": [
+                { "id": "first", "name": "First", "handler": { "kind": "echo" }, "input": { "n": 1 } },
+                { "id": "long", "name": "Long", "handler": { "kind": "delay", "config": { "ms": 3500 } } }
+            ]
+        }))
+        .await;
+    wait_status(&server, &id, "COMPLETED").await;
+    let query = "query($id: ID!) { execution(id: $id) { checkpoints { step state metadata } } }";
+    let checkpoints = |execution: &Value| -> Vec<Value> {
+        execution["execution"]["checkpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["metadata"]["reason"] == "interval")
+            .cloned()
+            .collect()
+    };
+    let recorded = checkpoints(&server.gql(query, json!({ "id": id })).await);
+    assert!(
+        (2..=4).contains(&recorded.len()),
+        "one checkpoint a second during a 3.5 s step: {recorded:#?}"
+    );
+    for checkpoint in &recorded {
+        assert_eq!(checkpoint["step"], "long");
+        assert_eq!(checkpoint["state"]["currentStep"], "long");
+        assert_eq!(checkpoint["state"]["results"]["first"], json!({ "n": 1 }));
+        assert_eq!(checkpoint["state"]["pendingSteps"], json!(["long"]));
+    }
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let later = checkpoints(&server.gql(query, json!({ "id": id })).await);
+    assert_eq!(
+        later.len(),
+        recorded.len(),
+        "no checkpoints after completion"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_periodic_checkpoints() {
+    periodic_checkpoints(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_periodic_checkpoints() {
+    if support::postgres_configured() {
+        periodic_checkpoints(Backend::Postgres).await;
+    }
+}

@@ -54,12 +54,7 @@ impl Change {
     /// leaves, so that both are saved by one write with their events in order.
     pub fn absorb(&mut self, later: Change) {
         self.execution = later.execution;
-        for step in later.steps {
-            match self.steps.iter_mut().find(|s| s.id == step.id) {
-                Some(earlier) => *earlier = step,
-                None => self.steps.push(step),
-            }
-        }
+        self.steps = super::progress::merged(&self.steps, &later.steps);
         self.logs.extend(later.logs);
         self.checkpoints.extend(later.checkpoints);
         self.events.extend(later.events);

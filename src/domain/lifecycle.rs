@@ -3,9 +3,6 @@
 //! current execution and its steps and returns the `Change` it makes, or the reason
 //! it is refused. No I/O happens here.
 
-use async_graphql::Json;
-use serde_json::json;
-
 use super::change::Change;
 use super::inputs::*;
 use super::progress;
@@ -208,14 +205,7 @@ pub fn pause(
     let reason = reason.map(|r| validate::text("reason", r)).transpose()?;
     let mut change = Change::new(execution, actor, now);
     change.move_to(ExecutionStatus::Paused)?;
-    let checkpoint = Checkpoint {
-        id: new_id(),
-        timestamp: now,
-        step: progress::current_step(steps).map(|s| s.id.clone()),
-        state: Json(progress::checkpoint_state(steps)),
-        metadata: Some(Json(json!({ "reason": "pause" }))),
-    };
-    change.record_checkpoint(checkpoint);
+    change.record_checkpoint(progress::checkpoint(steps, "pause", now));
     change.emit(EventType::ExecutionPaused, EventPayload::default(), reason);
     Ok(change)
 }

@@ -3,7 +3,9 @@
 
 use serde_json::{Map, Value, json};
 
-use super::records::{Execution, Step};
+use async_graphql::Json;
+
+use super::records::{Checkpoint, Execution, Step, Timestamp, new_id};
 use super::status::StepStatus;
 
 /// Recomputes the step counters, and progress unless a client set it explicitly.
@@ -64,4 +66,15 @@ pub fn checkpoint_state(steps: &[Step]) -> Value {
         "variables": {},
         "results": results,
     })
+}
+
+/// A checkpoint of where the execution stands, saying why it was taken.
+pub fn checkpoint(steps: &[Step], reason: &str, now: Timestamp) -> Checkpoint {
+    Checkpoint {
+        id: new_id(),
+        timestamp: now,
+        step: current_step(steps).map(|s| s.id.clone()),
+        state: Json(checkpoint_state(steps)),
+        metadata: Some(Json(json!({ "reason": reason }))),
+    }
 }

@@ -415,6 +415,21 @@ pub fn time_out(execution: &Execution, now: Timestamp) -> AppResult<Change> {
     Ok(change)
 }
 
+/// A RUNNING execution records a checkpoint of where it stands, as it does every
+/// checkpoint interval.
+pub fn checkpoint_running(
+    execution: &Execution,
+    steps: &[Step],
+    now: Timestamp,
+) -> AppResult<Change> {
+    if execution.status != ExecutionStatus::Running {
+        return Err(stale("the checkpoint"));
+    }
+    let mut change = Change::new(execution, SCHEDULER, now);
+    change.record_checkpoint(progress::checkpoint(steps, "interval", now));
+    Ok(change)
+}
+
 /// A FAILED execution whose retry is due runs again (FAILED→RETRY→STARTING).
 pub fn retry_due(execution: &Execution, steps: &[Step], now: Timestamp) -> AppResult<Change> {
     let due = execution.status == ExecutionStatus::Failed

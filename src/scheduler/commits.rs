@@ -1,7 +1,9 @@
 //! Group commit for the scheduler's own changes: a change waits here while the
 //! transaction in flight commits, then goes with everything else that arrived
 //! meanwhile in the next one (`Store::apply_batch`). Under load, many step starts
-//! and completions share one commit; when idle, a change commits at once.
+//! and completions share one commit; when idle, a change commits at once. On
+//! Postgres several lanes commit side by side; an execution always takes the same
+//! lane, so its changes keep their order and lanes never wait on each other's locks.
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -21,25 +23,37 @@ struct Pending {
 
 #[derive(Clone)]
 pub struct Committer {
-    sender: mpsc::UnboundedSender<Pending>,
+    lanes: Vec<mpsc::UnboundedSender<Pending>>,
 }
 
 impl Committer {
     pub fn start(store: Store) -> Self {
-        let (sender, receiver) = mpsc::unbounded_channel();
-        tokio::spawn(commit_batches(store, receiver));
-        Committer { sender }
+        let lanes = (0..store.write_lanes())
+            .map(|_| {
+                let (sender, receiver) = mpsc::unbounded_channel();
+                tokio::spawn(commit_batches(store.clone(), receiver));
+                sender
+            })
+            .collect();
+        Committer { lanes }
     }
 
     /// Applies `rule` in the next batch and returns its change once committed.
     pub async fn apply(&self, rule: BatchedRule) -> AppResult<Change> {
         let stopped = || AppError::Internal("the scheduler's committer stopped".into());
         let (reply, answer) = oneshot::channel();
-        self.sender
+        let lane = hash(&rule.execution_id) % self.lanes.len();
+        self.lanes[lane]
             .send(Pending { rule, reply })
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
+}
+
+fn hash(execution_id: &str) -> usize {
+    let mut hasher = std::hash::DefaultHasher::new();
+    std::hash::Hash::hash(execution_id, &mut hasher);
+    std::hash::Hasher::finish(&hasher) as usize
 }
 
 async fn commit_batches(store: Store, mut receiver: mpsc::UnboundedReceiver<Pending>) {

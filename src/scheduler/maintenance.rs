@@ -2,8 +2,9 @@
 //! ran out (a worker died, an agent went quiet) to PENDING and fails executions that
 //! ran out of time; every reconcile interval, and at start-up, it re-queues handed-out
 //! steps that no worker started (the queue may have lost them, e.g. a Redis flush) and
-//! runs retries whose job never came. Several processes may do this at once: every
-//! action is fenced, so the second one finds nothing left to do.
+//! runs retries whose job never came; and it records the periodic checkpoints of
+//! RUNNING executions. Several processes may do this at once: every action is
+//! fenced, so the second one finds nothing left to do.
 
 use std::time::Duration;
 
@@ -22,6 +23,10 @@ pub async fn run(scheduler: Scheduler) {
     let config = &scheduler.0.config;
     let mut ticks = tokio::time::interval((config.lease / 3).min(Duration::from_secs(1)));
     let mut reconcile = tokio::time::interval(config.reconcile_interval);
+    let mut checkpoints = tokio::time::interval(
+        (config.checkpoint_interval / 10)
+            .clamp(Duration::from_millis(100), Duration::from_secs(60)),
+    );
     loop {
         tokio::select! {
             _ = ticks.tick() => {
@@ -32,6 +37,11 @@ pub async fn run(scheduler: Scheduler) {
             _ = reconcile.tick() => {
                 if let Err(error) = scheduler.reconcile().await {
                     tracing::warn!(?error, "reconciling the queue failed");
+                }
+            }
+            _ = checkpoints.tick() => {
+                if let Err(error) = scheduler.checkpoint().await {
+                    tracing::warn!(?error, "recording checkpoints failed");
                 }
             }
         }
@@ -84,9 +94,12 @@ impl Scheduler {
                 "re-queueing handed-out steps no worker started"
             );
         }
-        for job in lost {
-            self.push(Job::Step(job), Duration::ZERO).await;
-        }
+        self.push(
+            lost.into_iter()
+                .map(|job| (Job::Step(job), Duration::ZERO))
+                .collect(),
+        )
+        .await;
         for execution_id in self.0.store.due_retries(cutoff, BATCH).await? {
             let retried = self
                 .apply("retryExecution", &execution_id, |s, now| {
@@ -94,6 +107,27 @@ impl Scheduler {
                 })
                 .await;
             if let Err(error) = retried
+                && !is_stale(&error)
+            {
+                return Err(error);
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a checkpoint of each RUNNING execution whose last one is a checkpoint
+    /// interval old.
+    async fn checkpoint(&self) -> AppResult<()> {
+        let now = Utc::now();
+        let cutoff =
+            now - TimeDelta::from_std(self.0.config.checkpoint_interval).unwrap_or_default();
+        for execution_id in self.0.store.checkpoints_due(cutoff, BATCH).await? {
+            let recorded = self
+                .apply("createCheckpoint", &execution_id, |s, now| {
+                    schedule::checkpoint_running(&s.execution, &s.steps, now)
+                })
+                .await;
+            if let Err(error) = recorded
                 && !is_stale(&error)
             {
                 return Err(error);

@@ -123,9 +123,10 @@ impl Scheduler {
     /// queue is logged; the reconciler queues the job later.
     pub async fn dispatch(&self, change: &Change) {
         self.interrupt_ended(change);
-        for job in schedule::jobs(change) {
-            self.push(Job::Step(job), Duration::ZERO).await;
-        }
+        let steps = schedule::jobs(change)
+            .into_iter()
+            .map(|job| (Job::Step(job), Duration::ZERO));
+        self.push(steps.collect()).await;
         let retry_scheduled = change
             .events
             .iter()
@@ -136,7 +137,7 @@ impl Scheduler {
                 execution_id: change.execution.id.clone(),
                 priority: change.execution.priority,
             };
-            self.push(job.clone(), delay).await;
+            self.push(vec![(job.clone(), delay)]).await;
             self.retry_on_time(job, delay);
         }
     }
@@ -153,9 +154,13 @@ impl Scheduler {
         tokio::spawn(retry);
     }
 
-    async fn push(&self, job: Job, delay: Duration) {
-        if let Err(error) = self.0.queue.push(job.clone(), delay).await {
-            tracing::warn!(?error, ?job, "could not queue a job; the reconciler will");
+    async fn push(&self, jobs: Vec<(Job, Duration)>) {
+        if jobs.is_empty() {
+            return;
+        }
+        let count = jobs.len();
+        if let Err(error) = self.0.queue.push(jobs).await {
+            tracing::warn!(?error, count, "could not queue jobs; the reconciler will");
         }
     }
 

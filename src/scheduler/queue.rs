@@ -133,23 +133,39 @@ impl Queue {
         matches!(self.storages, Storages::Redis(_))
     }
 
-    /// Queues `job` on its priority's level, to run after `delay`.
-    pub async fn push(&self, job: Job, delay: Duration) -> anyhow::Result<()> {
-        let level = job.priority().rank() as usize;
-        let task = TaskBuilder::new(job)
-            .run_after(delay)
-            .max_attempts(1)
-            .build();
-        match &self.storages {
-            Storages::Embedded(storages) => storages[level].clone().push_task(task).await?,
-            Storages::Redis(storages) => storages[level].clone().push_task(task).await?,
+    /// Queues each job on its priority's level, to run after its delay: the jobs of
+    /// a level go in one write (one transaction, or one Redis pipeline).
+    pub async fn push(&self, jobs: Vec<(Job, Duration)>) -> anyhow::Result<()> {
+        let mut by_level: Vec<Vec<_>> = Priority::ALL.iter().map(|_| Vec::new()).collect();
+        for (job, delay) in jobs {
+            let level = job.priority().rank() as usize;
+            let task = TaskBuilder::new(job)
+                .run_after(delay)
+                .max_attempts(1)
+                .build();
+            by_level[level].push(task);
         }
+        for (level, tasks) in by_level.into_iter().enumerate() {
+            if tasks.is_empty() {
+                continue;
+            }
+            let tasks = futures::stream::iter(tasks);
+            match &self.storages {
+                Storages::Embedded(storages) => storages[level].clone().push_all(tasks).await?,
+                Storages::Redis(storages) => storages[level].clone().push_all(tasks).await?,
+            }
+            self.wake(level);
+        }
+        Ok(())
+    }
+
+    /// Wakes this process's idle workers of `level`.
+    fn wake(&self, level: usize) {
         let mut wake = self.wake.lock().expect("wake lock");
         wake.retain(|(_, sender)| !sender.is_closed());
         for (_, sender) in wake.iter().filter(|(l, _)| *l == level) {
             let _ = sender.unbounded_send(());
         }
-        Ok(())
     }
 
     /// Starts one apalis worker per level, each taking up to `lookahead` jobs at a

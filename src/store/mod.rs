@@ -54,6 +54,15 @@ impl Store {
         Ok(())
     }
 
+    /// How many write transactions are worth running side by side: SQLite has one
+    /// writer at a time; Postgres flushes the WAL of concurrent commits together.
+    pub fn write_lanes(&self) -> usize {
+        match self.db.get_database_backend() {
+            DbBackend::Sqlite => 1,
+            _ => 4,
+        }
+    }
+
     /// Whether the database answers (`/readyz`).
     pub async fn ping(&self) -> bool {
         self.db.ping().await.is_ok()

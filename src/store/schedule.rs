@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use sea_orm::sea_query::{Expr, Query};
+use sea_orm::sea_query::{Expr, Func, Query};
 use sea_orm::{
     ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::ExprTrait,
 };
@@ -127,6 +127,32 @@ impl Store {
             .into_iter()
             .map(|row| execution_from_row(row).map(|e| (e.id.clone(), e)))
             .collect()
+    }
+
+    /// RUNNING executions whose last checkpoint (or, without one, whose start) is no
+    /// later than `cutoff`.
+    pub async fn checkpoints_due(&self, cutoff: Timestamp, limit: u64) -> AppResult<Vec<String>> {
+        let last_checkpoint = Query::select()
+            .expr(Expr::col((checkpoint::Entity, checkpoint::Column::Timestamp)).max())
+            .from(checkpoint::Entity)
+            .and_where(
+                Expr::col((checkpoint::Entity, checkpoint::Column::ExecutionId))
+                    .equals((execution::Entity, execution::Column::Id)),
+            )
+            .to_owned();
+        let since = Func::coalesce([
+            Expr::SubQuery(None, Box::new(last_checkpoint.into())),
+            Expr::col((execution::Entity, execution::Column::StartedAt)),
+        ]);
+        Ok(execution::Entity::find()
+            .select_only()
+            .column(execution::Column::Id)
+            .filter(execution::Column::Status.eq(ExecutionStatus::Running.as_str()))
+            .filter(Expr::expr(since).lte(to_ms(cutoff)))
+            .limit(limit)
+            .into_tuple()
+            .all(&self.db)
+            .await?)
     }
 
     /// Executions that are STARTING or RUNNING longer than their timeout allows.

@@ -18,7 +18,7 @@ use super::scope;
 use crate::auth::Principal;
 use crate::domain::change::Change;
 use crate::domain::records::{Execution, Step, Webhook};
-use crate::domain::schedule;
+use crate::domain::{progress, schedule};
 use crate::error::AppResult;
 
 /// What a rule sees: the execution with its steps, and its webhooks when asked for.
@@ -34,12 +34,7 @@ impl Snapshot {
     /// not loaded for batches, so they are not followed.)
     pub(super) fn advance(&mut self, change: &Change) {
         self.execution = change.execution.clone();
-        for step in &change.steps {
-            match self.steps.iter_mut().find(|s| s.id == step.id) {
-                Some(current) => *current = step.clone(),
-                None => self.steps.push(step.clone()),
-            }
-        }
+        self.steps = progress::merged(&self.steps, &change.steps);
     }
 }
 

@@ -50,7 +50,7 @@ pub async fn spawn_server(database_url: Option<&str>, env: &[(&str, &str)]) -> (
         .env("EXECHUB_JWT_SECRET", SECRET)
         .env("EXECHUB_LOG", "warn")
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stderr(Stdio::inherit());
     command
         .env_remove("EXECHUB_DATABASE_URL")
         .env_remove("EXECHUB_REDIS_URL");
