@@ -103,8 +103,10 @@ impl Queue {
                 let options = SqliteConnectOptions::new()
                     .filename(data_dir.join("queue.db"))
                     .create_if_missing(true);
+                // One connection: SQLite has one writer anyway, and writers that
+                // wait on each other sleep in the busy handler (seconds under load).
                 let pool = SqlitePoolOptions::new()
-                    .max_connections(4)
+                    .max_connections(1)
                     .connect_with(options)
                     .await?;
                 SqliteStorage::setup(&pool).await?;
