@@ -1,7 +1,7 @@
 //! A `Change` is what one command does to one execution: the new execution row, the
 //! steps, logs, checkpoints and webhooks it writes, and the events it emits, each with
 //! the next gapless sequence. Rules build a `Change` without I/O; `store` saves it in
-//! one transaction guarded by the sequence it started from.
+//! one transaction, under the lock it read the execution with.
 
 use super::records::*;
 use super::status::ExecutionStatus;
@@ -10,10 +10,6 @@ use crate::error::AppResult;
 
 #[derive(Clone, Debug)]
 pub struct Change {
-    /// The execution's `last_sequence` when the change was computed: the optimistic guard.
-    pub expected_sequence: i64,
-    /// The execution's status when the change was computed: part of the guard.
-    pub expected_status: ExecutionStatus,
     pub execution: Execution,
     pub steps: Vec<Step>,
     pub logs: Vec<LogEntry>,
@@ -34,8 +30,6 @@ impl Change {
         let mut execution = execution.clone();
         execution.updated_at = now;
         Change {
-            expected_sequence: execution.last_sequence,
-            expected_status: execution.status,
             execution,
             steps: Vec::new(),
             logs: Vec::new(),

@@ -103,13 +103,7 @@ mod tests {
         policy.retryable_errors = Some(vec!["API_ERROR".into()]);
         let mut error = ExecutionError {
             code: "API_ERROR".into(),
-            message: "boom".into(),
-            stack: None,
-            step: None,
-            recoverable: true,
-            retry_count: 0,
-            context: None,
-            timestamp: None,
+            ..crate::domain::schedule::system_error("boom")
         };
         assert!(should_retry(Some(&policy), &error, 0));
         assert!(should_retry(Some(&policy), &error, 1));

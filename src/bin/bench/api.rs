@@ -9,6 +9,18 @@ use serde_json::{Value, json};
 
 use crate::server::{Server, gql, percentile, rss_kib, spawn_server, token};
 
+/// Concurrent clients against one server, for a while.
+#[derive(clap::Args)]
+pub struct Load {
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Database to serve from (default: SQLite in a fresh data dir).
+    #[arg(long)]
+    database_url: Option<String>,
+}
+
 pub async fn startup(runs: usize) {
     let mut ready = Vec::new();
     let mut rss = Vec::new();
@@ -147,7 +159,7 @@ async fn load(
     }
 }
 
-pub fn backend_name(database_url: &Option<String>) -> &'static str {
+fn backend_name(database_url: &Option<String>) -> &'static str {
     if database_url.is_some() {
         "Postgres"
     } else {
@@ -155,7 +167,14 @@ pub fn backend_name(database_url: &Option<String>) -> &'static str {
     }
 }
 
-pub async fn read(concurrency: usize, seconds: u64, database_url: Option<String>, baseline: bool) {
+pub async fn read(
+    Load {
+        concurrency,
+        seconds,
+        database_url,
+    }: Load,
+    baseline: bool,
+) {
     let (server, _) = spawn_server(database_url.as_deref(), &[]).await;
     let token = token();
     let id = create_execution(&reqwest::Client::new(), &server.base, &token).await;
@@ -170,7 +189,13 @@ pub async fn read(concurrency: usize, seconds: u64, database_url: Option<String>
     load(&server, &token, vec![body], concurrency, seconds, &label).await;
 }
 
-pub async fn write(concurrency: usize, seconds: u64, database_url: Option<String>) {
+pub async fn write(
+    Load {
+        concurrency,
+        seconds,
+        database_url,
+    }: Load,
+) {
     let (server, _) = spawn_server(database_url.as_deref(), &[]).await;
     let token = token();
     let client = reqwest::Client::new();

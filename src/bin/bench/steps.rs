@@ -13,14 +13,29 @@ use serde_json::{Value, json};
 
 use crate::server::{Server, gql, spawn_server, token};
 
+#[derive(clap::Args)]
 pub struct StepsBench {
-    pub database_url: Option<String>,
-    pub redis_url: Option<String>,
-    pub executions: usize,
-    pub steps: usize,
-    pub rate: u64,
-    pub seconds: u64,
-    pub bullmq: bool,
+    /// Database to serve from (default: SQLite in a fresh data dir).
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Redis for the queue (default: the embedded queue).
+    #[arg(long)]
+    redis_url: Option<String>,
+    /// Executions in the throughput run.
+    #[arg(long, default_value_t = 200)]
+    executions: usize,
+    /// Parallel `echo` steps per execution in the throughput run.
+    #[arg(long, default_value_t = 25)]
+    steps: usize,
+    /// Steps per second offered in the latency run.
+    #[arg(long, default_value_t = 500)]
+    rate: u64,
+    /// Length of the latency run.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Also run the BullMQ reference (Node.js; Redis from --redis-url or local).
+    #[arg(long)]
+    bullmq: bool,
 }
 
 const CREATE: &str =
@@ -152,9 +167,15 @@ fn echo_steps(count: usize, parallel: bool) -> Vec<Value> {
         .collect()
 }
 
-async fn count(server: &Server, token: &str, service: &str, statuses: &[&str]) -> usize {
+async fn count(
+    client: &reqwest::Client,
+    server: &Server,
+    token: &str,
+    service: &str,
+    statuses: &[&str],
+) -> usize {
     let found = gql(
-        &reqwest::Client::new(),
+        client,
         &server.base,
         token,
         COUNT,
@@ -169,11 +190,12 @@ async fn count(server: &Server, token: &str, service: &str, statuses: &[&str]) -
 /// Waits until every execution of `service` is COMPLETED; panics on a failure.
 async fn until_completed(server: &Server, token: &str, service: &str, expected: usize) {
     let deadline = Instant::now() + Duration::from_secs(600);
+    let client = reqwest::Client::new();
     loop {
-        if count(server, token, service, &["COMPLETED"]).await == expected {
+        if count(&client, server, token, service, &["COMPLETED"]).await == expected {
             return;
         }
-        let failed = count(server, token, service, &["FAILED", "CANCELLED"]).await;
+        let failed = count(&client, server, token, service, &["FAILED", "CANCELLED"]).await;
         assert_eq!(failed, 0, "executions failed during the bench");
         assert!(Instant::now() < deadline, "the bench never finished");
         tokio::time::sleep(Duration::from_millis(20)).await;
