@@ -43,6 +43,8 @@ impl App {
             store: store.clone(),
             keys,
             insecure_no_auth: serve.insecure_no_auth,
+            ws_init_timeout: serve.ws_init_timeout,
+            ws_ping_interval: serve.ws_ping_interval,
         };
         Ok(App {
             store,

@@ -100,6 +100,13 @@ pub struct ServeConfig {
     /// Serve the API only; separate `exechub worker` processes run the steps.
     #[arg(long, env = "EXECHUB_NO_WORKERS")]
     pub no_workers: bool,
+    /// A WebSocket that has not sent `connection_init` this long after opening is
+    /// closed (4408).
+    #[arg(long, env = "EXECHUB_WS_INIT_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub ws_init_timeout: Duration,
+    /// How often the server pings each WebSocket (and SSE stream) to keep it open.
+    #[arg(long, env = "EXECHUB_WS_PING_INTERVAL", default_value = "15s", value_parser = humantime::parse_duration)]
+    pub ws_ping_interval: Duration,
 }
 
 impl Default for ServeConfig {
@@ -113,6 +120,8 @@ impl Default for ServeConfig {
             log_retention: Duration::from_secs(30 * 86_400),
             retention_interval: Duration::from_secs(3600),
             no_workers: false,
+            ws_init_timeout: Duration::from_secs(10),
+            ws_ping_interval: Duration::from_secs(15),
         }
     }
 }

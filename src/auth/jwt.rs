@@ -5,7 +5,7 @@
 //! the data directory and shared by `serve` and `token`.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use base64::Engine;
@@ -139,14 +139,22 @@ impl Keys {
 
     /// A principal from a bearer token, or `UNAUTHENTICATED` saying why not.
     pub fn verify(&self, token: &str) -> AppResult<Principal> {
+        self.verify_expiring(token).map(|(principal, _)| principal)
+    }
+
+    /// `verify`, with when the token expires (its `exp`), for connections that
+    /// outlive requests.
+    pub fn verify_expiring(&self, token: &str) -> AppResult<(Principal, SystemTime)> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| AppError::Unauthenticated(format!("invalid token: {e}")))?;
         let claims = data.claims;
-        Ok(Principal {
+        let expires = UNIX_EPOCH + Duration::from_secs(claims.exp);
+        let principal = Principal {
             subject: claims.sub,
             role: claims.role,
             tenant: claims.tenant,
-        })
+        };
+        Ok((principal, expires))
     }
 
     /// A signed token for `exechub token`.

@@ -111,7 +111,7 @@ pub struct EventPayload {
     pub next_retry_at: Option<Timestamp>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     pub id: String,
     pub execution_id: String,

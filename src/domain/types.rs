@@ -113,6 +113,34 @@ names!(EventType {
     CheckpointCreated = "CHECKPOINT_CREATED",
 });
 
+impl EventType {
+    /// A step's event (`stepEvents`).
+    pub fn is_step(self) -> bool {
+        matches!(
+            self,
+            EventType::StepStarted
+                | EventType::StepCompleted
+                | EventType::StepFailed
+                | EventType::StepSkipped
+        )
+    }
+
+    /// A change of the execution's status or progress (`executionProgress`).
+    pub fn is_progress_or_status(self) -> bool {
+        matches!(
+            self,
+            EventType::ExecutionStarted
+                | EventType::ExecutionProgress
+                | EventType::ExecutionPaused
+                | EventType::ExecutionResumed
+                | EventType::ExecutionCompleted
+                | EventType::ExecutionFailed
+                | EventType::ExecutionCancelled
+                | EventType::ExecutionRetry
+        )
+    }
+}
+
 #[derive(SimpleObject, Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Assignee {
     #[graphql(name = "type")]

@@ -8,20 +8,22 @@ pub mod mutations;
 pub mod objects;
 pub mod parse_cache;
 pub mod query;
+pub mod subscriptions;
 
-use async_graphql::{EmptySubscription, Schema};
+use async_graphql::Schema;
 
 use crate::config::ServeConfig;
 use crate::scheduler::Scheduler;
 use crate::store::Store;
 
-pub type ApiSchema = Schema<query::QueryRoot, mutations::MutationRoot, EmptySubscription>;
+pub type ApiSchema =
+    Schema<query::QueryRoot, mutations::MutationRoot, subscriptions::SubscriptionRoot>;
 
 pub fn build_schema(services: Option<(Store, Scheduler)>, limits: &ServeConfig) -> ApiSchema {
     let mut builder = Schema::build(
         query::QueryRoot,
         mutations::MutationRoot::default(),
-        EmptySubscription,
+        subscriptions::SubscriptionRoot,
     )
     .limit_depth(limits.max_query_depth)
     .limit_complexity(limits.max_query_complexity)

@@ -1,32 +1,48 @@
-//! Reading the caller from a request's `Authorization: Bearer …` header.
+//! Reading the caller from a request's `Authorization: Bearer …` header, or from a
+//! token a connection sent (WebSocket `connection_init`, SSE `?token=`).
+
+use std::time::SystemTime;
 
 use axum::http::HeaderMap;
 
 use super::AppState;
 use crate::auth::{Principal, Role};
-use crate::error::AppError;
+use crate::error::{AppError, AppResult};
 use crate::graphql::context::Authentication;
 
 pub fn authenticate(state: &AppState, headers: &HeaderMap) -> Authentication {
-    if state.insecure_no_auth {
-        return Authentication(Ok(Principal {
-            subject: "anonymous".into(),
-            role: Role::Admin,
-            tenant: None,
-        }));
-    }
     let header = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    Authentication(match header {
+    Authentication(authorize(state, header).map(|(principal, _)| principal))
+}
+
+/// The principal an `Authorization` value (`Bearer <token>`) names, with when its
+/// token expires (never with `--insecure-no-auth`).
+pub fn authorize(
+    state: &AppState,
+    authorization: Option<&str>,
+) -> AppResult<(Principal, Option<SystemTime>)> {
+    if state.insecure_no_auth {
+        let anonymous = Principal {
+            subject: "anonymous".into(),
+            role: Role::Admin,
+            tenant: None,
+        };
+        return Ok((anonymous, None));
+    }
+    match authorization {
         None => Err(AppError::Unauthenticated(
             "send `Authorization: Bearer <token>`".into(),
         )),
         Some(value) => match value.strip_prefix("Bearer ") {
-            Some(token) => state.keys.verify(token.trim()),
+            Some(token) => {
+                let (principal, expires) = state.keys.verify_expiring(token.trim())?;
+                Ok((principal, Some(expires)))
+            }
             None => Err(AppError::Unauthenticated(
                 "the Authorization header must be `Bearer <token>`".into(),
             )),
         },
-    })
+    }
 }

@@ -1,12 +1,14 @@
-//! `/graphql` over HTTP: POST runs any operation; GET runs queries from the query
-//! string (mutations over GET are refused with 405) or, for a browser, serves
-//! GraphiQL.
+//! `/graphql` over HTTP: POST runs any operation; GET upgrades to a WebSocket, runs
+//! queries from the query string (mutations over GET are refused with 405) or, for a
+//! browser, serves GraphiQL.
 
 use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::{parse_query, types::OperationType};
 use async_graphql_axum::rejection::GraphQLRejection;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::extract::State;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
@@ -44,11 +46,24 @@ fn is_mutation(request: &async_graphql::Request) -> bool {
     })
 }
 
+fn graphiql() -> Html<String> {
+    Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql")
+            .finish(),
+    )
+}
+
 pub async fn get_handler(
     State(state): State<AppState>,
     headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     request: Result<GraphQLRequest, GraphQLRejection>,
 ) -> Response {
+    if let Ok(upgrade) = upgrade {
+        return super::ws::upgrade(state, upgrade);
+    }
     match request.ok() {
         Some(request) if !request.0.query.is_empty() => {
             let request = request.into_inner();
@@ -63,10 +78,8 @@ pub async fn get_handler(
             let request = request.data(authenticate(&state, &headers));
             GraphQLResponse::from(state.schema.execute(request).await).into_response()
         }
-        None => Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response(),
-        _ if wants_html(&headers) => {
-            Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response()
-        }
+        None => graphiql().into_response(),
+        _ if wants_html(&headers) => graphiql().into_response(),
         _ => (StatusCode::BAD_REQUEST, "missing `query` parameter").into_response(),
     }
 }

@@ -1,12 +1,16 @@
 //! The axum router: `/graphql` (POST queries and mutations, GET queries or GraphiQL),
+//! and subscriptions over WebSocket), `/graphql/stream` (Server-Sent Events),
 //! `/healthz` and `/readyz`, `/metrics`, with the body-size limit, CORS and request tracing.
 
 mod auth;
 mod graphql;
 mod health;
 mod metrics;
+mod sse;
+mod ws;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
@@ -25,6 +29,10 @@ pub struct AppState {
     pub keys: Arc<Keys>,
     /// `--insecure-no-auth`: every request is an admin.
     pub insecure_no_auth: bool,
+    /// `--ws-init-timeout`.
+    pub ws_init_timeout: Duration,
+    /// `--ws-ping-interval`, also the SSE keep-alive.
+    pub ws_ping_interval: Duration,
 }
 
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
@@ -32,6 +40,10 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route(
             "/graphql",
             get(graphql::get_handler).post(graphql::post_handler),
+        )
+        .route(
+            "/graphql/stream",
+            get(sse::stream_handler).post(sse::stream_handler),
         )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

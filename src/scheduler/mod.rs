@@ -1,5 +1,5 @@
 //! The embedded job scheduler. Every process has one: it queues the jobs a committed
-//! change asks for (`dispatch`). Worker processes also run them (`start_workers`):
+//! change asks for and publishes its events (`dispatch`). Worker processes also run them (`start_workers`):
 //! apalis delivers jobs from one queue per priority level, the priority gate orders
 //! them, the worker runs the step's handler under a lease, and the maintenance loop
 //! reaps lost leases, times executions out and re-queues what the queue lost.
@@ -24,6 +24,7 @@ use crate::domain::change::Change;
 use crate::domain::schedule::{self, SCHEDULER};
 use crate::domain::status::{ExecutionStatus, StepStatus};
 use crate::domain::types::EventType;
+use crate::events::Hub;
 use crate::store::Store;
 use gate::PriorityGate;
 use handlers::Registry;
@@ -37,6 +38,8 @@ struct Inner {
     /// Where the scheduler's own changes are applied: in shared transactions.
     committer: commits::Committer,
     queue: Queue,
+    /// Where committed events are published for subscribers.
+    events: Hub,
     config: SchedulerConfig,
     handlers: Registry,
     gate: Arc<PriorityGate>,
@@ -72,6 +75,10 @@ impl Scheduler {
             config.poll_interval,
         )
         .await?;
+        let events = Hub::new();
+        if let Some(url) = &config.redis_url {
+            crate::events::fanout::connect(&events, url, &config.queue_prefix).await?;
+        }
         let name = format!(
             "{}-{}-{}",
             config.worker_name,
@@ -83,6 +90,7 @@ impl Scheduler {
             committer: commits::Committer::start(store.clone()),
             store,
             queue,
+            events,
             config,
             handlers,
             name,
@@ -96,6 +104,10 @@ impl Scheduler {
 
     pub fn store(&self) -> &Store {
         &self.0.store
+    }
+
+    pub fn events(&self) -> &Hub {
+        &self.0.events
     }
 
     /// How long a job waits before it counts one priority level higher.
@@ -118,10 +130,11 @@ impl Scheduler {
         tracing::info!(worker = %self.0.name, concurrency = lookahead, redis = self.0.queue.is_redis(), "workers started");
     }
 
-    /// After a change is committed: queues the jobs it asks for (steps handed out, a
-    /// retry scheduled) and interrupts this process's attempts it ended. A failure to
-    /// queue is logged; the reconciler queues the job later.
+    /// After a change is committed: publishes its events, queues the jobs it asks for
+    /// (steps handed out, a retry scheduled) and interrupts this process's attempts it
+    /// ended. A failure to queue is logged; the reconciler queues the job later.
     pub async fn dispatch(&self, change: &Change) {
+        self.0.events.publish(change);
         self.interrupt_ended(change);
         let steps = schedule::jobs(change)
             .into_iter()

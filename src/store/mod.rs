@@ -7,6 +7,7 @@ pub mod batch;
 pub mod changes;
 pub mod entities;
 pub mod executions;
+pub mod feed;
 pub mod mapping;
 pub mod reads;
 pub mod retention;

@@ -13,6 +13,8 @@ use exechub::config::{JwtConfig, SchedulerConfig, ServeConfig, StoreConfig};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
+pub mod ws;
+
 pub const SECRET: &str = "test-secret-of-exechub";
 
 #[derive(Copy, Clone, Debug, PartialEq)]

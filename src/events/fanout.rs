@@ -1,0 +1,103 @@
+//! Fan-out across processes through Redis pub/sub: every process publishes the
+//! events it commits on one channel and delivers the ones other processes published
+//! to its own subscribers. Pub/sub may lose messages while a connection is down;
+//! subscribers notice the gap at the next event and read it from the table.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use super::hub::{Hub, Message, Published};
+
+/// Messages waiting to be published before new ones are dropped (and later read
+/// from the table by whoever needs them).
+const BACKLOG: usize = 65_536;
+
+/// The publishing half, held by the hub.
+pub struct Fanout {
+    sender: mpsc::Sender<String>,
+    origin: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Envelope<T> {
+    /// The process that published it, which has delivered it already.
+    origin: String,
+    message: T,
+}
+
+impl Fanout {
+    pub(super) fn send(&self, message: &Message) {
+        let envelope = Envelope {
+            origin: self.origin.clone(),
+            message: &**message,
+        };
+        let json = serde_json::to_string(&envelope).expect("events serialize");
+        if self.sender.try_send(json).is_err() {
+            tracing::warn!("event fan-out is behind; other processes will read the table");
+        }
+    }
+}
+
+/// Extends `hub` to every process publishing on `{prefix}:events` on the Redis at
+/// `url`: starts the publisher and the listener, which reconnect on their own.
+pub async fn connect(hub: &Hub, url: &str, prefix: &str) -> anyhow::Result<()> {
+    let client = redis::Client::open(url)?;
+    let channel = format!("{prefix}:events");
+    let origin = crate::domain::records::new_id();
+    let (sender, receiver) = mpsc::channel(BACKLOG);
+    let connection = client.get_connection_manager().await?;
+    tokio::spawn(publish(connection, channel.clone(), receiver));
+    tokio::spawn(listen(client, channel, origin.clone(), hub.clone()));
+    hub.set_fanout(Fanout { sender, origin });
+    Ok(())
+}
+
+/// Publishes queued messages, all that are waiting in one pipeline.
+async fn publish(
+    mut connection: redis::aio::ConnectionManager,
+    channel: String,
+    mut receiver: mpsc::Receiver<String>,
+) {
+    let mut batch = Vec::new();
+    while receiver.recv_many(&mut batch, 256).await > 0 {
+        let mut pipe = redis::pipe();
+        for json in batch.drain(..) {
+            pipe.publish(&channel, json).ignore();
+        }
+        if let Err(error) = pipe.query_async::<()>(&mut connection).await {
+            tracing::warn!(?error, "could not publish events to Redis");
+        }
+    }
+}
+
+/// Delivers what other processes publish, reconnecting after a second on failure.
+async fn listen(client: redis::Client, channel: String, origin: String, hub: Hub) {
+    loop {
+        match client.get_async_pubsub().await {
+            Ok(mut pubsub) => match pubsub.subscribe(&channel).await {
+                Ok(()) => {
+                    let mut messages = pubsub.on_message();
+                    while let Some(message) = messages.next().await {
+                        let Ok(payload) = message.get_payload::<String>() else {
+                            continue;
+                        };
+                        match serde_json::from_str::<Envelope<Published>>(&payload) {
+                            Ok(envelope) if envelope.origin != origin => {
+                                hub.deliver(envelope.message.into())
+                            }
+                            Ok(_) => {}
+                            Err(error) => tracing::warn!(?error, "unreadable event from Redis"),
+                        }
+                    }
+                    tracing::warn!("Redis event subscription ended; reconnecting");
+                }
+                Err(error) => tracing::warn!(?error, "could not subscribe to Redis events"),
+            },
+            Err(error) => tracing::warn!(?error, "could not connect to Redis for events"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}

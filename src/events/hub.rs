@@ -1,0 +1,131 @@
+//! The in-process bus: one small broadcast channel per execution someone watches
+//! (so an event wakes only that execution's subscribers) and one for the feed.
+//! Sending never waits: a receiver that falls behind by more than the channel holds
+//! is told it lagged and catches up from the table.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+use super::fanout::Fanout;
+use crate::domain::change::Change;
+use crate::domain::records::Event;
+
+/// One event as the bus carries it, with the owners that decide who may see it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Published {
+    pub event: Event,
+    pub customer_id: Option<String>,
+    pub provider_id: Option<String>,
+}
+
+pub type Message = Arc<Published>;
+
+/// Events an execution's subscribers may fall behind by before they catch up from
+/// the table; small, because every watched execution has a channel.
+const TOPIC_CAPACITY: usize = 32;
+/// Events the feed's subscribers may fall behind by.
+const FEED_CAPACITY: usize = 4096;
+
+#[derive(Clone)]
+pub struct Hub(Arc<Inner>);
+
+struct Inner {
+    topics: Mutex<HashMap<String, broadcast::Sender<Message>>>,
+    feed: broadcast::Sender<Message>,
+    /// Set once Redis is connected (`fanout::connect`).
+    fanout: OnceLock<Fanout>,
+}
+
+/// A subscription to one execution's events; leaving drops the channel when it was
+/// the last one.
+pub struct Topic {
+    receiver: Option<broadcast::Receiver<Message>>,
+    execution_id: String,
+    hub: Hub,
+}
+
+impl Topic {
+    pub fn receiver(&mut self) -> &mut broadcast::Receiver<Message> {
+        self.receiver.as_mut().expect("receiver until dropped")
+    }
+}
+
+impl Drop for Topic {
+    fn drop(&mut self) {
+        self.receiver.take();
+        let mut topics = self.hub.0.topics.lock().expect("topics lock");
+        if topics
+            .get(&self.execution_id)
+            .is_some_and(|sender| sender.receiver_count() == 0)
+        {
+            topics.remove(&self.execution_id);
+        }
+    }
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Hub {
+    /// A bus for this process; `fanout::connect` extends it to every process.
+    pub fn new() -> Self {
+        Hub(Arc::new(Inner {
+            topics: Mutex::new(HashMap::new()),
+            feed: broadcast::channel(FEED_CAPACITY).0,
+            fanout: OnceLock::new(),
+        }))
+    }
+
+    pub(super) fn set_fanout(&self, fanout: Fanout) {
+        let _ = self.0.fanout.set(fanout);
+    }
+
+    pub fn subscribe(&self, execution_id: &str) -> Topic {
+        let mut topics = self.0.topics.lock().expect("topics lock");
+        let receiver = topics
+            .entry(execution_id.to_owned())
+            .or_insert_with(|| broadcast::channel(TOPIC_CAPACITY).0)
+            .subscribe();
+        Topic {
+            receiver: Some(receiver),
+            execution_id: execution_id.to_owned(),
+            hub: self.clone(),
+        }
+    }
+
+    pub fn subscribe_feed(&self) -> broadcast::Receiver<Message> {
+        self.0.feed.subscribe()
+    }
+
+    /// Publishes a committed change's events here and, with Redis, to every process.
+    pub fn publish(&self, change: &Change) {
+        for event in &change.events {
+            let message = Arc::new(Published {
+                event: event.clone(),
+                customer_id: change.execution.customer_id.clone(),
+                provider_id: change.execution.provider_id.clone(),
+            });
+            if let Some(fanout) = self.0.fanout.get() {
+                fanout.send(&message);
+            }
+            self.deliver(message);
+        }
+    }
+
+    /// Hands a message to this process's subscribers.
+    pub(super) fn deliver(&self, message: Message) {
+        if self.0.feed.receiver_count() > 0 {
+            let _ = self.0.feed.send(message.clone());
+        }
+        let topics = self.0.topics.lock().expect("topics lock");
+        if let Some(sender) = topics.get(&message.event.execution_id) {
+            let _ = sender.send(message);
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! Live events. After a change commits, its events are published on the `Hub`:
+//! subscribers of one execution and of the feed receive them in this process, and,
+//! with Redis configured, every other process receives them through Redis pub/sub
+//! (`fanout`). The bus may drop or reorder; `streams` turns it into gapless, ordered
+//! streams by reading what it missed from the events table.
+
+pub mod fanout;
+pub mod hub;
+pub mod streams;
+
+pub use hub::{Hub, Published};

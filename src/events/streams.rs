@@ -1,0 +1,176 @@
+//! The streams subscriptions serve. The bus is fast but may drop (a lagging
+//! receiver, a lost Redis message) or reorder (two processes publishing); the events
+//! table is complete and ordered. So each stream remembers the last sequence it sent
+//! per execution and, when the bus skips ahead or reports a lag, reads the missing
+//! events from the table: no gap, no duplicate, in sequence order.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::Utc;
+use futures::Stream;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::hub::{Hub, Message, Topic};
+use crate::auth::Principal;
+use crate::domain::filter::ExecutionFilter;
+use crate::domain::records::{Event, Timestamp};
+use crate::error::AppResult;
+use crate::store::Store;
+
+/// Events read from the table per query while catching up.
+const PAGE: u64 = 500;
+/// How far before the last event it sent a lagging feed looks in the table: events
+/// are stamped before they commit, so one may commit after a later-stamped one.
+const FEED_SLACK: Duration = Duration::from_secs(5);
+/// Executions a feed remembers the last sequence of.
+const FEED_MEMORY: usize = 100_000;
+
+/// Which events a subscriber wants.
+pub type Wanted = Box<dyn Fn(&Event) -> bool + Send + Sync>;
+
+/// The events of one execution after sequence `after`: first those stored, then live.
+/// `topic` must have been subscribed before `after` was read, so nothing committed
+/// in between is missed.
+pub fn execution_events(
+    store: Store,
+    mut topic: Topic,
+    execution_id: String,
+    after: i64,
+    wanted: Wanted,
+) -> impl Stream<Item = AppResult<Event>> + Send {
+    async_stream::try_stream! {
+        let mut last = after;
+        for event in stored_after(&store, &execution_id, last).await? {
+            last = event.sequence;
+            if wanted(&event) {
+                yield event;
+            }
+        }
+        loop {
+            let missed = match topic.receiver().recv().await {
+                Ok(message) if message.event.sequence <= last => continue,
+                Ok(message) if message.event.sequence == last + 1 => {
+                    last += 1;
+                    if wanted(&message.event) {
+                        yield message.event.clone();
+                    }
+                    continue;
+                }
+                Ok(_) | Err(RecvError::Lagged(_)) => true,
+                Err(RecvError::Closed) => false,
+            };
+            if !missed {
+                break;
+            }
+            for event in stored_after(&store, &execution_id, last).await? {
+                last = event.sequence;
+                if wanted(&event) {
+                    yield event;
+                }
+            }
+        }
+    }
+}
+
+/// Every wanted event of every execution `principal` sees and `filter` matches,
+/// from now on, each execution's in sequence order.
+pub fn feed(
+    store: Store,
+    hub: &Hub,
+    principal: Principal,
+    filter: Option<ExecutionFilter>,
+    wanted: Wanted,
+) -> impl Stream<Item = AppResult<Event>> + Send + use<> {
+    let mut receiver = hub.subscribe_feed();
+    async_stream::try_stream! {
+        let mut last: HashMap<String, i64> = HashMap::new();
+        let mut since: Timestamp = Utc::now();
+        loop {
+            let mut batch: Vec<Message> = Vec::new();
+            let lagged = match receiver.recv().await {
+                Ok(message) => {
+                    batch.push(message);
+                    while let Ok(message) = receiver.try_recv() {
+                        batch.push(message);
+                    }
+                    false
+                }
+                Err(RecvError::Lagged(_)) => true,
+                Err(RecvError::Closed) => break,
+            };
+            let events = if lagged {
+                store.events_since(&principal, filter.as_ref(), since - FEED_SLACK, PAGE).await?
+            } else {
+                matching(&store, &principal, filter.as_ref(), batch).await?
+            };
+            if last.len() > FEED_MEMORY {
+                last.clear();
+            }
+            for event in events {
+                let seen = last.get(&event.execution_id).copied();
+                if seen.is_some_and(|seen| event.sequence <= seen) {
+                    continue;
+                }
+                let gap = match seen {
+                    Some(seen) if event.sequence > seen + 1 => {
+                        stored_after(&store, &event.execution_id, seen).await?
+                    }
+                    _ => vec![event],
+                };
+                for event in gap {
+                    last.insert(event.execution_id.clone(), event.sequence);
+                    since = since.max(event.timestamp);
+                    if wanted(&event) {
+                        yield event;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Every stored event of an execution after sequence `after`.
+async fn stored_after(store: &Store, execution_id: &str, after: i64) -> AppResult<Vec<Event>> {
+    let mut events = Vec::new();
+    let mut last = after;
+    loop {
+        let page = store.events(execution_id, last, PAGE).await?;
+        let full = page.len() as u64 == PAGE;
+        last = page.last().map_or(last, |e| e.sequence);
+        events.extend(page);
+        if !full {
+            return Ok(events);
+        }
+    }
+}
+
+/// The events of a batch from the bus whose execution `principal` sees and `filter`
+/// matches (one query for the batch when there is a filter).
+async fn matching(
+    store: &Store,
+    principal: &Principal,
+    filter: Option<&ExecutionFilter>,
+    batch: Vec<Message>,
+) -> AppResult<Vec<Event>> {
+    let visible: Vec<Message> = batch
+        .into_iter()
+        .filter(|m| principal.sees(m.customer_id.as_deref(), m.provider_id.as_deref()))
+        .collect();
+    let Some(filter) = filter else {
+        return Ok(visible.iter().map(|m| m.event.clone()).collect());
+    };
+    if visible.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<&str> = visible
+        .iter()
+        .map(|m| m.event.execution_id.as_str())
+        .collect();
+    let matched = store.matching(principal, Some(filter), &ids).await?;
+    Ok(visible
+        .iter()
+        .filter(|m| matched.contains(&m.event.execution_id))
+        .map(|m| m.event.clone())
+        .collect())
+}

@@ -1,0 +1,107 @@
+//! The subscription root: the live events of one execution (all, progress and status,
+//! steps) and the feed of every execution the caller may see. The same permission and
+//! tenant rules as queries apply when a subscription starts; the streams themselves
+//! are `events::streams`.
+
+use async_graphql::{Context, ID, Result, Subscription};
+use futures::{Stream, StreamExt};
+
+use super::context::{caller, scheduler, store};
+use super::errors::{GqlResult, to_graphql};
+use crate::auth::Permission;
+use crate::domain::filter::ExecutionFilter;
+use crate::domain::records::Event;
+use crate::domain::types::EventType;
+use crate::error::AppError;
+use crate::events::streams::{self, Wanted};
+use crate::store::Store;
+
+#[derive(Default)]
+pub struct SubscriptionRoot;
+
+#[Subscription(name = "Subscription")]
+impl SubscriptionRoot {
+    /// Ordered events of one execution. With `afterSequence`, first replays the stored
+    /// events after it, then goes live, with no gap and no duplicate.
+    async fn execution_events(
+        &self,
+        ctx: &Context<'_>,
+        execution_id: ID,
+        types: Option<Vec<EventType>>,
+        after_sequence: Option<i32>,
+    ) -> Result<impl Stream<Item = Result<Event>> + use<>> {
+        if after_sequence.is_some_and(|after| after < 0) {
+            return Err(to_graphql(AppError::bad_input(
+                "afterSequence",
+                "must be 0 or more",
+            )));
+        }
+        one_execution(ctx, &execution_id, after_sequence, of_types(types)).await
+    }
+
+    /// Progress and status of one execution (EXECUTION_PROGRESS and status changes).
+    async fn execution_progress(
+        &self,
+        ctx: &Context<'_>,
+        execution_id: ID,
+    ) -> Result<impl Stream<Item = Result<Event>> + use<>> {
+        let wanted: Wanted = Box::new(|e| e.kind.is_progress_or_status());
+        one_execution(ctx, &execution_id, None, wanted).await
+    }
+
+    /// Step events (STEP_*) of one execution.
+    async fn step_events(
+        &self,
+        ctx: &Context<'_>,
+        execution_id: ID,
+    ) -> Result<impl Stream<Item = Result<Event>> + use<>> {
+        let wanted: Wanted = Box::new(|e| e.kind.is_step());
+        one_execution(ctx, &execution_id, None, wanted).await
+    }
+
+    /// For dashboards: every event of every execution the caller may see that matches.
+    async fn executions_feed(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<ExecutionFilter>,
+        types: Option<Vec<EventType>>,
+    ) -> Result<impl Stream<Item = Result<Event>> + use<>> {
+        let principal = caller(ctx, Permission::Read).gql()?;
+        Store::check_filter(filter.as_ref()).gql()?;
+        let hub = scheduler(ctx).events();
+        let events = streams::feed(store(ctx).clone(), hub, principal, filter, of_types(types));
+        Ok(events.map(GqlResult::gql))
+    }
+}
+
+fn of_types(types: Option<Vec<EventType>>) -> Wanted {
+    match types {
+        Some(types) => Box::new(move |e| types.contains(&e.kind)),
+        None => Box::new(|_| true),
+    }
+}
+
+/// The stream of one execution the caller may see, from `after_sequence` or from now.
+async fn one_execution(
+    ctx: &Context<'_>,
+    execution_id: &str,
+    after_sequence: Option<i32>,
+    wanted: Wanted,
+) -> Result<impl Stream<Item = Result<Event>> + use<>> {
+    let principal = caller(ctx, Permission::Read).gql()?;
+    let topic = scheduler(ctx).events().subscribe(execution_id);
+    let execution = store(ctx)
+        .execution(&principal, execution_id)
+        .await
+        .gql()?
+        .ok_or_else(|| to_graphql(AppError::not_found(format!("execution `{execution_id}`"))))?;
+    let after = after_sequence.map_or(execution.last_sequence, i64::from);
+    let events = streams::execution_events(
+        store(ctx).clone(),
+        topic,
+        execution_id.to_owned(),
+        after,
+        wanted,
+    );
+    Ok(events.map(GqlResult::gql))
+}

@@ -1,0 +1,45 @@
+//! GraphQL over Server-Sent Events on `/graphql/stream`, in the `graphql-sse`
+//! protocol's distinct connections mode: one request (POST with a JSON body, or GET
+//! with the query string) opens one stream of `next` events, ended by `complete`.
+//! For clients that cannot open a WebSocket; the token comes in the `Authorization`
+//! header or as `?token=`.
+
+use std::convert::Infallible;
+
+use async_graphql_axum::GraphQLRequest;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures::{Stream, StreamExt, stream};
+use serde::Deserialize;
+
+use super::AppState;
+use super::auth::{authenticate, authorize};
+use crate::graphql::context::Authentication;
+
+#[derive(Deserialize)]
+pub struct TokenParam {
+    token: Option<String>,
+}
+
+pub async fn stream_handler(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(param): Query<TokenParam>,
+    request: GraphQLRequest,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let authentication = match param.token {
+        Some(token) => {
+            let authorization = format!("Bearer {token}");
+            Authentication(authorize(&state, Some(&authorization)).map(|(principal, _)| principal))
+        }
+        None => authenticate(&state, &headers),
+    };
+    let request = request.into_inner().data(authentication);
+    let results = state.schema.execute_stream(request).map(|response| {
+        let data = serde_json::to_string(&response).expect("responses serialize");
+        Ok(Event::default().event("next").data(data))
+    });
+    let complete = stream::once(async { Ok(Event::default().event("complete").data("")) });
+    Sse::new(results.chain(complete)).keep_alive(KeepAlive::new().interval(state.ws_ping_interval))
+}
