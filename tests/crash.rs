@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -18,25 +17,6 @@ query($id: ID!) {
     events(first: 200) { type step { id } }
   }
 }"#;
-
-/// Starts `exechub worker` on the test server's database and queue.
-fn start_worker(server: &TestServer) -> Child {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_exechub"));
-    command
-        .arg("worker")
-        .env("EXECHUB_DATABASE_URL", &server.database_url)
-        .env("EXECHUB_DATA_DIR", &server.data_dir)
-        .env("EXECHUB_QUEUE_PREFIX", &server.scheduler.queue_prefix)
-        .env("EXECHUB_STEP_LEASE", "2s")
-        .env("EXECHUB_RECONCILE_INTERVAL", "1s")
-        .env("EXECHUB_QUEUE_POLL_INTERVAL", "20ms")
-        .env("EXECHUB_LOG", "warn")
-        .stdout(Stdio::null());
-    if let Some(redis) = &server.scheduler.redis_url {
-        command.env("EXECHUB_REDIS_URL", redis);
-    }
-    command.spawn().expect("start exechub worker")
-}
 
 async fn wait_until(server: &TestServer, id: &str, done: impl Fn(&Value) -> bool) -> Value {
     let start = Instant::now();
@@ -67,7 +47,7 @@ async fn worker_killed_mid_step(backend: Backend) {
     let mut options = Options::default();
     options.serve.no_workers = true;
     let server = TestServer::start_with(backend, options).await;
-    let mut worker = start_worker(&server);
+    let mut worker = server.spawn("worker", &[]);
     let id = server
         .create(json!({
             "orderId": "o", "serviceId": "crash", "autoStart": true,
@@ -80,7 +60,7 @@ async fn worker_killed_mid_step(backend: Backend) {
     wait_until(&server, &id, |e| e["steps"][0]["status"] == "RUNNING").await;
     worker.kill().expect("SIGKILL the worker");
     worker.wait().unwrap();
-    let mut replacement = start_worker(&server);
+    let mut replacement = server.spawn("worker", &[]);
     let done = wait_until(&server, &id, |e| e["status"] == "COMPLETED").await;
     replacement.kill().unwrap();
     replacement.wait().unwrap();

@@ -220,6 +220,30 @@ impl TestServer {
     }
 }
 
+impl TestServer {
+    /// Starts `exechub <subcommand> <args>` as a process on this server's database,
+    /// queue (and Redis) and JWT secret.
+    pub fn spawn(&self, subcommand: &str, args: &[&str]) -> std::process::Child {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_exechub"));
+        command
+            .arg(subcommand)
+            .args(args)
+            .env("EXECHUB_DATABASE_URL", &self.database_url)
+            .env("EXECHUB_DATA_DIR", &self.data_dir)
+            .env("EXECHUB_JWT_SECRET", SECRET)
+            .env("EXECHUB_QUEUE_PREFIX", &self.scheduler.queue_prefix)
+            .env("EXECHUB_STEP_LEASE", "2s")
+            .env("EXECHUB_RECONCILE_INTERVAL", "1s")
+            .env("EXECHUB_QUEUE_POLL_INTERVAL", "20ms")
+            .env("EXECHUB_LOG", "warn")
+            .stdout(std::process::Stdio::null());
+        if let Some(redis) = &self.scheduler.redis_url {
+            command.env("EXECHUB_REDIS_URL", redis);
+        }
+        command.spawn().expect("start exechub")
+    }
+}
+
 /// The `extensions.code` of the first error, if any.
 pub fn error_code(body: &Value) -> Option<String> {
     body["errors"][0]["extensions"]["code"]

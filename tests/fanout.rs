@@ -1,0 +1,113 @@
+//! Events across processes, on Postgres and Redis: two `exechub serve` processes and
+//! one `exechub worker`. A subscriber on A sees, in order and complete, the events of
+//! an execution created on B and run by the worker.
+
+mod support;
+
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use support::ws::{TRANSPORT_WS, WsClient, event_of};
+use support::{Backend, Options, TestServer, postgres_configured};
+
+/// A child process killed when the test ends, however it ends.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `exechub serve --no-workers` on a free port; returns it once it answers.
+async fn serve(server: &TestServer) -> (Process, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let bind = format!("127.0.0.1:{port}");
+    let process = Process(server.spawn("serve", &["--no-workers", "--bind", &bind]));
+    let base = format!("http://{bind}");
+    let started = Instant::now();
+    while reqwest::get(format!("{base}/healthz")).await.is_err() {
+        assert!(started.elapsed() < Duration::from_secs(30), "serve did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (process, base)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_cross_processes() {
+    if !postgres_configured() || std::env::var("EXECHUB_TEST_REDIS_URL").is_err() {
+        eprintln!("EXECHUB_TEST_DATABASE_URL or EXECHUB_TEST_REDIS_URL is not set: skipped");
+        return;
+    }
+    let mut options = Options::default();
+    options.serve.no_workers = true;
+    let server = TestServer::start_with(Backend::Postgres, options).await;
+    let (_a, a) = serve(&server).await;
+    let (_b, b) = serve(&server).await;
+    let _worker = Process(server.spawn("worker", &[]));
+
+    let token = server.admin();
+    let mut feed = WsClient::connect(&a, TRANSPORT_WS, Some(&token)).await;
+    feed.subscribe(
+        "feed",
+        "subscription { executionsFeed(types: [EXECUTION_COMPLETED]) { executionId type } }",
+        json!({}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let created: serde_json::Value = reqwest::Client::new()
+        .post(format!("{b}/graphql"))
+        .bearer_auth(&token)
+        .json(&json!({
+            "query": "mutation($input: CreateExecutionInput!) { createExecution(input: $input) { id } }",
+            "variables": { "input": { "orderId": "o", "serviceId": "s",
+                "steps": [
+                    { "id": "a", "name": "A", "handler": { "kind": "echo" } },
+                    { "id": "b", "name": "B", "dependsOn": ["a"], "handler": { "kind": "delay", "config": { "ms": 300 } } }
+                ] } }
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["data"]["createExecution"]["id"].as_str().unwrap().to_owned();
+    let mut events = WsClient::connect(&a, TRANSPORT_WS, Some(&token)).await;
+    events
+        .subscribe(
+            "e",
+            "subscription($id: ID!) { executionEvents(executionId: $id, afterSequence: 0) { sequence type } }",
+            json!({ "id": id }),
+        )
+        .await;
+    reqwest::Client::new()
+        .post(format!("{b}/graphql"))
+        .bearer_auth(&token)
+        .json(&json!({ "query": "mutation($id: ID!) { startExecution(id: $id) { id } }", "variables": { "id": id } }))
+        .send()
+        .await
+        .unwrap();
+
+    let mut sequences = Vec::new();
+    loop {
+        let event = event_of(&events.next_data("e").await, "executionEvents");
+        sequences.push(event["sequence"].as_i64().unwrap());
+        if event["type"] == "EXECUTION_COMPLETED" {
+            break;
+        }
+    }
+    assert_eq!(sequences, (1..=sequences.len() as i64).collect::<Vec<_>>());
+    let completed = event_of(&feed.next_data("feed").await, "executionsFeed");
+    assert_eq!(completed["executionId"], id.as_str());
+    // Events caused by the worker (steps) reached A: more than B's own three
+    // (created, started, the first step handed out).
+    assert!(sequences.len() > 5, "{sequences:?}");
+}
