@@ -1,0 +1,117 @@
+//! The reference npm `graphql-ws` client, run by Node, against a real server: it sees
+//! a scheduled execution's whole event order, gets the server's errors with their
+//! codes, and is refused with 4403 for a forged token. (`npm ci` installs it in
+//! `tests/fixtures/graphql-ws-client` on first use.)
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Once;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::TestServer;
+
+fn fixture() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/graphql-ws-client")
+}
+
+/// `npm ci` in the fixture, once per test run.
+fn install() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        if fixture().join("node_modules/graphql-ws").exists() {
+            return;
+        }
+        let status = std::process::Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(fixture())
+            .status()
+            .expect("npm (Node.js) is installed");
+        assert!(status.success(), "npm ci failed");
+    });
+}
+
+/// Starts the client; its JSON lines are returned when it exits.
+fn subscribe(
+    server: &TestServer,
+    token: &str,
+    query: &str,
+    variables: Value,
+    stop_after: &str,
+) -> tokio::process::Child {
+    install();
+    tokio::process::Command::new("node")
+        .arg(fixture().join("client.mjs"))
+        .arg(format!("{}/graphql", server.base.replacen("http", "ws", 1)))
+        .arg(token)
+        .arg(query)
+        .arg(variables.to_string())
+        .arg(stop_after)
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start node")
+}
+
+async fn lines(child: tokio::process::Child) -> Vec<Value> {
+    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("the client to finish")
+        .unwrap();
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graphql_ws_reference_client() {
+    let server = TestServer::start(support::Backend::Sqlite).await;
+    let id = server
+        .create(json!({ "orderId": "o", "serviceId": "s",
+            "steps": [
+                { "id": "a", "name": "A", "handler": { "kind": "echo" } },
+                { "id": "b", "name": "B", "dependsOn": ["a"], "handler": { "kind": "echo" } }
+            ] }))
+        .await;
+    let query = "subscription($id: ID!) { executionEvents(executionId: $id, afterSequence: 0) { sequence type } }";
+    let client = subscribe(&server, &server.admin(), query, json!({ "id": id }), "EXECUTION_COMPLETED");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    server
+        .gql("mutation($id: ID!) { startExecution(id: $id) { id } }", json!({ "id": id }))
+        .await;
+    let got = lines(client).await;
+    let events: Vec<(i64, String)> = got
+        .iter()
+        .filter_map(|line| line.get("next"))
+        .map(|p| {
+            let e = &p["data"]["executionEvents"];
+            (e["sequence"].as_i64().unwrap(), e["type"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    let stored = server
+        .gql("query($id: ID!) { execution(id: $id) { events(first: 500) { sequence type } } }", json!({ "id": id }))
+        .await;
+    let stored: Vec<(i64, String)> = stored["execution"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["sequence"].as_i64().unwrap(), e["type"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(events, stored, "{got:?}");
+    assert_eq!(events.last().unwrap().1, "EXECUTION_COMPLETED");
+
+    // An unknown execution: the client's error callback gets the code.
+    let client = subscribe(&server, &server.admin(), query, json!({ "id": "nope" }), "");
+    let got = lines(client).await;
+    let error = got.iter().find_map(|l| l.get("error")).expect("an error");
+    assert_eq!(error[0]["extensions"]["code"], "NOT_FOUND", "{got:?}");
+
+    // A forged token: the connection is closed with 4403.
+    let client = subscribe(&server, "forged", query, json!({ "id": id }), "");
+    let got = lines(client).await;
+    assert!(got.iter().any(|l| l["closed"] == 4403), "{got:?}");
+}
