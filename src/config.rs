@@ -160,6 +160,10 @@ pub struct SchedulerConfig {
     /// Prefix of this process's worker name (a unique suffix is added).
     #[arg(long, env = "EXECHUB_WORKER_NAME", default_value = "exechub")]
     pub worker_name: String,
+    /// Deliver webhooks to private, loopback and link-local addresses too (refused
+    /// by default, so that executions cannot reach into the network they run in).
+    #[arg(long, env = "EXECHUB_WEBHOOK_ALLOW_PRIVATE")]
+    pub webhook_allow_private: bool,
 }
 
 impl Default for SchedulerConfig {
@@ -174,6 +178,7 @@ impl Default for SchedulerConfig {
             checkpoint_interval: Duration::from_secs(15 * 60),
             poll_interval: Duration::from_millis(50),
             worker_name: "exechub".into(),
+            webhook_allow_private: false,
         }
     }
 }

@@ -33,7 +33,10 @@ async fn serve(server: &TestServer) -> (Process, String) {
     let base = format!("http://{bind}");
     let started = Instant::now();
     while reqwest::get(format!("{base}/healthz")).await.is_err() {
-        assert!(started.elapsed() < Duration::from_secs(30), "serve did not start");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "serve did not start"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     (process, base)
@@ -79,7 +82,10 @@ async fn events_cross_processes() {
         .json()
         .await
         .unwrap();
-    let id = created["data"]["createExecution"]["id"].as_str().unwrap().to_owned();
+    let id = created["data"]["createExecution"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let mut events = WsClient::connect(&a, TRANSPORT_WS, Some(&token)).await;
     events
         .subscribe(

@@ -78,10 +78,19 @@ async fn graphql_ws_reference_client() {
             ] }))
         .await;
     let query = "subscription($id: ID!) { executionEvents(executionId: $id, afterSequence: 0) { sequence type } }";
-    let client = subscribe(&server, &server.admin(), query, json!({ "id": id }), "EXECUTION_COMPLETED");
+    let client = subscribe(
+        &server,
+        &server.admin(),
+        query,
+        json!({ "id": id }),
+        "EXECUTION_COMPLETED",
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
     server
-        .gql("mutation($id: ID!) { startExecution(id: $id) { id } }", json!({ "id": id }))
+        .gql(
+            "mutation($id: ID!) { startExecution(id: $id) { id } }",
+            json!({ "id": id }),
+        )
         .await;
     let got = lines(client).await;
     let events: Vec<(i64, String)> = got
@@ -89,17 +98,28 @@ async fn graphql_ws_reference_client() {
         .filter_map(|line| line.get("next"))
         .map(|p| {
             let e = &p["data"]["executionEvents"];
-            (e["sequence"].as_i64().unwrap(), e["type"].as_str().unwrap().to_owned())
+            (
+                e["sequence"].as_i64().unwrap(),
+                e["type"].as_str().unwrap().to_owned(),
+            )
         })
         .collect();
     let stored = server
-        .gql("query($id: ID!) { execution(id: $id) { events(first: 500) { sequence type } } }", json!({ "id": id }))
+        .gql(
+            "query($id: ID!) { execution(id: $id) { events(first: 500) { sequence type } } }",
+            json!({ "id": id }),
+        )
         .await;
     let stored: Vec<(i64, String)> = stored["execution"]["events"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["sequence"].as_i64().unwrap(), e["type"].as_str().unwrap().to_owned()))
+        .map(|e| {
+            (
+                e["sequence"].as_i64().unwrap(),
+                e["type"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     assert_eq!(events, stored, "{got:?}");
     assert_eq!(events.last().unwrap().1, "EXECUTION_COMPLETED");

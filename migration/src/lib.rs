@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m0001_core;
 mod m0002_scheduler;
+mod m0003_events;
 
 /// A plain (or unique) index named after its table and columns.
 pub(crate) fn index<T: Iden + Copy + 'static, C: Iden + Copy + 'static>(
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m0001_core::Migration),
             Box::new(m0002_scheduler::Migration),
+            Box::new(m0003_events::Migration),
         ]
     }
 }

@@ -11,6 +11,7 @@ use super::status::{ExecutionStatus, Status, StepStatus};
 use super::step_graph::StepGraph;
 use super::types::*;
 use super::validate::{self, Progress, TimeoutMs};
+use super::webhooks;
 use crate::error::{AppError, AppResult};
 
 /// Builds a new execution (QUEUED, sequence 1 = EXECUTION_CREATED), started at once
@@ -53,6 +54,7 @@ pub fn create(
         paused_at: None,
         paused_ms: 0,
         retry_at: None,
+        webhook_events: Vec::new(),
         created_at: now,
         updated_at: now,
     };
@@ -67,6 +69,7 @@ pub fn create(
             w
         })
         .collect();
+    change.execution.webhook_events = webhooks::watched(change.webhooks_added.iter());
     change.steps = steps;
     change.emit(EventType::ExecutionCreated, EventPayload::default(), None);
     if input.auto_start.unwrap_or(false) {
@@ -110,7 +113,7 @@ fn parse_webhooks(
                 url,
                 events: w.events,
                 headers: validate::opt_json(&format!("{field}.headers"), w.headers)?.map(|j| j.0),
-                secret: validate::opt_short(&format!("{field}.secret"), w.secret)?,
+                secret: validate::opt_short(&format!("{field}.secret"), w.secret)?.map(Secret),
                 retries: validate::int_range(
                     &format!("{field}.retries"),
                     w.retries.unwrap_or(3),
@@ -176,6 +179,10 @@ pub fn update(
             "at most 20 webhooks",
         ));
     }
+    let kept = webhooks
+        .iter()
+        .filter(|w| !change.webhooks_removed.contains(&w.id));
+    change.execution.webhook_events = webhooks::watched(kept.chain(&change.webhooks_added));
     change.emit(EventType::ExecutionUpdated, EventPayload::default(), None);
     Ok(change)
 }

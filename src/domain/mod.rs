@@ -18,3 +18,4 @@ pub mod step_graph;
 pub mod steps;
 pub mod types;
 pub mod validate;
+pub mod webhooks;

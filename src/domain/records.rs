@@ -40,6 +40,8 @@ pub struct Execution {
     pub paused_ms: i64,
     /// When a FAILED execution that will retry is due to run again.
     pub retry_at: Option<Timestamp>,
+    /// The event types any of its webhooks wants (`webhooks::watched`).
+    pub webhook_events: Vec<EventType>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -132,8 +134,8 @@ pub struct Webhook {
     pub url: String,
     pub events: Vec<EventType>,
     pub headers: Option<Value>,
-    /// Signing secret: stored, never shown.
-    pub secret: Option<String>,
+    /// Signing secret: stored, never shown (nor logged: see `Secret`).
+    pub secret: Option<Secret>,
     pub retries: i32,
     pub timeout_ms: i64,
     pub created_at: Timestamp,
@@ -150,6 +152,16 @@ pub struct WebhookDelivery {
     pub error: Option<String>,
     pub delivered_at: Timestamp,
     pub duration_ms: i64,
+}
+
+/// A webhook's signing secret; `Debug` does not print it.
+#[derive(Clone, PartialEq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
 }
 
 /// A new time-ordered id (UUID v7) for any record.

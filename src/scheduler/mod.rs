@@ -1,14 +1,16 @@
-//! The embedded job scheduler. Every process has one: it queues the jobs a committed
-//! change asks for and publishes its events (`dispatch`). Worker processes also run them (`start_workers`):
-//! apalis delivers jobs from one queue per priority level, the priority gate orders
-//! them, the worker runs the step's handler under a lease, and the maintenance loop
-//! reaps lost leases, times executions out and re-queues what the queue lost.
+//! The embedded job scheduler. Every process has one: it publishes a committed
+//! change's events and queues the jobs it asks for (`dispatch`). Worker processes also
+//! run them (`start_workers`): apalis delivers jobs from one queue per priority level,
+//! the priority gate orders them, the worker runs the step's handler under a lease
+//! (or delivers a webhook), and the maintenance loop reaps lost leases, times
+//! executions out and re-queues what the queue lost.
 
 mod commits;
 pub mod gate;
 pub mod handlers;
 mod maintenance;
 pub mod queue;
+mod webhooks;
 mod worker;
 
 use std::collections::HashMap;
@@ -40,6 +42,8 @@ struct Inner {
     queue: Queue,
     /// Where committed events are published for subscribers.
     events: Hub,
+    /// Posts webhooks; follows no redirects (a redirect could lead anywhere).
+    webhook_http: reqwest::Client,
     config: SchedulerConfig,
     handlers: Registry,
     gate: Arc<PriorityGate>,
@@ -91,6 +95,9 @@ impl Scheduler {
             store,
             queue,
             events,
+            webhook_http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()?,
             config,
             handlers,
             name,
@@ -131,7 +138,7 @@ impl Scheduler {
     }
 
     /// After a change is committed: publishes its events, queues the jobs it asks for
-    /// (steps handed out, a retry scheduled) and interrupts this process's attempts it
+    /// (steps handed out, webhook deliveries, a retry scheduled) and interrupts this process's attempts it
     /// ended. A failure to queue is logged; the reconciler queues the job later.
     pub async fn dispatch(&self, change: &Change) {
         self.0.events.publish(change);
@@ -139,7 +146,10 @@ impl Scheduler {
         let steps = schedule::jobs(change)
             .into_iter()
             .map(|job| (Job::Step(job), Duration::ZERO));
-        self.push(steps.collect()).await;
+        let deliveries = webhooks::jobs(change)
+            .into_iter()
+            .map(|job| (job, Duration::ZERO));
+        self.push(steps.chain(deliveries).collect()).await;
         let retry_scheduled = change
             .events
             .iter()

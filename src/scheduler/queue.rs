@@ -28,6 +28,14 @@ pub enum Job {
         execution_id: String,
         priority: Priority,
     },
+    /// Deliver an event to the execution's webhooks that want it, or, retrying, attempt
+    /// `attempt` to the one `webhook_id` names.
+    Webhook {
+        execution_id: String,
+        sequence: i64,
+        webhook_id: Option<String>,
+        attempt: i32,
+    },
 }
 
 impl Job {
@@ -35,6 +43,7 @@ impl Job {
         match self {
             Job::Step(step) => step.priority,
             Job::Retry { priority, .. } => *priority,
+            Job::Webhook { .. } => Priority::High,
         }
     }
 }

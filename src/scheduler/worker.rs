@@ -42,6 +42,15 @@ impl Scheduler {
                     tracing::debug!(%execution_id, ?error, "retry job dropped");
                 }
             }
+            Job::Webhook {
+                execution_id,
+                sequence,
+                webhook_id,
+                attempt,
+            } => {
+                self.deliver(&execution_id, sequence, webhook_id.as_deref(), attempt)
+                    .await
+            }
         }
     }
 

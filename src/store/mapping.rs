@@ -66,6 +66,7 @@ pub fn execution_from_row(row: execution::Model) -> AppResult<Execution> {
         paused_at: row.paused_at.map(from_ms),
         paused_ms: row.paused_ms,
         retry_at: row.retry_at.map(from_ms),
+        webhook_events: opt_from_json(row.webhook_events)?.unwrap_or_default(),
         created_at: from_ms(row.created_at),
         updated_at: from_ms(row.updated_at),
     })
@@ -110,6 +111,7 @@ pub fn execution_to_row(e: &Execution) -> execution::ActiveModel {
         paused_at: Set(e.paused_at.map(to_ms)),
         paused_ms: Set(e.paused_ms),
         retry_at: Set(e.retry_at.map(to_ms)),
+        webhook_events: Set((!e.webhook_events.is_empty()).then(|| to_json(&e.webhook_events))),
         created_at: Set(to_ms(e.created_at)),
         updated_at: Set(to_ms(e.updated_at)),
     }
@@ -267,7 +269,7 @@ pub fn webhook_from_row(row: webhook::Model) -> AppResult<Webhook> {
             .map(|e| parse_name(e, EventType::parse))
             .collect::<AppResult<_>>()?,
         headers: row.headers,
-        secret: row.secret,
+        secret: row.secret.map(Secret),
         retries: row.retries,
         timeout_ms: row.timeout_ms,
         created_at: from_ms(row.created_at),
@@ -283,7 +285,7 @@ pub fn webhook_to_row(w: &Webhook) -> webhook::ActiveModel {
             &w.events.iter().map(|e| e.as_str()).collect::<Vec<_>>(),
         )),
         headers: Set(w.headers.clone()),
-        secret: Set(w.secret.clone()),
+        secret: Set(w.secret.as_ref().map(|s| s.0.clone())),
         retries: Set(w.retries),
         timeout_ms: Set(w.timeout_ms),
         created_at: Set(to_ms(w.created_at)),
@@ -302,4 +304,19 @@ pub fn delivery_from_row(row: webhook_delivery::Model) -> AppResult<WebhookDeliv
         delivered_at: from_ms(row.delivered_at),
         duration_ms: row.duration_ms,
     })
+}
+
+pub fn delivery_to_row(webhook_id: &str, d: &WebhookDelivery) -> webhook_delivery::ActiveModel {
+    webhook_delivery::ActiveModel {
+        id: Set(d.id.clone()),
+        webhook_id: Set(webhook_id.to_owned()),
+        event_type: Set(d.event.as_str().to_owned()),
+        sequence: Set(d.sequence),
+        attempt: Set(d.attempt),
+        status_code: Set(d.status_code),
+        ok: Set(d.ok),
+        error: Set(d.error.clone()),
+        delivered_at: Set(to_ms(d.delivered_at)),
+        duration_ms: Set(d.duration_ms),
+    }
 }

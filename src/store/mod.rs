@@ -5,6 +5,7 @@
 pub mod analytics;
 pub mod batch;
 pub mod changes;
+mod deliveries;
 pub mod entities;
 pub mod executions;
 pub mod feed;

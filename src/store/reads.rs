@@ -170,6 +170,17 @@ impl Store {
             .collect()
     }
 
+    /// Event `sequence` of an execution.
+    pub async fn event(&self, execution_id: &str, sequence: i64) -> AppResult<Option<Event>> {
+        event::Entity::find()
+            .filter(event::Column::ExecutionId.eq(execution_id))
+            .filter(event::Column::Sequence.eq(sequence))
+            .one(&self.db)
+            .await?
+            .map(event_from_row)
+            .transpose()
+    }
+
     /// The newest delivery attempts of a webhook.
     pub async fn deliveries(
         &self,

@@ -1,0 +1,165 @@
+//! Webhook delivery: a committed event that an execution's webhooks want becomes a
+//! job; the job POSTs the signed payload to each such webhook, stores every attempt
+//! (`Webhook.deliveries`), and queues the next attempt after a backoff while the
+//! webhook's `retries` allow. Destinations in private ranges are refused unless
+//! `--webhook-allow-private`.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use reqwest::header::CONTENT_TYPE;
+use serde_json::Value;
+
+use super::queue::Job;
+use super::{Scheduler, system};
+use crate::domain::change::Change;
+use crate::domain::records::{Event, Execution, Webhook, WebhookDelivery, new_id};
+use crate::domain::webhooks::{backoff, event_name, is_private, payload, signature};
+use crate::error::{AppError, AppResult};
+
+/// The delivery jobs of a committed change: one per event its webhooks want.
+pub(super) fn jobs(change: &Change) -> Vec<Job> {
+    change
+        .events
+        .iter()
+        .filter(|e| change.execution.webhook_events.contains(&e.kind))
+        .map(|e| Job::Webhook {
+            execution_id: e.execution_id.clone(),
+            sequence: e.sequence,
+            webhook_id: None,
+            attempt: 1,
+        })
+        .collect()
+}
+
+impl Scheduler {
+    /// Delivers event `sequence` of an execution to its webhooks that want it (or to
+    /// the one being retried), each attempt stored.
+    pub(super) async fn deliver(
+        &self,
+        execution_id: &str,
+        sequence: i64,
+        webhook_id: Option<&str>,
+        attempt: i32,
+    ) {
+        let store = self.store();
+        let loaded = async {
+            let execution = store.execution(&system(), execution_id).await?;
+            let event = store.event(execution_id, sequence).await?;
+            let webhooks = store.webhooks(execution_id).await?;
+            AppResult::Ok((execution, event, webhooks))
+        };
+        let (execution, event, webhooks) = match loaded.await {
+            Ok((Some(execution), Some(event), webhooks)) => (execution, event, webhooks),
+            Ok(_) => return, // deleted since
+            Err(error) => {
+                tracing::warn!(%execution_id, sequence, ?error, "webhook delivery not loaded");
+                return;
+            }
+        };
+        let targets = webhooks.iter().filter(|w| match webhook_id {
+            Some(id) => w.id == id,
+            None => w.events.contains(&event.kind),
+        });
+        let deliveries = targets.map(|w| self.attempt(w, &execution, &event, attempt));
+        futures::future::join_all(deliveries).await;
+    }
+
+    /// One attempt to one webhook: POST, store the outcome, queue the next attempt.
+    async fn attempt(&self, webhook: &Webhook, execution: &Execution, event: &Event, attempt: i32) {
+        let started = Instant::now();
+        let outcome = self.post(webhook, execution, event).await;
+        let ok = outcome.as_ref().is_ok_and(|status| status.is_success());
+        let delivery = WebhookDelivery {
+            id: new_id(),
+            event: event.kind,
+            sequence: event.sequence,
+            attempt,
+            status_code: outcome.as_ref().ok().map(|s| i32::from(s.as_u16())),
+            ok,
+            error: match &outcome {
+                Ok(status) if !ok => Some(format!("answered {status}")),
+                Ok(_) => None,
+                Err(error) => Some(error.clone()),
+            },
+            delivered_at: Utc::now(),
+            duration_ms: started.elapsed().as_millis() as i64,
+        };
+        tracing::debug!(webhook = %webhook.id, sequence = event.sequence, attempt, ok, "webhook attempt");
+        if let Err(error) = self.store().record_delivery(&webhook.id, &delivery).await {
+            tracing::warn!(webhook = %webhook.id, ?error, "webhook delivery not recorded");
+        }
+        if !ok && attempt <= webhook.retries {
+            let retry = Job::Webhook {
+                execution_id: execution.id.clone(),
+                sequence: event.sequence,
+                webhook_id: Some(webhook.id.clone()),
+                attempt: attempt + 1,
+            };
+            self.push(vec![(retry, backoff(attempt))]).await;
+        }
+    }
+
+    /// POSTs the event; the status the receiver answered, or why there was none.
+    async fn post(
+        &self,
+        webhook: &Webhook,
+        execution: &Execution,
+        event: &Event,
+    ) -> Result<reqwest::StatusCode, String> {
+        let url = reqwest::Url::parse(&webhook.url).map_err(|e| format!("bad URL: {e}"))?;
+        if !self.0.config.webhook_allow_private {
+            refuse_private(&url).await.map_err(|e| e.message())?;
+        }
+        let body = payload(event, execution).to_string();
+        let timestamp = Utc::now().timestamp();
+        let mut request = self
+            .0
+            .webhook_http
+            .post(url)
+            .timeout(Duration::from_millis(webhook.timeout_ms.max(1) as u64));
+        if let Some(Value::Object(headers)) = &webhook.headers {
+            for (name, value) in headers {
+                if let Some(value) = value.as_str()
+                    && !name.to_ascii_lowercase().starts_with("x-exechub-")
+                {
+                    request = request.header(name, value);
+                }
+            }
+        }
+        request = request
+            .header(CONTENT_TYPE, "application/json")
+            .header("X-Exechub-Event", event_name(event.kind))
+            .header(
+                "X-Exechub-Delivery",
+                format!("{}-{}", webhook.id, event.sequence),
+            )
+            .header("X-Exechub-Timestamp", timestamp.to_string());
+        if let Some(secret) = &webhook.secret {
+            request = request.header(
+                "X-Exechub-Signature",
+                signature(&secret.0, timestamp, &body),
+            );
+        }
+        let response = request.body(body).send().await.map_err(|e| e.to_string())?;
+        Ok(response.status())
+    }
+}
+
+/// Refuses a URL whose host is or resolves to a private address.
+async fn refuse_private(url: &reqwest::Url) -> AppResult<()> {
+    let host = url.host_str().unwrap_or_default();
+    let port = url.port_or_known_default().unwrap_or(443);
+    let addresses = tokio::net::lookup_host((host.trim_matches(['[', ']']), port))
+        .await
+        .map_err(|e| AppError::bad_input("url", format!("cannot resolve `{host}`: {e}")))?;
+    for address in addresses {
+        if is_private(address.ip()) {
+            return Err(AppError::bad_input(
+                "url",
+                format!("`{host}` is a private address (allow with --webhook-allow-private)"),
+            ));
+        }
+    }
+    Ok(())
+}
