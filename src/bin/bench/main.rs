@@ -9,10 +9,14 @@
 //! - `bench write`: `appendLog` under N concurrent clients, each on its own execution.
 //! - `bench steps`: the scheduler: throughput of `echo` steps and dispatch latency,
 //!   with BullMQ on the same Redis as the reference.
+//! - `bench subscribers`: N WebSocket subscribers (each on its own execution, then
+//!   all on one) while events are published: idle memory per subscriber and event →
+//!   client latency, with the graphql-ws library on Node.js as the reference.
 
 mod api;
 mod server;
 mod steps;
+mod subscribers;
 
 use clap::{Parser, Subcommand};
 
@@ -45,6 +49,9 @@ enum Bench {
     /// The scheduler: `echo` steps per second end to end, and dispatch latency at a
     /// steady offered rate; with `--bullmq`, BullMQ on the same Redis as reference.
     Steps(steps::StepsBench),
+    /// WebSocket subscribers at scale: idle memory each and event → client latency;
+    /// with `--peer`, graphql-ws on Node.js under the same load.
+    Subscribers(subscribers::SubscribersBench),
 }
 
 #[tokio::main]
@@ -54,5 +61,6 @@ async fn main() {
         Bench::Read { load, baseline } => api::read(load, baseline).await,
         Bench::Write(load) => api::write(load).await,
         Bench::Steps(bench) => steps::run(bench).await,
+        Bench::Subscribers(bench) => subscribers::run(bench).await,
     }
 }

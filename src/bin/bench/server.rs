@@ -29,7 +29,7 @@ pub fn exechub_binary() -> PathBuf {
         .with_file_name("exechub")
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -85,6 +85,20 @@ pub async fn spawn_server(database_url: Option<&str>, env: &[(&str, &str)]) -> (
         },
         ready,
     )
+}
+
+/// The Node.js reference `bench/peers/<name>`, its packages installed (`npm ci`).
+pub fn node_peer(name: &str) -> PathBuf {
+    let peer = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench/peers").join(name);
+    if !peer.join("node_modules").exists() {
+        let installed = Command::new("npm")
+            .args(["ci", "--silent", "--no-audit", "--no-fund"])
+            .current_dir(&peer)
+            .status()
+            .expect("npm (Node.js is needed for the reference peers)");
+        assert!(installed.success(), "npm ci in {}", peer.display());
+    }
+    peer
 }
 
 pub fn rss_kib(pid: u32) -> u64 {

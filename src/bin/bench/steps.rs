@@ -5,13 +5,12 @@
 //! `exechub_step_dispatch_seconds` summary (ready → handler start). The reference is
 //! BullMQ on the same Redis (`bench/peers/bullmq`), run in the same sitting.
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::server::{Server, gql, spawn_server, token};
+use crate::server::{Server, gql, node_peer, spawn_server, token};
 
 #[derive(clap::Args)]
 pub struct StepsBench {
@@ -282,15 +281,7 @@ async fn latency(server: &Server, token: &str, rate: u64, seconds: u64) -> (f64,
 
 /// Runs the BullMQ peer (installing its packages on first use); returns its report.
 fn bullmq(redis_url: &str, jobs: usize, rate: u64, seconds: u64) -> Value {
-    let peer = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench/peers/bullmq");
-    if !peer.join("node_modules").exists() {
-        let installed = Command::new("npm")
-            .args(["ci", "--silent", "--no-audit", "--no-fund"])
-            .current_dir(&peer)
-            .status()
-            .expect("npm (Node.js is needed for the BullMQ reference)");
-        assert!(installed.success(), "npm ci in {}", peer.display());
-    }
+    let peer = node_peer("bullmq");
     let output = Command::new("node")
         .arg("bench.mjs")
         .args(["--redis", redis_url])
