@@ -7,6 +7,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 use support::TestServer;
+use support::ws::{TRANSPORT_WS, WsClient};
 
 fn operation(name: &str) -> String {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("frontend-queries");
@@ -195,6 +196,7 @@ async fn every_operation_runs(server: &TestServer) {
     .await;
 
     claim_loop(server, &mut used).await;
+    subscriptions(server, &mut used).await;
 
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("frontend-queries");
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -253,6 +255,60 @@ async fn claim_loop(server: &TestServer, used: &mut Vec<&'static str>) {
     )
     .await;
     assert_eq!(failed["failClaimedStep"]["status"], "FAILED");
+}
+
+/// The subscriptions, over a WebSocket: each gets its first event from a run of a
+/// one-step execution.
+async fn subscriptions(server: &TestServer, used: &mut Vec<&'static str>) {
+    let id = server
+        .create(json!({ "orderId": "o", "serviceId": "live",
+            "steps": [{ "id": "a", "name": "A", "handler": { "kind": "echo" } }] }))
+        .await;
+    let mut client = WsClient::connect(&server.base, TRANSPORT_WS, Some(&server.admin())).await;
+    let subscriptions = [
+        (
+            "ExecutionEvents",
+            json!({ "executionId": id, "afterSequence": 0 }),
+        ),
+        ("ExecutionProgress", json!({ "executionId": id })),
+        ("StepEvents", json!({ "executionId": id })),
+        (
+            "ExecutionsFeed",
+            json!({ "filter": { "serviceId": { "eq": "live" } }, "types": ["EXECUTION_COMPLETED"] }),
+        ),
+    ];
+    for (name, variables) in &subscriptions {
+        used.push(name);
+        client
+            .subscribe(name, &operation(name), variables.clone())
+            .await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    server
+        .gql(
+            "mutation($id: ID!) { startExecution(id: $id) { id } }",
+            json!({ "id": id }),
+        )
+        .await;
+    let mut first = std::collections::BTreeMap::new();
+    while first.len() < subscriptions.len() {
+        let message = client.next_message().await;
+        assert_eq!(message["type"], "next", "{message}");
+        assert!(message["payload"].get("errors").is_none(), "{message}");
+        let name = message["id"].as_str().unwrap().to_owned();
+        let event = message["payload"]["data"]
+            .as_object()
+            .unwrap()
+            .values()
+            .next()
+            .unwrap()
+            .clone();
+        first.entry(name).or_insert(event);
+    }
+    assert_eq!(first["ExecutionEvents"]["type"], "EXECUTION_CREATED");
+    assert_eq!(first["ExecutionProgress"]["type"], "EXECUTION_STARTED");
+    assert_eq!(first["StepEvents"]["type"], "STEP_STARTED");
+    assert_eq!(first["ExecutionsFeed"]["type"], "EXECUTION_COMPLETED");
 }
 
 backend_tests!(every_operation_runs);

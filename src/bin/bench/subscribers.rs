@@ -143,7 +143,10 @@ fn peer() -> Target {
     let base = format!("http://127.0.0.1:{port}");
     let started = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(10), "the peer never listened");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the peer never listened"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     Target {
@@ -235,7 +238,11 @@ async fn measure(target: &Target, bench: &SubscribersBench, all_on_one: bool) ->
     tokio::time::sleep(Duration::from_secs(2)).await;
     let idle = rss_kib(target.pid);
 
-    let rate = if all_on_one { bench.rate_one } else { bench.rate };
+    let rate = if all_on_one {
+        bench.rate_one
+    } else {
+        bench.rate
+    };
     let published = publish(target, &ids, rate, bench.seconds).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     stop.cancel();
@@ -249,7 +256,11 @@ async fn measure(target: &Target, bench: &SubscribersBench, all_on_one: bool) ->
         published,
         offered_rate: rate,
         delivered: latencies.len(),
-        expected: if all_on_one { published * count } else { published },
+        expected: if all_on_one {
+            published * count
+        } else {
+            published
+        },
         p50: percentile(&latencies, 0.5),
         p99: percentile(&latencies, 0.99),
     }
@@ -262,17 +273,22 @@ async fn subscribe(
     id: &str,
 ) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
     let mut request = url.into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
     let config = WebSocketConfig::default()
         .read_buffer_size(4096)
         .write_buffer_size(4096);
-    let (mut socket, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), false)
-        .await
-        .expect("WebSocket connect");
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async_with_config(request, Some(config), false)
+            .await
+            .expect("WebSocket connect");
     let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } });
-    socket.send(Message::Text(init.to_string().into())).await.unwrap();
+    socket
+        .send(Message::Text(init.to_string().into()))
+        .await
+        .unwrap();
     while let Some(Ok(message)) = socket.next().await {
         if let Message::Text(text) = message
             && text.contains("connection_ack")
