@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use support::ws::{TRANSPORT_WS, WsClient, event_of};
-use support::{Backend, Options, TestServer, postgres_configured};
+use support::{Backend, Options, TestServer, post_gql, postgres_configured};
 
 /// A child process killed when the test ends, however it ends.
 struct Process(Child);
@@ -65,23 +65,19 @@ async fn events_cross_processes() {
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let created: serde_json::Value = reqwest::Client::new()
-        .post(format!("{b}/graphql"))
-        .bearer_auth(&token)
-        .json(&json!({
-            "query": "mutation($input: CreateExecutionInput!) { createExecution(input: $input) { id } }",
-            "variables": { "input": { "orderId": "o", "serviceId": "s",
-                "steps": [
-                    { "id": "a", "name": "A", "handler": { "kind": "echo" } },
-                    { "id": "b", "name": "B", "dependsOn": ["a"], "handler": { "kind": "delay", "config": { "ms": 300 } } }
-                ] } }
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let client = reqwest::Client::new();
+    let created = post_gql(
+        &client,
+        &b,
+        Some(&token),
+        "mutation($input: CreateExecutionInput!) { createExecution(input: $input) { id } }",
+        json!({ "input": { "orderId": "o", "serviceId": "s",
+            "steps": [
+                { "id": "a", "name": "A", "handler": { "kind": "echo" } },
+                { "id": "b", "name": "B", "dependsOn": ["a"], "handler": { "kind": "delay", "config": { "ms": 300 } } }
+            ] } }),
+    )
+    .await;
     let id = created["data"]["createExecution"]["id"]
         .as_str()
         .unwrap()
@@ -94,13 +90,14 @@ async fn events_cross_processes() {
             json!({ "id": id }),
         )
         .await;
-    reqwest::Client::new()
-        .post(format!("{b}/graphql"))
-        .bearer_auth(&token)
-        .json(&json!({ "query": "mutation($id: ID!) { startExecution(id: $id) { id } }", "variables": { "id": id } }))
-        .send()
-        .await
-        .unwrap();
+    post_gql(
+        &client,
+        &b,
+        Some(&token),
+        "mutation($id: ID!) { startExecution(id: $id) { id } }",
+        json!({ "id": id }),
+    )
+    .await;
 
     let mut sequences = Vec::new();
     loop {

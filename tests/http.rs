@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::{TestServer, error_code};
+use support::{TestServer, error_code, post_gql};
 
 async fn health_graphiql_and_get(server: &TestServer) {
     let get = |path: &str| server.client.get(format!("{}{path}", server.base));
@@ -160,16 +160,15 @@ async fn binary_serves_on_sqlite_with_a_generated_secret() {
         .unwrap();
     assert!(token.status.success());
     let token = String::from_utf8(token.stdout).unwrap().trim().to_owned();
-    let body: serde_json::Value = client
-        .post(format!("http://127.0.0.1:{port}/graphql"))
-        .bearer_auth(&token)
-        .json(&json!({ "query": "{ me { role tenant } }" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let body = post_gql(
+        &client,
+        &base,
+        Some(&token),
+        "{ me { role tenant } }",
+        json!({}),
+    )
+    .await;
     // SIGTERM ends the server cleanly.
     let stopped = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

@@ -104,23 +104,7 @@ async fn graphql_ws_reference_client() {
             )
         })
         .collect();
-    let stored = server
-        .gql(
-            "query($id: ID!) { execution(id: $id) { events(first: 500) { sequence type } } }",
-            json!({ "id": id }),
-        )
-        .await;
-    let stored: Vec<(i64, String)> = stored["execution"]["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["sequence"].as_i64().unwrap(),
-                e["type"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let stored = server.stored_events(&id).await;
     assert_eq!(events, stored, "{got:?}");
     assert_eq!(events.last().unwrap().1, "EXECUTION_COMPLETED");
 

@@ -19,9 +19,6 @@ const EVENTS: &str = "subscription($id: ID!, $after: Int, $types: [EventType!]) 
   }
 }";
 
-const STORED: &str =
-    "query($id: ID!) { execution(id: $id) { events(first: 500) { sequence type } } }";
-
 async fn append_log(server: &TestServer, id: &str, message: &str) {
     server
         .gql(
@@ -29,21 +26,6 @@ async fn append_log(server: &TestServer, id: &str, message: &str) {
             json!({ "id": id, "m": message }),
         )
         .await;
-}
-
-async fn stored_events(server: &TestServer, id: &str) -> Vec<(i64, String)> {
-    let data = server.gql(STORED, json!({ "id": id })).await;
-    data["execution"]["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["sequence"].as_i64().unwrap(),
-                e["type"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
 }
 
 /// A scheduled execution seen from `afterSequence: 0` over each subprotocol: every
@@ -85,7 +67,7 @@ async fn full_event_order(server: &TestServer) {
                 break;
             }
         }
-        assert_eq!(seen, stored_events(server, &id).await, "over {protocol}");
+        assert_eq!(seen, server.stored_events(&id).await, "over {protocol}");
         let steps: Vec<_> = seen.iter().filter(|(_, k)| k == "STEP_COMPLETED").collect();
         assert_eq!(steps.len(), 3);
         client.close().await;
@@ -394,7 +376,7 @@ async fn sse_stream(server: &TestServer) {
         }
     }
     assert_eq!(kinds.first().map(String::as_str), Some("EXECUTION_CREATED"));
-    assert_eq!(kinds.len(), stored_events(server, &id).await.len());
+    assert_eq!(kinds.len(), server.stored_events(&id).await.len());
 
     let refused = server
         .client

@@ -8,4 +8,4 @@ pub mod fanout;
 pub mod hub;
 pub mod streams;
 
-pub use hub::{Hub, Published};
+pub use hub::Hub;

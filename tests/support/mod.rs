@@ -163,15 +163,28 @@ impl TestServer {
 
     /// POSTs a GraphQL request with an optional bearer token; returns the whole body.
     pub async fn gql_as(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
-        let mut request = self
-            .client
-            .post(format!("{}/graphql", self.base))
-            .json(&json!({ "query": query, "variables": variables }));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.expect("request");
-        response.json().await.expect("JSON body")
+        post_gql(&self.client, &self.base, token, query, variables).await
+    }
+
+    /// Every stored event of an execution as (sequence, type), in order.
+    pub async fn stored_events(&self, id: &str) -> Vec<(i64, String)> {
+        let data = self
+            .gql(
+                "query($id: ID!) { execution(id: $id) { events(first: 500) { sequence type } } }",
+                json!({ "id": id }),
+            )
+            .await;
+        data["execution"]["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["sequence"].as_i64().unwrap(),
+                    e["type"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
     }
 
     /// As admin; panics on any GraphQL error and returns `data`.
@@ -242,6 +255,24 @@ impl TestServer {
         }
         command.spawn().expect("start exechub")
     }
+}
+
+/// POSTs a GraphQL request to the server at `base`; returns the whole body.
+pub async fn post_gql(
+    client: &reqwest::Client,
+    base: &str,
+    token: Option<&str>,
+    query: &str,
+    variables: Value,
+) -> Value {
+    let mut request = client
+        .post(format!("{base}/graphql"))
+        .json(&json!({ "query": query, "variables": variables }));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("request");
+    response.json().await.expect("JSON body")
 }
 
 /// The `extensions.code` of the first error, if any.

@@ -221,7 +221,10 @@ async fn measure(target: &Target, bench: &SubscribersBench, all_on_one: bool) ->
                                 continue;
                             }
                             let stamp = &value["payload"]["data"]["executionEvents"]["timestamp"];
-                            let sent: DateTime<Utc> = stamp.as_str().unwrap().parse().unwrap();
+                            let Some(stamp) = stamp.as_str() else {
+                                continue;
+                            };
+                            let sent: DateTime<Utc> = stamp.parse().unwrap();
                             latencies.push((received - sent).to_std().unwrap_or_default());
                         }
                         Some(Ok(_)) => {}
