@@ -69,7 +69,7 @@ impl Change {
             timestamp: self.now,
             status: self.execution.status,
             progress: self.execution.progress,
-            payload,
+            payload: Box::new(payload),
             actor: Some(self.actor.clone()),
             reason,
         });

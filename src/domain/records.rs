@@ -122,7 +122,8 @@ pub struct Event {
     pub timestamp: Timestamp,
     pub status: ExecutionStatus,
     pub progress: f64,
-    pub payload: EventPayload,
+    /// Boxed: most events carry little, and live streams hold events while idle.
+    pub payload: Box<EventPayload>,
     pub actor: Option<String>,
     pub reason: Option<String>,
 }

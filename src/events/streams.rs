@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use futures::Stream;
+use futures::future::BoxFuture;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::hub::{Hub, Message, Topic};
@@ -130,19 +131,27 @@ pub fn feed(
     }
 }
 
-/// Every stored event of an execution after sequence `after`.
-async fn stored_after(store: &Store, execution_id: &str, after: i64) -> AppResult<Vec<Event>> {
-    let mut events = Vec::new();
-    let mut last = after;
-    loop {
-        let page = store.events(execution_id, last, PAGE).await?;
-        let full = page.len() as u64 == PAGE;
-        last = page.last().map_or(last, |e| e.sequence);
-        events.extend(page);
-        if !full {
-            return Ok(events);
+/// Every stored event of an execution after sequence `after`. Boxed, so that an idle
+/// stream does not carry the space of a database query: a stream's state is as large
+/// as the largest future it awaits, and thousands of streams sit idle at once.
+fn stored_after<'a>(
+    store: &'a Store,
+    execution_id: &'a str,
+    after: i64,
+) -> BoxFuture<'a, AppResult<Vec<Event>>> {
+    Box::pin(async move {
+        let mut events = Vec::new();
+        let mut last = after;
+        loop {
+            let page = store.events(execution_id, last, PAGE).await?;
+            let full = page.len() as u64 == PAGE;
+            last = page.last().map_or(last, |e| e.sequence);
+            events.extend(page);
+            if !full {
+                return Ok(events);
+            }
         }
-    }
+    })
 }
 
 /// The events of a batch from the bus whose execution `principal` sees and `filter`

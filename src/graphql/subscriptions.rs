@@ -36,7 +36,7 @@ impl SubscriptionRoot {
                 "must be 0 or more",
             )));
         }
-        one_execution(ctx, &execution_id, after_sequence, of_types(types)).await
+        Box::pin(one_execution(ctx, &execution_id, after_sequence, of_types(types))).await
     }
 
     /// Progress and status of one execution (EXECUTION_PROGRESS and status changes).
@@ -46,7 +46,7 @@ impl SubscriptionRoot {
         execution_id: ID,
     ) -> Result<impl Stream<Item = Result<Event>> + use<>> {
         let wanted: Wanted = Box::new(|e| e.kind.is_progress_or_status());
-        one_execution(ctx, &execution_id, None, wanted).await
+        Box::pin(one_execution(ctx, &execution_id, None, wanted)).await
     }
 
     /// Step events (STEP_*) of one execution.
@@ -56,7 +56,7 @@ impl SubscriptionRoot {
         execution_id: ID,
     ) -> Result<impl Stream<Item = Result<Event>> + use<>> {
         let wanted: Wanted = Box::new(|e| e.kind.is_step());
-        one_execution(ctx, &execution_id, None, wanted).await
+        Box::pin(one_execution(ctx, &execution_id, None, wanted)).await
     }
 
     /// For dashboards: every event of every execution the caller may see that matches.
@@ -82,6 +82,8 @@ fn of_types(types: Option<Vec<EventType>>) -> Wanted {
 }
 
 /// The stream of one execution the caller may see, from `after_sequence` or from now.
+/// Callers box this future: awaited inline, its database reads would size the state
+/// that every idle subscription keeps.
 async fn one_execution(
     ctx: &Context<'_>,
     execution_id: &str,
