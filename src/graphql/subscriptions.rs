@@ -36,7 +36,13 @@ impl SubscriptionRoot {
                 "must be 0 or more",
             )));
         }
-        Box::pin(one_execution(ctx, &execution_id, after_sequence, of_types(types))).await
+        Box::pin(one_execution(
+            ctx,
+            &execution_id,
+            after_sequence,
+            of_types(types),
+        ))
+        .await
     }
 
     /// Progress and status of one execution (EXECUTION_PROGRESS and status changes).
