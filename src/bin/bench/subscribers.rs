@@ -166,7 +166,7 @@ async fn executions(target: &Target, count: usize) -> Vec<String> {
         return (0..count).map(|i| format!("e{i}")).collect();
     }
     let client = reqwest::Client::new();
-    let ids = futures::stream::iter(0..count)
+    futures::stream::iter(0..count)
         .map(|_| {
             let client = client.clone();
             async move {
@@ -183,8 +183,7 @@ async fn executions(target: &Target, count: usize) -> Vec<String> {
         })
         .buffer_unordered(32)
         .collect::<Vec<_>>()
-        .await;
-    ids
+        .await
 }
 
 async fn measure(target: &Target, bench: &SubscribersBench, all_on_one: bool) -> Report {
@@ -315,7 +314,7 @@ async fn publish(target: &Target, ids: &[String], rate: u64, seconds: u64) -> us
     let total = (rate * seconds) as usize;
     let started = tokio::time::Instant::now();
     let gap = Duration::from_secs_f64(1.0 / rate as f64);
-    let published = futures::stream::iter(0..total)
+    futures::stream::iter(0..total)
         .map(|n| {
             let client = client.clone();
             let id = ids[n % ids.len()].clone();
@@ -333,6 +332,5 @@ async fn publish(target: &Target, ids: &[String], rate: u64, seconds: u64) -> us
         .buffered(PUBLISHERS)
         .filter(|ok| futures::future::ready(*ok))
         .count()
-        .await;
-    published
+        .await
 }
