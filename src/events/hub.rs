@@ -104,18 +104,34 @@ impl Hub {
     }
 
     /// Publishes a committed change's events here and, with Redis, to every process.
+    /// Costs nothing when no one could receive them.
     pub fn publish(&self, change: &Change) {
+        let fanout = self.0.fanout.get();
+        if fanout.is_none() && !self.is_watched(&change.execution.id) {
+            return;
+        }
         for event in &change.events {
             let message = Arc::new(Published {
                 event: event.clone(),
                 customer_id: change.execution.customer_id.clone(),
                 provider_id: change.execution.provider_id.clone(),
             });
-            if let Some(fanout) = self.0.fanout.get() {
+            if let Some(fanout) = fanout {
                 fanout.send(&message);
             }
             self.deliver(message);
         }
+    }
+
+    /// Whether a subscriber in this process may want the execution's events.
+    fn is_watched(&self, execution_id: &str) -> bool {
+        self.0.feed.receiver_count() > 0
+            || self
+                .0
+                .topics
+                .lock()
+                .expect("topics lock")
+                .contains_key(execution_id)
     }
 
     /// Hands a message to this process's subscribers.
