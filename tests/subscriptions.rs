@@ -497,6 +497,23 @@ async fn close_codes() {
         "admin-none"
     );
 
+    client
+        .subscribe("bad", EVENTS, json!({ "id": id, "after": -1 }))
+        .await;
+    let mut refused = client.next_message().await;
+    while refused["id"] != "bad" {
+        refused = client.next_message().await;
+    }
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(
+        refused["payload"][0]["extensions"]["code"],
+        "BAD_USER_INPUT"
+    );
+    assert_eq!(
+        refused["payload"][0]["extensions"]["field"],
+        "afterSequence"
+    );
+
     let mut legacy = WsClient::connect(&server.base, LEGACY_WS, Some(&token)).await;
     let texts = legacy.texts_for(Duration::from_millis(500)).await;
     assert!(texts.iter().any(|t| t["type"] == "ka"), "{texts:?}");

@@ -12,6 +12,7 @@ use crate::auth::Permission;
 use crate::domain::filter::ExecutionFilter;
 use crate::domain::records::Event;
 use crate::domain::types::EventType;
+use crate::domain::validate;
 use crate::error::AppError;
 use crate::events::streams::{self, Wanted};
 use crate::store::Store;
@@ -30,12 +31,7 @@ impl SubscriptionRoot {
         types: Option<Vec<EventType>>,
         after_sequence: Option<i32>,
     ) -> Result<impl Stream<Item = Result<Event>> + use<>> {
-        if after_sequence.is_some_and(|after| after < 0) {
-            return Err(to_graphql(AppError::bad_input(
-                "afterSequence",
-                "must be 0 or more",
-            )));
-        }
+        let after_sequence = validate::non_negative("afterSequence", after_sequence).gql()?;
         Box::pin(one_execution(
             ctx,
             &execution_id,
@@ -93,7 +89,7 @@ fn of_types(types: Option<Vec<EventType>>) -> Wanted {
 async fn one_execution(
     ctx: &Context<'_>,
     execution_id: &str,
-    after_sequence: Option<i32>,
+    after_sequence: Option<i64>,
     wanted: Wanted,
 ) -> Result<impl Stream<Item = Result<Event>> + use<>> {
     let principal = caller(ctx, Permission::Read).gql()?;
@@ -103,7 +99,7 @@ async fn one_execution(
         .await
         .gql()?
         .ok_or_else(|| to_graphql(AppError::not_found(format!("execution `{execution_id}`"))))?;
-    let after = after_sequence.map_or(execution.last_sequence, i64::from);
+    let after = after_sequence.unwrap_or(execution.last_sequence);
     let events = streams::execution_events(
         store(ctx).clone(),
         topic,

@@ -14,7 +14,12 @@ pub fn authenticate(state: &AppState, headers: &HeaderMap) -> Authentication {
     let header = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    Authentication(authorize(state, header).map(|(principal, _)| principal))
+    authentication(state, header)
+}
+
+/// The outcome of an `Authorization` value, for a request's resolvers.
+pub fn authentication(state: &AppState, authorization: Option<&str>) -> Authentication {
+    Authentication(authorize(state, authorization).map(|(principal, _)| principal))
 }
 
 /// The principal an `Authorization` value (`Bearer <token>`) names, with when its

@@ -14,8 +14,7 @@ use futures::{Stream, StreamExt, stream};
 use serde::Deserialize;
 
 use super::AppState;
-use super::auth::{authenticate, authorize};
-use crate::graphql::context::Authentication;
+use super::auth::{authenticate, authentication};
 
 #[derive(Deserialize)]
 pub struct TokenParam {
@@ -29,10 +28,7 @@ pub async fn stream_handler(
     request: GraphQLRequest,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let authentication = match param.token {
-        Some(token) => {
-            let authorization = format!("Bearer {token}");
-            Authentication(authorize(&state, Some(&authorization)).map(|(principal, _)| principal))
-        }
+        Some(token) => authentication(&state, Some(&format!("Bearer {token}"))),
         None => authenticate(&state, &headers),
     };
     let request = request.into_inner().data(authentication);

@@ -36,7 +36,10 @@ pub fn upgrade(state: AppState, ws: WebSocketUpgrade) -> Response {
         .read_buffer_size(BUFFER_BYTES)
         .write_buffer_size(BUFFER_BYTES);
     let protocol = Protocol::named(ws.selected_protocol().and_then(|p| p.to_str().ok()));
-    ws.on_upgrade(move |socket| Connection::new(state, protocol).run(socket))
+    ws.on_upgrade(move |socket| {
+        let (connection, outbox) = Connection::new(state, protocol);
+        connection.run(socket, outbox)
+    })
 }
 
 /// What an operation's task hands to its connection.
@@ -66,26 +69,25 @@ struct Connection {
     expires: Option<SystemTime>,
     operations: HashMap<String, AbortHandle>,
     outbox: mpsc::Sender<Outgoing>,
-    outbox_receiver: Option<mpsc::Receiver<Outgoing>>,
 }
 
 impl Connection {
-    fn new(state: AppState, protocol: Protocol) -> Self {
+    /// The connection, and the receiving end of its operations' outbox.
+    fn new(state: AppState, protocol: Protocol) -> (Self, mpsc::Receiver<Outgoing>) {
         let (outbox, receiver) = mpsc::channel(OUTBOX);
-        Connection {
+        let connection = Connection {
             state,
             protocol,
             authentication: None,
             expires: None,
             operations: HashMap::new(),
             outbox,
-            outbox_receiver: Some(receiver),
-        }
+        };
+        (connection, receiver)
     }
 
-    async fn run(mut self, socket: WebSocket) {
+    async fn run(mut self, socket: WebSocket, mut outbox: mpsc::Receiver<Outgoing>) {
         let (mut sink, mut incoming) = socket.split();
-        let mut outbox = self.outbox_receiver.take().expect("receiver");
         let init_deadline = sleep_until(Instant::now() + self.state.ws_init_timeout);
         tokio::pin!(init_deadline);
         let expiry = sleep_until(Instant::now() + NEVER);
