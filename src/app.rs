@@ -116,3 +116,25 @@ pub async fn bind(address: &str) -> anyhow::Result<(TcpListener, SocketAddr)> {
     let local = listener.local_addr()?;
     Ok((listener, local))
 }
+
+/// Fills the database with `count` sample histories (`domain::sample`) created over
+/// the `days` before now; the same `random_seed` gives the same histories.
+pub async fn seed(
+    store: &Store,
+    count: usize,
+    days: i64,
+    random_seed: u64,
+) -> crate::error::AppResult<()> {
+    use rand::SeedableRng;
+    const BATCH: usize = 1000;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(random_seed);
+    let now = Utc::now();
+    for start in (0..count).step_by(BATCH) {
+        let histories = (start..(start + BATCH).min(count))
+            .map(|index| crate::domain::sample::history(&mut rng, index, now, days))
+            .collect::<Result<Vec<_>, _>>()?;
+        store.import(&histories).await?;
+        tracing::info!(seeded = start + histories.len(), of = count, "seeding");
+    }
+    Ok(())
+}

@@ -48,6 +48,20 @@ enum Command {
         #[command(flatten)]
         store: StoreConfig,
     },
+    /// Fill the database with realistic sample executions, for demos and benchmarks.
+    Seed {
+        /// How many executions.
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
+        /// Creation times are spread over this many days before now.
+        #[arg(long, default_value_t = 30)]
+        days: i64,
+        /// The same seed gives the same executions.
+        #[arg(long, default_value_t = 1)]
+        random_seed: u64,
+        #[command(flatten)]
+        store: StoreConfig,
+    },
     /// Print the GraphQL schema (SDL).
     Schema,
     /// Print a signed token for the configured key.
@@ -127,6 +141,20 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate { store } => {
             Store::connect(&store).await?.migrate().await?;
             println!("migrations applied");
+            Ok(())
+        }
+        Command::Seed {
+            count,
+            days,
+            random_seed,
+            store,
+        } => {
+            let store = Store::connect(&store).await?;
+            store.migrate().await?;
+            exechub::app::seed(&store, count, days, random_seed)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message()))?;
+            println!("seeded {count} executions");
             Ok(())
         }
         Command::Schema => {

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod progress;
 pub mod records;
 pub mod retry;
+pub mod sample;
 pub mod schedule;
 pub mod status;
 pub mod step_graph;

@@ -84,7 +84,7 @@ impl Store {
         execution::Entity::insert(execution_to_row(&change.execution))
             .exec_without_returning(&txn)
             .await?;
-        write_tags(&txn, &change.execution, false).await?;
+        write_tags(&txn, &[&change.execution], false).await?;
         write_parts(&txn, &[change]).await?;
         write_audit(&txn, vec![audit_row(principal, "createExecution", change)]).await?;
         txn.commit().await?;

@@ -438,7 +438,10 @@ pub fn condition(filter: Option<&ExecutionFilter>, depth: usize) -> AppResult<Co
         c = c.add(or);
     }
     if let Some(not) = &f.not {
-        c = c.add(condition(Some(not), depth + 1)?.not());
+        // The complement of what it wraps: a comparison with NULL is unknown, and
+        // NOT unknown would drop the row, so unknown counts as false first.
+        let wrapped = Expr::from(condition(Some(not), depth + 1)?);
+        c = c.add(Expr::expr(Func::coalesce([wrapped, Expr::val(false)])).not());
     }
     Ok(c)
 }

@@ -9,6 +9,7 @@ mod deliveries;
 pub mod entities;
 pub mod executions;
 pub mod feed;
+mod import;
 pub mod mapping;
 pub mod reads;
 pub mod retention;

@@ -29,21 +29,13 @@ pub(super) async fn save_all(
         .iter()
         .map(|(_, change)| execution_to_row(&change.execution))
         .collect();
-    for chunk in rows.chunks(CHUNK) {
-        execution::Entity::insert_many(chunk.to_vec())
-            .on_conflict(
-                OnConflict::column(execution::Column::Id)
-                    .update_columns(
-                        execution::Column::iter().filter(|c| !matches!(c, execution::Column::Id)),
-                    )
-                    .to_owned(),
-            )
-            .exec_without_returning(txn)
-            .await?;
-    }
+    let upsert = OnConflict::column(execution::Column::Id)
+        .update_columns(execution::Column::iter().filter(|c| !matches!(c, execution::Column::Id)))
+        .to_owned();
+    insert_chunked(txn, rows, Some(upsert)).await?;
     for (before, change) in changes {
         if before.tags != change.execution.tags {
-            write_tags(txn, &change.execution, true).await?;
+            write_tags(txn, &[&change.execution], true).await?;
         }
         if !change.webhooks_removed.is_empty() {
             webhook::Entity::delete_many()
@@ -57,33 +49,34 @@ pub(super) async fn save_all(
     write_parts(txn, &changes).await
 }
 
-/// The execution's tags (after deleting the old ones when `replace`).
+/// The executions' tags (after deleting the old ones when `replace`).
 pub(super) async fn write_tags(
     txn: &DatabaseTransaction,
-    execution: &Execution,
+    executions: &[&Execution],
     replace: bool,
 ) -> AppResult<()> {
     if replace {
         execution_tag::Entity::delete_many()
-            .filter(execution_tag::Column::ExecutionId.eq(&execution.id))
+            .filter(
+                execution_tag::Column::ExecutionId.is_in(executions.iter().map(|e| e.id.as_str())),
+            )
             .exec(txn)
             .await?;
     }
-    if !execution.tags.is_empty() {
-        execution_tag::Entity::insert_many(execution.tags.iter().map(|tag| {
-            execution_tag::ActiveModel {
-                execution_id: Set(execution.id.clone()),
+    let rows = executions
+        .iter()
+        .flat_map(|e| {
+            e.tags.iter().map(|tag| execution_tag::ActiveModel {
+                execution_id: Set(e.id.clone()),
                 tag: Set(tag.clone()),
-            }
-        }))
-        .exec_without_returning(txn)
-        .await?;
-    }
-    Ok(())
+            })
+        })
+        .collect();
+    insert_chunked(txn, rows, None).await
 }
 
 /// Inserts `rows` in multi-row statements of at most `CHUNK` rows.
-async fn insert_chunked<M>(
+pub(super) async fn insert_chunked<M>(
     txn: &DatabaseTransaction,
     rows: Vec<M>,
     on_conflict: Option<OnConflict>,
