@@ -196,17 +196,8 @@ const STATS: &str = "query($g: [StatsDimension!], $b: TimeBucket) { executionSta
     byStatus { status count } totalCost avgCost totalTokens totalApiCalls totalRetries
     duration { avgMs p50Ms p90Ms p95Ms p99Ms minMs maxMs } } }";
 
-async fn stats_match_the_oracle(server: &TestServer) {
-    seed(server).await;
-    let admin = server.admin();
-    let all = everything(server, &admin).await;
-    assert_eq!(all.len(), 24);
-
-    // No grouping: one row over everything.
-    let rows = server.gql(STATS, json!({})).await["executionStats"].clone();
-    check_group(&rows[0], &all.iter().collect::<Vec<_>>(), "all");
-
-    // By service, then by tag and priority.
+/// Each grouping's rows against the oracle's groups of `all` (everything visible).
+async fn check_groupings(server: &TestServer, all: &[Value]) {
     for dims in [
         vec!["SERVICE"],
         vec!["TAG", "PRIORITY"],
@@ -214,14 +205,18 @@ async fn stats_match_the_oracle(server: &TestServer) {
     ] {
         let rows = server.gql(STATS, json!({ "g": dims })).await["executionStats"].clone();
         let mut groups: BTreeMap<Vec<String>, Vec<&Value>> = BTreeMap::new();
-        for e in &all {
+        for e in all {
             let values = |dim: &str| -> Vec<Value> {
                 match dim {
                     "SERVICE" => vec![e["serviceId"].clone()],
                     "PRIORITY" => vec![e["priority"].clone()],
                     "ENVIRONMENT" => vec![e["metadata"]["environment"].clone()],
                     "CUSTOMER" => vec![e["customerId"].clone()],
-                    "TAG" => e["tags"].as_array().unwrap().clone(),
+                    // An untagged execution counts in the null tag's group.
+                    "TAG" => match e["tags"].as_array().unwrap() {
+                        tags if tags.is_empty() => vec![Value::Null],
+                        tags => tags.clone(),
+                    },
                     _ => unreachable!(),
                 }
             };
@@ -255,6 +250,39 @@ async fn stats_match_the_oracle(server: &TestServer) {
             check_group(row, group, &format!("{dims:?} {key:?}"));
         }
     }
+}
+
+/// `bucket: DAY` rows against the oracle's executions per UTC day of creation.
+async fn check_days(server: &TestServer, all: &[Value]) {
+    let rows = server.gql(STATS, json!({ "b": "DAY" })).await["executionStats"].clone();
+    let mut days: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
+    for e in all {
+        let created = DateTime::parse_from_rfc3339(e["createdAt"].as_str().unwrap()).unwrap();
+        let day = Utc
+            .with_ymd_and_hms(created.year(), created.month(), created.day(), 0, 0, 0)
+            .unwrap();
+        days.entry(day.to_rfc3339()).or_default().push(e);
+    }
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), days.len());
+    for row in rows {
+        let start = DateTime::parse_from_rfc3339(row["bucketStart"].as_str().unwrap()).unwrap();
+        let day = start.with_timezone(&Utc).to_rfc3339();
+        check_group(row, &days[&day], &day);
+    }
+}
+
+async fn stats_match_the_oracle(server: &TestServer) {
+    seed(server).await;
+    let admin = server.admin();
+    let all = everything(server, &admin).await;
+    assert_eq!(all.len(), 24);
+
+    // No grouping: one row over everything.
+    let rows = server.gql(STATS, json!({})).await["executionStats"].clone();
+    check_group(&rows[0], &all.iter().collect::<Vec<_>>(), "all");
+
+    check_groupings(server, &all).await;
 
     // Buckets: everything was created in the same minute, day and month.
     let created = DateTime::parse_from_rfc3339(all[0]["createdAt"].as_str().unwrap())
@@ -301,6 +329,22 @@ async fn stats_match_the_oracle(server: &TestServer) {
 async fn errors_and_steps_match_the_oracle(server: &TestServer) {
     seed(server).await;
     let all = everything(server, &server.admin()).await;
+    check_errors_and_steps(server, &all).await;
+    let step_rows = server.gql("{ stepStats { stepName } }", json!({})).await["stepStats"].clone();
+    assert_eq!(step_rows.as_array().unwrap().len(), 2);
+
+    let bad = server
+        .gql_as(
+            Some(&server.admin()),
+            "{ stepStats(limit: 0) { total } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(support::error_code(&bad).as_deref(), Some("BAD_USER_INPUT"));
+}
+
+/// errorDistribution and stepStats against the oracle over `all` (everything visible).
+async fn check_errors_and_steps(server: &TestServer, all: &[Value]) {
     let errors = server
         .gql(
             "{ errorDistribution { code count recoverable sampleMessage lastSeenAt } }",
@@ -364,16 +408,27 @@ async fn errors_and_steps_match_the_oracle(server: &TestServer) {
             name,
         );
     }
-    assert_eq!(steps.as_array().unwrap().len(), 2);
-
-    let bad = server
-        .gql_as(
-            Some(&server.admin()),
-            "{ stepStats(limit: 0) { total } }",
-            json!({}),
-        )
-        .await;
-    assert_eq!(support::error_code(&bad).as_deref(), Some("BAD_USER_INPUT"));
 }
 
-backend_tests!(stats_match_the_oracle, errors_and_steps_match_the_oracle);
+/// Three hundred `exechub seed` histories over 30 days: every grouping, the daily
+/// buckets, errors and steps against the oracle.
+async fn seeded_history_matches_the_oracle(server: &TestServer) {
+    let status = server
+        .spawn("seed", &["--count", "300", "--random-seed", "9"])
+        .wait()
+        .expect("seed runs");
+    assert!(status.success());
+    let all = everything(server, &server.admin()).await;
+    assert_eq!(all.len(), 300);
+    let rows = server.gql(STATS, json!({})).await["executionStats"].clone();
+    check_group(&rows[0], &all.iter().collect::<Vec<_>>(), "all");
+    check_groupings(server, &all).await;
+    check_days(server, &all).await;
+    check_errors_and_steps(server, &all).await;
+}
+
+backend_tests!(
+    stats_match_the_oracle,
+    errors_and_steps_match_the_oracle,
+    seeded_history_matches_the_oracle
+);
