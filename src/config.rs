@@ -107,6 +107,10 @@ pub struct ServeConfig {
     /// How often the server pings each WebSocket (and SSE stream) to keep it open.
     #[arg(long, env = "EXECHUB_WS_PING_INTERVAL", default_value = "15s", value_parser = humantime::parse_duration)]
     pub ws_ping_interval: Duration,
+    /// How long the steps, checkpoints and webhooks of a list's executions are
+    /// gathered before they are read in one query.
+    #[arg(long, env = "EXECHUB_DATALOADER_DELAY", default_value = "1ms", value_parser = humantime::parse_duration)]
+    pub dataloader_delay: Duration,
 }
 
 impl Default for ServeConfig {
@@ -122,6 +126,7 @@ impl Default for ServeConfig {
             no_workers: false,
             ws_init_timeout: Duration::from_secs(10),
             ws_ping_interval: Duration::from_secs(15),
+            dataloader_delay: Duration::from_millis(1),
         }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod context;
 pub mod errors;
+pub mod loaders;
 pub mod mutations;
 pub mod objects;
 pub mod parse_cache;
@@ -30,7 +31,8 @@ pub fn build_schema(services: Option<(Store, Scheduler)>, limits: &ServeConfig) 
     .limit_recursive_depth(32)
     .extension(parse_cache::ParseCache::default());
     if let Some((store, scheduler)) = services {
-        builder = builder.data(store).data(scheduler);
+        let parts = loaders::parts_loader(store.clone(), limits.dataloader_delay);
+        builder = builder.data(store).data(scheduler).data(parts);
     }
     builder.finish()
 }

@@ -2,6 +2,8 @@
 //! through the caller's tenant scope; the parts are read by execution id once the
 //! execution was found visible.
 
+use std::collections::HashMap;
+
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect, Select,
@@ -40,26 +42,17 @@ async fn execution_on(
         .transpose()
 }
 
-async fn steps_on(conn: &impl ConnectionTrait, execution_id: &str) -> AppResult<Vec<Step>> {
-    step::Entity::find()
-        .filter(step::Column::ExecutionId.eq(execution_id))
-        .order_by_asc(step::Column::Idx)
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(step_from_row)
-        .collect()
-}
-
-async fn webhooks_on(conn: &impl ConnectionTrait, execution_id: &str) -> AppResult<Vec<Webhook>> {
-    webhook::Entity::find()
-        .filter(webhook::Column::ExecutionId.eq(execution_id))
-        .order_by_asc(webhook::Column::Id)
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(webhook_from_row)
-        .collect()
+/// Rows read for many executions at once, grouped by execution id (`rows` come
+/// ordered within each execution).
+fn grouped<T>(
+    rows: impl Iterator<Item = AppResult<(String, T)>>,
+) -> AppResult<HashMap<String, Vec<T>>> {
+    let mut groups: HashMap<String, Vec<T>> = HashMap::new();
+    for row in rows {
+        let (execution_id, item) = row?;
+        groups.entry(execution_id).or_default().push(item);
+    }
+    Ok(groups)
 }
 
 /// An execution's log lines, narrowed to some levels and one step when given.
@@ -84,12 +77,53 @@ impl Store {
         execution_on(&self.db, principal, id).await
     }
 
-    pub async fn steps(&self, execution_id: &str) -> AppResult<Vec<Step>> {
-        steps_on(&self.db, execution_id).await
+    /// The steps of each of the executions, in order (the GraphQL loaders batch here).
+    pub async fn steps_of(&self, ids: &[String]) -> AppResult<HashMap<String, Vec<Step>>> {
+        let rows = step::Entity::find()
+            .filter(step::Column::ExecutionId.is_in(ids.iter().map(String::as_str)))
+            .order_by_asc(step::Column::ExecutionId)
+            .order_by_asc(step::Column::Idx)
+            .all(&self.db)
+            .await?;
+        grouped(
+            rows.into_iter()
+                .map(|row| Ok((row.execution_id.clone(), step_from_row(row)?))),
+        )
+    }
+
+    pub async fn webhooks_of(&self, ids: &[String]) -> AppResult<HashMap<String, Vec<Webhook>>> {
+        let rows = webhook::Entity::find()
+            .filter(webhook::Column::ExecutionId.is_in(ids.iter().map(String::as_str)))
+            .order_by_asc(webhook::Column::ExecutionId)
+            .order_by_asc(webhook::Column::Id)
+            .all(&self.db)
+            .await?;
+        grouped(
+            rows.into_iter()
+                .map(|row| Ok((row.execution_id.clone(), webhook_from_row(row)?))),
+        )
     }
 
     pub async fn webhooks(&self, execution_id: &str) -> AppResult<Vec<Webhook>> {
-        webhooks_on(&self.db, execution_id).await
+        let mut webhooks = self.webhooks_of(&[execution_id.to_owned()]).await?;
+        Ok(webhooks.remove(execution_id).unwrap_or_default())
+    }
+
+    /// The checkpoints of each of the executions, oldest first.
+    pub async fn checkpoints_of(
+        &self,
+        ids: &[String],
+    ) -> AppResult<HashMap<String, Vec<Checkpoint>>> {
+        let rows = checkpoint::Entity::find()
+            .filter(checkpoint::Column::ExecutionId.is_in(ids.iter().map(String::as_str)))
+            .order_by_asc(checkpoint::Column::ExecutionId)
+            .order_by_asc(checkpoint::Column::Id)
+            .all(&self.db)
+            .await?;
+        grouped(
+            rows.into_iter()
+                .map(|row| Ok((row.execution_id.clone(), checkpoint_from_row(row)))),
+        )
     }
 
     pub async fn logs(
@@ -129,26 +163,6 @@ impl Store {
         Ok(log_selection(execution_id, levels, step_id)
             .count(&self.db)
             .await?)
-    }
-
-    pub async fn checkpoints(&self, execution_id: &str) -> AppResult<Vec<Checkpoint>> {
-        Ok(checkpoint::Entity::find()
-            .filter(checkpoint::Column::ExecutionId.eq(execution_id))
-            .order_by_asc(checkpoint::Column::Id)
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(checkpoint_from_row)
-            .collect())
-    }
-
-    pub async fn latest_checkpoint(&self, execution_id: &str) -> AppResult<Option<Checkpoint>> {
-        Ok(checkpoint::Entity::find()
-            .filter(checkpoint::Column::ExecutionId.eq(execution_id))
-            .order_by_desc(checkpoint::Column::Id)
-            .one(&self.db)
-            .await?
-            .map(checkpoint_from_row))
     }
 
     /// Events after `after_sequence`, in order.

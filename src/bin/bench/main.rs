@@ -12,8 +12,11 @@
 //! - `bench subscribers`: N WebSocket subscribers (each on its own execution, then
 //!   all on one) while events are published: idle memory per subscriber and event →
 //!   client latency, with the graphql-ws library on Node.js as the reference.
+//! - `bench queries`: the analyst's filtered list, statistics and error codes over a
+//!   seeded database, with PostGraphile on the same Postgres as the reference.
 
 mod api;
+mod queries;
 mod server;
 mod steps;
 mod subscribers;
@@ -52,6 +55,9 @@ enum Bench {
     /// WebSocket subscribers at scale: idle memory each and event → client latency;
     /// with `--peer`, graphql-ws on Node.js under the same load.
     Subscribers(subscribers::SubscribersBench),
+    /// Analyst queries over a database filled by `exechub seed`; with `--peer`, the
+    /// filtered list through PostGraphile on the same Postgres.
+    Queries(queries::QueriesBench),
 }
 
 #[tokio::main]
@@ -62,5 +68,6 @@ async fn main() {
         Bench::Write(load) => api::write(load).await,
         Bench::Steps(bench) => steps::run(bench).await,
         Bench::Subscribers(bench) => subscribers::run(bench).await,
+        Bench::Queries(bench) => queries::run(bench).await,
     }
 }

@@ -12,6 +12,7 @@ use crate::domain::types::*;
 use crate::domain::validate;
 use crate::graphql::context::store;
 use crate::graphql::errors::GqlResult;
+use crate::graphql::loaders::{CheckpointsOf, StepsOf, WebhooksOf, load};
 
 #[derive(SimpleObject)]
 pub struct ExecutionMetadata {
@@ -65,10 +66,10 @@ impl Execution {
         &self.metrics
     }
     async fn steps(&self, ctx: &Context<'_>) -> Result<Vec<Step>> {
-        store(ctx).steps(&self.id).await.gql()
+        load(ctx, StepsOf(self.id.clone())).await
     }
     async fn step(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Step>> {
-        let steps = store(ctx).steps(&self.id).await.gql()?;
+        let steps = load(ctx, StepsOf(self.id.clone())).await?;
         Ok(steps.into_iter().find(|s| s.id == id.0))
     }
     async fn logs(
@@ -101,10 +102,10 @@ impl Execution {
         })
     }
     async fn checkpoints(&self, ctx: &Context<'_>) -> Result<Vec<Checkpoint>> {
-        store(ctx).checkpoints(&self.id).await.gql()
+        load(ctx, CheckpointsOf(self.id.clone())).await
     }
     async fn latest_checkpoint(&self, ctx: &Context<'_>) -> Result<Option<Checkpoint>> {
-        store(ctx).latest_checkpoint(&self.id).await.gql()
+        Ok(load(ctx, CheckpointsOf(self.id.clone())).await?.pop())
     }
     async fn events(
         &self,
@@ -126,7 +127,7 @@ impl Execution {
     }
     /// The signing secret is never readable.
     async fn webhooks(&self, ctx: &Context<'_>) -> Result<Vec<Webhook>> {
-        store(ctx).webhooks(&self.id).await.gql()
+        load(ctx, WebhooksOf(self.id.clone())).await
     }
     async fn tags(&self) -> &[String] {
         &self.tags
