@@ -132,4 +132,72 @@ async fn pages_walk_forward_and_backward(server: &TestServer) {
     assert_eq!(newest, ["o11", "o10", "o09"]);
 }
 
-backend_tests!(filters_select_in_sql, pages_walk_forward_and_backward);
+/// A page's executions get their own steps, checkpoints and webhooks when these are
+/// read for the whole page at once.
+async fn lists_load_each_executions_own_parts(server: &TestServer) {
+    for i in 0..6 {
+        let steps: Vec<Value> = (0..=i)
+            .map(|s| json!({ "id": format!("e{i}s{s}"), "name": format!("step {s} of {i}") }))
+            .collect();
+        let webhooks = if i % 2 == 0 {
+            json!([{ "url": format!("https://example.com/{i}"), "events": ["EXECUTION_COMPLETED"] }])
+        } else {
+            json!([])
+        };
+        let id = server
+            .create(json!({ "orderId": format!("o{i}"), "serviceId": "parts", "steps": steps, "webhooks": webhooks }))
+            .await;
+        for c in 0..i % 3 {
+            server
+                .gql(
+                    "mutation($id: ID!, $n: Int!) { createCheckpoint(id: $id, input: { state: { n: $n } }) { id } }",
+                    json!({ "id": id, "n": c }),
+                )
+                .await;
+        }
+    }
+    let page = server
+        .gql(
+            "{ executions(first: 50) { nodes { orderId steps { id } checkpoints { state }
+                 latestCheckpoint { state } webhooks { url } } } }",
+            json!({}),
+        )
+        .await;
+    let nodes = page["executions"]["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 6);
+    for node in nodes {
+        let i: usize = node["orderId"].as_str().unwrap()[1..].parse().unwrap();
+        let steps: Vec<&str> = node["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap())
+            .collect();
+        let expected: Vec<String> = (0..=i).map(|s| format!("e{i}s{s}")).collect();
+        assert_eq!(steps, expected);
+        let checkpoints = node["checkpoints"].as_array().unwrap();
+        assert_eq!(checkpoints.len(), i % 3, "{node}");
+        let latest = checkpoints
+            .last()
+            .map(|c| c["state"].clone())
+            .unwrap_or(Value::Null);
+        assert_eq!(node["latestCheckpoint"]["state"], latest, "{node}");
+        let urls: Vec<&Value> = node["webhooks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| &w["url"])
+            .collect();
+        if i % 2 == 0 {
+            assert_eq!(urls, [&json!(format!("https://example.com/{i}"))]);
+        } else {
+            assert!(urls.is_empty(), "{node}");
+        }
+    }
+}
+
+backend_tests!(
+    filters_select_in_sql,
+    pages_walk_forward_and_backward,
+    lists_load_each_executions_own_parts
+);
