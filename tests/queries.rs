@@ -33,7 +33,7 @@ async fn seed(server: &TestServer) {
         let priority = ["LOW", "NORMAL", "HIGH", "URGENT"][i % 4];
         let input = json!({
             "orderId": format!("o{i:02}"),
-            "serviceId": if i % 2 == 0 { "even" } else { "odd" },
+            "serviceId": if i.is_multiple_of(2) { "even" } else { "odd" },
             "customerId": if i % 3 == 0 { "acme" } else { "globex" },
             "priority": priority,
             "tags": if i % 4 == 0 { json!(["prod", "llm"]) } else { json!(["dev"]) },
@@ -139,7 +139,7 @@ async fn lists_load_each_executions_own_parts(server: &TestServer) {
         let steps: Vec<Value> = (0..=i)
             .map(|s| json!({ "id": format!("e{i}s{s}"), "name": format!("step {s} of {i}") }))
             .collect();
-        let webhooks = if i % 2 == 0 {
+        let webhooks = if i.is_multiple_of(2) {
             json!([{ "url": format!("https://example.com/{i}"), "events": ["EXECUTION_COMPLETED"] }])
         } else {
             json!([])
@@ -188,7 +188,7 @@ async fn lists_load_each_executions_own_parts(server: &TestServer) {
             .iter()
             .map(|w| &w["url"])
             .collect();
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             assert_eq!(urls, [&json!(format!("https://example.com/{i}"))]);
         } else {
             assert!(urls.is_empty(), "{node}");

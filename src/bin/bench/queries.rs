@@ -33,7 +33,7 @@ const LIST: &str = "query($service: ID!, $from: DateTime!, $to: DateTime!) {
   executions(first: 50, orderBy: [{ field: CREATED_AT, direction: DESC }], filter: {
     status: { in: [FAILED, CANCELLED] }, priority: { eq: URGENT }, serviceId: { eq: $service },
     tags: { hasAll: [\"production\"] }, createdAt: { gte: $from, lt: $to }, cost: { gt: 0.10 } }) {
-    edges { cursor node { id status cost createdAt } }
+    edges { cursor node { id status metrics { cost } createdAt } }
     pageInfo { hasNextPage endCursor } } }";
 
 const PEER_LIST: &str = "query($service: String!, $from: BigInt!, $to: BigInt!) {
@@ -47,6 +47,10 @@ const PEER_LIST: &str = "query($service: String!, $from: BigInt!, $to: BigInt!) 
 const STATS: &str = "query($from: DateTime!) {
   executionStats(groupBy: [SERVICE], bucket: DAY, filter: { createdAt: { gte: $from } }, limit: 1000) {
     keys { value } bucketStart total successRate totalCost duration { p50Ms p95Ms } } }";
+
+/// A page of executions with what hangs off each: read by the DataLoaders.
+const PAGE_WITH_PARTS: &str = "{ executions(first: 50) { nodes { id steps { id status durationMs }
+    latestCheckpoint { id } webhooks { id } } } }";
 
 const ERRORS: &str = "{ errorDistribution { code count recoverable sampleMessage lastSeenAt } }";
 
@@ -95,11 +99,12 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-/// Edges of a connection, or the length of a list: what an answer carried.
+/// Edges or nodes of a connection, or the length of a list: what an answer carried.
 fn count_rows(data: &Value) -> usize {
     let (_, answer) = data.as_object().unwrap().iter().next().unwrap();
     answer["edges"]
         .as_array()
+        .or(answer["nodes"].as_array())
         .or(answer.as_array())
         .map_or(0, Vec::len)
 }
@@ -125,7 +130,23 @@ fn spawn_postgraphile(database_url: &str) -> (Child, String) {
     (child, format!("http://127.0.0.1:{port}/graphql"))
 }
 
+/// The page with parts under each DataLoader delay, one server each, side by side.
+async fn loader_delays(bench: &QueriesBench) {
+    for delay in ["0ms", "1ms", "5ms"] {
+        let env = [
+            ("EXECHUB_NO_WORKERS", "true"),
+            ("EXECHUB_DATALOADER_DELAY", delay),
+        ];
+        let (server, _) = spawn_server(Some(&bench.database_url), &env).await;
+        let url = format!("{}/graphql", server.base);
+        let page = |_| json!({ "query": PAGE_WITH_PARTS });
+        let label = format!("page of 50 with steps, checkpoint, webhooks (loader delay {delay})");
+        measure(&label, &url, Some(&token()), bench.requests / 2, page).await;
+    }
+}
+
 pub async fn run(bench: QueriesBench) {
+    loader_delays(&bench).await;
     let (server, _) =
         spawn_server(Some(&bench.database_url), &[("EXECHUB_NO_WORKERS", "true")]).await;
     let token = token();
