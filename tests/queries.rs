@@ -135,7 +135,7 @@ async fn pages_walk_forward_and_backward(server: &TestServer) {
 /// A page's executions get their own steps, checkpoints and webhooks when these are
 /// read for the whole page at once.
 async fn lists_load_each_executions_own_parts(server: &TestServer) {
-    for i in 0..6 {
+    for i in 0..6usize {
         let steps: Vec<Value> = (0..=i)
             .map(|s| json!({ "id": format!("e{i}s{s}"), "name": format!("step {s} of {i}") }))
             .collect();
