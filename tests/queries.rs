@@ -132,8 +132,8 @@ async fn pages_walk_forward_and_backward(server: &TestServer) {
     assert_eq!(newest, ["o11", "o10", "o09"]);
 }
 
-/// A page's executions get their own steps, checkpoints and webhooks when these are
-/// read for the whole page at once.
+/// A page's executions get their own steps, checkpoints, webhooks, logs and events
+/// when these are read for the whole page at once.
 async fn lists_load_each_executions_own_parts(server: &TestServer) {
     for i in 0..6usize {
         let steps: Vec<Value> = (0..=i)
@@ -147,6 +147,15 @@ async fn lists_load_each_executions_own_parts(server: &TestServer) {
         let id = server
             .create(json!({ "orderId": format!("o{i}"), "serviceId": "parts", "steps": steps, "webhooks": webhooks }))
             .await;
+        for n in 0..i {
+            let level = if n % 2 == 0 { "INFO" } else { "WARN" };
+            server
+                .gql(
+                    "mutation($id: ID!, $m: String!, $l: LogLevel!) { appendLog(id: $id, log: { message: $m, level: $l }) { id } }",
+                    json!({ "id": id, "m": format!("log {n} of {i}"), "l": level }),
+                )
+                .await;
+        }
         for c in 0..i % 3 {
             server
                 .gql(
@@ -159,7 +168,10 @@ async fn lists_load_each_executions_own_parts(server: &TestServer) {
     let page = server
         .gql(
             "{ executions(first: 50) { nodes { orderId steps { id } checkpoints { state }
-                 latestCheckpoint { state } webhooks { url } } } }",
+                 latestCheckpoint { state } webhooks { url }
+                 logs(first: 2) { nodes { message } pageInfo { hasNextPage } totalCount }
+                 warnings: logs(level: [WARN]) { nodes { message } }
+                 events(afterSequence: 1, first: 3) { sequence } } } }",
             json!({}),
         )
         .await;
@@ -182,6 +194,40 @@ async fn lists_load_each_executions_own_parts(server: &TestServer) {
             .map(|c| c["state"].clone())
             .unwrap_or(Value::Null);
         assert_eq!(node["latestCheckpoint"]["state"], latest, "{node}");
+        let logs: Vec<&str> = node["logs"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["message"].as_str().unwrap())
+            .collect();
+        let expected: Vec<String> = (0..i.min(2)).map(|n| format!("log {n} of {i}")).collect();
+        assert_eq!(logs, expected, "{node}");
+        assert_eq!(node["logs"]["pageInfo"]["hasNextPage"], i > 2, "{node}");
+        assert_eq!(node["logs"]["totalCount"], i, "{node}");
+        let warnings: Vec<&str> = node["warnings"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["message"].as_str().unwrap())
+            .collect();
+        let expected: Vec<String> = (0..i)
+            .filter(|n| n % 2 == 1)
+            .map(|n| format!("log {n} of {i}"))
+            .collect();
+        assert_eq!(warnings, expected, "{node}");
+        // Created (1), then a LOG_APPENDED per log and a CHECKPOINT_CREATED per checkpoint.
+        let events: Vec<i64> = node["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["sequence"].as_i64().unwrap())
+            .collect();
+        let last = 1 + i + i % 3;
+        assert_eq!(
+            events,
+            (2..=last.min(4) as i64).collect::<Vec<_>>(),
+            "{node}"
+        );
         let urls: Vec<&Value> = node["webhooks"]
             .as_array()
             .unwrap()

@@ -16,6 +16,7 @@ pub mod retention;
 pub mod schedule;
 pub mod scope;
 mod snapshots;
+pub mod windows;
 mod writes;
 
 use std::time::Duration;

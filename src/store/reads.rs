@@ -18,12 +18,6 @@ use crate::domain::records::*;
 use crate::domain::types::LogLevel;
 use crate::error::AppResult;
 
-/// One page of logs, oldest first.
-pub struct LogPage {
-    pub logs: Vec<LogEntry>,
-    pub has_next_page: bool,
-}
-
 /// The execution if it exists and the principal may see it.
 async fn execution_on(
     conn: &impl ConnectionTrait,
@@ -55,13 +49,14 @@ fn grouped<T>(
     Ok(groups)
 }
 
-/// An execution's log lines, narrowed to some levels and one step when given.
-fn log_selection(
-    execution_id: &str,
+/// The executions' log lines, narrowed to some levels and one step when given.
+pub(super) fn log_selection(
+    ids: &[String],
     levels: Option<&[LogLevel]>,
     step_id: Option<&str>,
 ) -> Select<log::Entity> {
-    let mut query = log::Entity::find().filter(log::Column::ExecutionId.eq(execution_id));
+    let mut query =
+        log::Entity::find().filter(log::Column::ExecutionId.is_in(ids.iter().map(String::as_str)));
     if let Some(levels) = levels {
         query = query.filter(log::Column::Level.is_in(levels.iter().map(|l| l.as_str())));
     }
@@ -126,41 +121,13 @@ impl Store {
         )
     }
 
-    pub async fn logs(
-        &self,
-        execution_id: &str,
-        levels: Option<&[LogLevel]>,
-        step_id: Option<&str>,
-        first: u64,
-        after_id: Option<&str>,
-    ) -> AppResult<LogPage> {
-        let mut query = log_selection(execution_id, levels, step_id)
-            .order_by_asc(log::Column::Id)
-            .limit(first + 1);
-        if let Some(after) = after_id {
-            query = query.filter(log::Column::Id.gt(after));
-        }
-        let mut logs = query
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(log_from_row)
-            .collect::<AppResult<Vec<_>>>()?;
-        let has_next_page = logs.len() as u64 > first;
-        logs.truncate(first as usize);
-        Ok(LogPage {
-            logs,
-            has_next_page,
-        })
-    }
-
     pub async fn count_logs(
         &self,
         execution_id: &str,
         levels: Option<&[LogLevel]>,
         step_id: Option<&str>,
     ) -> AppResult<u64> {
-        Ok(log_selection(execution_id, levels, step_id)
+        Ok(log_selection(&[execution_id.to_owned()], levels, step_id)
             .count(&self.db)
             .await?)
     }

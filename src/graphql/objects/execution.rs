@@ -10,9 +10,9 @@ use crate::domain::records::*;
 use crate::domain::status::ExecutionStatus;
 use crate::domain::types::*;
 use crate::domain::validate;
-use crate::graphql::context::store;
 use crate::graphql::errors::GqlResult;
-use crate::graphql::loaders::{CheckpointsOf, StepsOf, WebhooksOf, load};
+use crate::graphql::loaders::{CheckpointsOf, EventsOf, LogsOf, StepsOf, WebhooksOf, load};
+use crate::store::windows::{EventWindow, LogWindow};
 
 #[derive(SimpleObject)]
 pub struct ExecutionMetadata {
@@ -82,16 +82,13 @@ impl Execution {
     ) -> Result<LogConnection> {
         let first = validate::limit("first", first, 100, 0, MAX_PAGE).gql()?;
         let after_id = after.as_deref().map(log_after).transpose().gql()?;
-        let page = store(ctx)
-            .logs(
-                &self.id,
-                level.as_deref(),
-                step_id.as_ref().map(|s| s.as_str()),
-                first,
-                after_id.as_deref(),
-            )
-            .await
-            .gql()?;
+        let window = LogWindow {
+            levels: level.clone(),
+            step_id: step_id.as_ref().map(|s| s.0.clone()),
+            first,
+            after_id,
+        };
+        let page = load(ctx, LogsOf(self.id.clone(), window)).await?;
         Ok(LogConnection {
             execution_id: self.id.clone(),
             levels: level,
@@ -113,11 +110,11 @@ impl Execution {
         #[graphql(default_with = "Some(0)")] after_sequence: Option<i32>,
         #[graphql(default_with = "Some(100)")] first: Option<i32>,
     ) -> Result<Vec<Event>> {
-        let first = validate::limit("first", first, 100, 0, MAX_PAGE).gql()?;
-        store(ctx)
-            .events(&self.id, i64::from(after_sequence.unwrap_or(0)), first)
-            .await
-            .gql()
+        let window = EventWindow {
+            after_sequence: i64::from(after_sequence.unwrap_or(0)),
+            first: validate::limit("first", first, 100, 0, MAX_PAGE).gql()?,
+        };
+        load(ctx, EventsOf(self.id.clone(), window)).await
     }
     async fn timeout_ms(&self) -> i64 {
         self.timeout_ms
