@@ -118,23 +118,35 @@ pub async fn bind(address: &str) -> anyhow::Result<(TcpListener, SocketAddr)> {
 }
 
 /// Fills the database with `count` sample histories (`domain::sample`) created over
-/// the `days` before now; the same `random_seed` gives the same histories.
+/// the `days` before now; the same `random_seed` gives the same histories. Batches
+/// are written side by side where the database takes concurrent writers.
 pub async fn seed(
     store: &Store,
     count: usize,
     days: i64,
     random_seed: u64,
 ) -> crate::error::AppResult<()> {
+    use futures::StreamExt;
     use rand::SeedableRng;
     const BATCH: usize = 1000;
     let mut rng = rand::rngs::StdRng::seed_from_u64(random_seed);
     let now = Utc::now();
-    for start in (0..count).step_by(BATCH) {
-        let histories = (start..(start + BATCH).min(count))
+    let batches = (0..count).step_by(BATCH).map(move |start| {
+        (start..(start + BATCH).min(count))
             .map(|index| crate::domain::sample::history(&mut rng, index, now, days))
-            .collect::<Result<Vec<_>, _>>()?;
-        store.import(&histories).await?;
-        tracing::info!(seeded = start + histories.len(), of = count, "seeding");
+            .collect::<Result<Vec<_>, _>>()
+    });
+    let mut imports = futures::stream::iter(batches)
+        .map(|histories| async move {
+            let histories = histories?;
+            store.import(&histories).await?;
+            Ok::<_, crate::error::AppError>(histories.len())
+        })
+        .buffer_unordered(store.write_lanes());
+    let mut seeded = 0;
+    while let Some(imported) = imports.next().await {
+        seeded += imported?;
+        tracing::info!(seeded, of = count, "seeding");
     }
     Ok(())
 }

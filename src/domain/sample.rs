@@ -197,7 +197,10 @@ pub fn history(rng: &mut impl Rng, index: usize, now: Timestamp, days: i64) -> A
     );
     // Unfinished ones are recent (5 to 9 minutes old, their steps at most a minute
     // each), so that none is due for a timeout or a periodic checkpoint when seeded.
-    let active = !outcome.is_terminal();
+    let active = matches!(
+        outcome,
+        ExecutionStatus::Queued | ExecutionStatus::Running | ExecutionStatus::Paused
+    );
     let (created, longest_step) = if active {
         (
             now - Duration::milliseconds(rng.random_range(300_000..540_000)),
@@ -331,6 +334,27 @@ mod tests {
             .map(|c| c.execution.status.as_str())
             .collect();
         assert!(statuses.len() >= 5, "{statuses:?}");
+        // Finished ones spread over the days, unfinished ones are minutes old.
+        let old = |c: &Change| c.execution.created_at < now - Duration::hours(1);
+        for status in [ExecutionStatus::Completed, ExecutionStatus::Failed] {
+            let of_status: Vec<&Change> = histories
+                .iter()
+                .filter(|c| c.execution.status == status)
+                .collect();
+            let old_ones = of_status.iter().filter(|c| old(c)).count();
+            assert!(old_ones > of_status.len() * 9 / 10, "{status:?}");
+        }
+        for status in [
+            ExecutionStatus::Queued,
+            ExecutionStatus::Running,
+            ExecutionStatus::Paused,
+        ] {
+            assert!(
+                !histories
+                    .iter()
+                    .any(|c| c.execution.status == status && old(c))
+            );
+        }
         for change in &histories {
             let e = &change.execution;
             assert_eq!(e.last_sequence, change.events.len() as i64);
