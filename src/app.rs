@@ -148,5 +148,5 @@ pub async fn seed(
         seeded += imported?;
         tracing::info!(seeded, of = count, "seeding");
     }
-    Ok(())
+    store.analyze().await
 }

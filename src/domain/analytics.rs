@@ -93,44 +93,8 @@ pub struct StepStats {
     pub p95_duration_ms: Option<f64>,
 }
 
-/// Linear interpolation between the two ranks around percentile `percent` of `n`
-/// sorted values (Postgres' `percentile_cont`): `lower` is the value at 0-based rank
-/// ⌊(n−1)·p⌋, `upper` the next one.
-pub fn interpolate(n: i64, percent: i64, lower: Option<i64>, upper: Option<i64>) -> Option<f64> {
-    let lower = lower? as f64;
-    let fraction = ((n - 1) * percent % 100) as f64 / 100.0;
-    Some(match upper {
-        Some(upper) if fraction > 0.0 => lower + (upper as f64 - lower) * fraction,
-        _ => lower,
-    })
-}
-
 /// Success rate, when anything finished.
 pub fn success_rate(completed: i64, failed: i64, cancelled: i64) -> Option<f64> {
     let finished = completed + failed + cancelled;
     (finished > 0).then(|| completed as f64 / finished as f64)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Postgres: percentile_cont(0.9) over 1..=10 = 9.1; 0.5 = 5.5.
-    #[test]
-    fn interpolation_matches_percentile_cont() {
-        let values: Vec<i64> = (1..=10).collect();
-        let at = |p: i64| {
-            let rank = ((values.len() as i64 - 1) * p / 100) as usize;
-            interpolate(
-                10,
-                p,
-                values.get(rank).copied(),
-                values.get(rank + 1).copied(),
-            )
-        };
-        assert_eq!(at(50), Some(5.5));
-        assert!((at(90).unwrap() - 9.1).abs() < 1e-9);
-        assert_eq!(interpolate(1, 99, Some(7), None), Some(7.0));
-        assert_eq!(interpolate(0, 50, None, None), None);
-    }
 }

@@ -1,8 +1,8 @@
 //! Analytics over execution history, computed in SQL over the executions the caller
 //! may see that match the filter. The same statements run on SQLite and Postgres:
 //! times are integers, so buckets are integer arithmetic (months use each backend's
-//! calendar function), and percentiles are read off `ROW_NUMBER()` ranks and
-//! interpolated like `percentile_cont`, so both backends give the same answers.
+//! calendar function), and percentiles are Postgres' `percentile_cont`, spelled out
+//! on SQLite over `ROW_NUMBER()` ranks, so both backends give the same answers.
 
 use sea_orm::sea_query::Query;
 use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement};
@@ -23,8 +23,10 @@ const PERCENTILES: [i64; 4] = [50, 90, 95, 99];
 pub const MAX_GROUPS: u64 = 1000;
 
 impl Store {
-    /// `SELECT id FROM executions WHERE <scope> AND <filter>`, as SQL and values.
-    fn visible_ids(
+    /// `<scope> AND <filter>` over the `executions` table, as SQL and values, for the
+    /// WHERE clause of an analytics query (inline, so that the planner can use the
+    /// indexes on the filtered columns).
+    fn visible(
         &self,
         principal: &Principal,
         filter: Option<&ExecutionFilter>,
@@ -35,11 +37,16 @@ impl Store {
             .cond_where(scope::condition(&principal.scope()))
             .cond_where(executions::condition(filter, 0)?)
             .to_owned();
-        Ok(self.db.get_database_backend().build(&select))
+        let mut statement = self.db.get_database_backend().build(&select);
+        statement.sql = match statement.sql.split_once(" WHERE ") {
+            Some((_, condition)) => format!("({condition})"),
+            None => "1 = 1".to_owned(),
+        };
+        Ok(statement)
     }
 
-    async fn query(&self, ids: Statement, sql: String) -> AppResult<Vec<QueryResult>> {
-        let values = ids.values.map(|v| v.0).unwrap_or_default();
+    async fn query(&self, visible: Statement, sql: String) -> AppResult<Vec<QueryResult>> {
+        let values = visible.values.map(|v| v.0).unwrap_or_default();
         let statement = Statement::from_sql_and_values(self.db.get_database_backend(), sql, values);
         Ok(self.db.query_all_raw(statement).await?)
     }
@@ -52,7 +59,7 @@ impl Store {
         bucket: Option<TimeBucket>,
         limit: u64,
     ) -> AppResult<Vec<ExecutionStats>> {
-        let ids = self.visible_ids(principal, filter)?;
+        let visible = self.visible(principal, filter)?;
         let backend = self.db.get_database_backend();
         let mut keys: Vec<String> = group_by
             .iter()
@@ -67,7 +74,7 @@ impl Store {
             .chain(bucket.map(|_| "b".to_owned()))
             .collect();
         let tag_join = if group_by.contains(&StatsDimension::Tag) {
-            "LEFT JOIN execution_tags t ON t.execution_id = e.id"
+            "LEFT JOIN execution_tags t ON t.execution_id = executions.id"
         } else {
             ""
         };
@@ -76,22 +83,22 @@ impl Store {
             .map(|s| format!("SUM(CASE WHEN status = '{}' THEN 1 ELSE 0 END)", s.as_str()))
             .collect();
         let sql = format!(
-            "WITH base AS (SELECT {keys}e.status AS status, e.duration_ms AS d, e.cost AS cost, \
-               e.tokens_used AS tok, e.api_calls AS api, e.retries AS retries \
-               FROM executions e {tag_join} WHERE e.id IN ({ids})), \
-             {ranked} \
+            "WITH base AS (SELECT {keys}executions.status AS status, executions.duration_ms AS d, executions.cost AS cost, \
+               executions.tokens_used AS tok, executions.api_calls AS api, executions.retries AS retries \
+               FROM executions {tag_join} WHERE {visible}){ranked} \
              SELECT {names_select}COUNT(*), {by_status}, \
                CAST(COALESCE(SUM(cost), 0) AS DOUBLE PRECISION), CAST(AVG(cost) AS DOUBLE PRECISION), \
                CAST(COALESCE(SUM(tok), 0) AS BIGINT), CAST(COALESCE(SUM(api), 0) AS BIGINT), \
                CAST(COALESCE(SUM(retries), 0) AS BIGINT), \
                CAST(AVG(d) AS DOUBLE PRECISION), MIN(d), MAX(d), {percentiles} \
-             FROM ranked {group} ORDER BY {order}COUNT(*) DESC{tie} LIMIT {limit}",
+             FROM {source} {group} ORDER BY {order}COUNT(*) DESC{tie} LIMIT {limit}",
             keys = keys.iter().map(|k| format!("{k}, ")).collect::<String>(),
-            ids = ids.sql,
-            ranked = ranked_sql(&names),
+            visible = visible.sql,
+            ranked = ranked_sql(backend, &names),
+            source = source(backend),
             names_select = names.iter().map(|n| format!("{n}, ")).collect::<String>(),
             by_status = by_status.join(", "),
-            percentiles = percentile_sql(&PERCENTILES),
+            percentiles = PERCENTILES.map(|p| percentile_sql(backend, p)).join(", "),
             group = if names.is_empty() {
                 String::new()
             } else {
@@ -103,7 +110,7 @@ impl Store {
                 .collect::<String>(),
             limit = limit.min(MAX_GROUPS),
         );
-        let rows = self.query(ids, sql).await?;
+        let rows = self.query(visible, sql).await?;
         rows.iter()
             .map(|row| stats_from_row(row, group_by, bucket.is_some()))
             .collect()
@@ -115,17 +122,17 @@ impl Store {
         filter: Option<&ExecutionFilter>,
         limit: u64,
     ) -> AppResult<Vec<ErrorCount>> {
-        let ids = self.visible_ids(principal, filter)?;
+        let visible = self.visible(principal, filter)?;
         let sql = format!(
-            "SELECT e.error_code, COUNT(*), \
-               CAST(SUM(CASE WHEN e.error_recoverable THEN 1 ELSE 0 END) AS BIGINT), \
-               MAX(COALESCE(e.completed_at, e.updated_at)), MAX(e.error_message) \
-             FROM executions e WHERE e.error_code IS NOT NULL AND e.id IN ({}) \
-             GROUP BY e.error_code ORDER BY COUNT(*) DESC, e.error_code LIMIT {}",
-            ids.sql,
+            "SELECT executions.error_code, COUNT(*), \
+               CAST(SUM(CASE WHEN executions.error_recoverable THEN 1 ELSE 0 END) AS BIGINT), \
+               MAX(COALESCE(executions.completed_at, executions.updated_at)), MAX(executions.error_message) \
+             FROM executions WHERE executions.error_code IS NOT NULL AND {} \
+             GROUP BY executions.error_code ORDER BY COUNT(*) DESC, executions.error_code LIMIT {}",
+            visible.sql,
             limit.min(MAX_GROUPS)
         );
-        let rows = self.query(ids, sql).await?;
+        let rows = self.query(visible, sql).await?;
         rows.iter()
             .map(|row| {
                 Ok(ErrorCount {
@@ -145,30 +152,31 @@ impl Store {
         filter: Option<&ExecutionFilter>,
         limit: u64,
     ) -> AppResult<Vec<StepStats>> {
-        let ids = self.visible_ids(principal, filter)?;
+        let visible = self.visible(principal, filter)?;
+        let backend = self.db.get_database_backend();
         let names = vec!["name".to_owned()];
         let sql = format!(
             "WITH base AS (SELECT s.name AS name, s.status AS status, s.duration_ms AS d \
-               FROM execution_steps s WHERE s.execution_id IN ({ids})), \
-             {ranked} \
+               FROM execution_steps s JOIN executions ON executions.id = s.execution_id \
+               WHERE {visible}){ranked} \
              SELECT name, COUNT(*), SUM(CASE WHEN status = 'FAILED' THEN 1 ELSE 0 END), \
-               CAST(AVG(d) AS DOUBLE PRECISION), {percentiles} \
-             FROM ranked GROUP BY name ORDER BY COUNT(*) DESC, name LIMIT {limit}",
-            ids = ids.sql,
-            ranked = ranked_sql(&names),
-            percentiles = percentile_sql(&[95]),
+               CAST(AVG(d) AS DOUBLE PRECISION), {p95} \
+             FROM {source} GROUP BY name ORDER BY COUNT(*) DESC, name LIMIT {limit}",
+            visible = visible.sql,
+            ranked = ranked_sql(backend, &names),
+            source = source(backend),
+            p95 = percentile_sql(backend, 95),
             limit = limit.min(MAX_GROUPS),
         );
-        let rows = self.query(ids, sql).await?;
+        let rows = self.query(visible, sql).await?;
         rows.iter()
             .map(|row| {
-                let n: Option<i64> = get(row, 4)?;
                 Ok(StepStats {
                     step_name: get(row, 0)?,
                     total: get(row, 1)?,
                     failed: get(row, 2)?,
                     avg_duration_ms: get(row, 3)?,
-                    p95_duration_ms: interpolate(n.unwrap_or(0), 95, get(row, 5)?, get(row, 6)?),
+                    p95_duration_ms: get(row, 4)?,
                 })
             })
             .collect()
@@ -177,16 +185,16 @@ impl Store {
 
 fn dimension_sql(dimension: StatsDimension) -> &'static str {
     match dimension {
-        StatsDimension::Status => "e.status",
-        StatsDimension::Service => "e.service_id",
-        StatsDimension::Priority => "CAST(e.priority AS TEXT)",
-        StatsDimension::AssigneeType => "e.assignee_type",
-        StatsDimension::AssigneeId => "e.assignee_id",
-        StatsDimension::AssigneeModel => "e.assignee_model",
-        StatsDimension::ErrorCode => "e.error_code",
+        StatsDimension::Status => "executions.status",
+        StatsDimension::Service => "executions.service_id",
+        StatsDimension::Priority => "CAST(executions.priority AS TEXT)",
+        StatsDimension::AssigneeType => "executions.assignee_type",
+        StatsDimension::AssigneeId => "executions.assignee_id",
+        StatsDimension::AssigneeModel => "executions.assignee_model",
+        StatsDimension::ErrorCode => "executions.error_code",
         StatsDimension::Tag => "t.tag",
-        StatsDimension::Environment => "e.environment",
-        StatsDimension::Customer => "e.customer_id",
+        StatsDimension::Environment => "executions.environment",
+        StatsDimension::Customer => "executions.customer_id",
     }
 }
 
@@ -194,50 +202,67 @@ fn dimension_sql(dimension: StatsDimension) -> &'static str {
 fn bucket_sql(bucket: TimeBucket, backend: DbBackend) -> String {
     const DAY: i64 = 86_400_000;
     match bucket {
-        TimeBucket::Minute => "(e.created_at / 60000) * 60000".into(),
-        TimeBucket::Hour => "(e.created_at / 3600000) * 3600000".into(),
-        TimeBucket::Day => format!("(e.created_at / {DAY}) * {DAY}"),
+        TimeBucket::Minute => "(executions.created_at / 60000) * 60000".into(),
+        TimeBucket::Hour => "(executions.created_at / 3600000) * 3600000".into(),
+        TimeBucket::Day => format!("(executions.created_at / {DAY}) * {DAY}"),
         // Weeks start on Monday; 1970-01-01 was a Thursday.
         TimeBucket::Week => {
-            format!("((e.created_at / {DAY}) - ((e.created_at / {DAY}) + 3) % 7) * {DAY}")
+            format!("((executions.created_at / {DAY}) - ((executions.created_at / {DAY}) + 3) % 7) * {DAY}")
         }
         TimeBucket::Month => match backend {
             DbBackend::Postgres => "CAST(EXTRACT(EPOCH FROM date_trunc('month', \
-                 to_timestamp(e.created_at / 1000.0) AT TIME ZONE 'UTC')) AS BIGINT) * 1000"
+                 to_timestamp(executions.created_at / 1000.0) AT TIME ZONE 'UTC')) AS BIGINT) * 1000"
                 .into(),
-            _ => "CAST(strftime('%s', e.created_at / 1000, 'unixepoch', 'start of month') \
+            _ => "CAST(strftime('%s', executions.created_at / 1000, 'unixepoch', 'start of month') \
                   AS INTEGER) * 1000"
                 .into(),
         },
     }
 }
 
-/// Ranks durations within each group: non-null ones first, ascending; `nd` counts them.
-fn ranked_sql(partition: &[String]) -> String {
+/// On SQLite, a `ranked` step after `base`: each group's durations ranked, non-null
+/// ones first, ascending (`rn`), and counted (`nd`), both over the one window `w`, so
+/// the rows are sorted once. Postgres needs none (`percentile_cont`).
+fn ranked_sql(backend: DbBackend, partition: &[String]) -> String {
+    if backend == DbBackend::Postgres {
+        return String::new();
+    }
     let over = if partition.is_empty() {
         String::new()
     } else {
         format!("PARTITION BY {}", partition.join(", "))
     };
     format!(
-        "ranked AS (SELECT base.*, \
-           ROW_NUMBER() OVER ({over} ORDER BY (CASE WHEN d IS NULL THEN 1 ELSE 0 END), d) AS rn, \
-           COUNT(d) OVER ({over}) AS nd FROM base)"
+        ", ranked AS (SELECT base.*, ROW_NUMBER() OVER w AS rn, \
+           COUNT(d) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS nd \
+           FROM base WINDOW w AS ({over} ORDER BY (CASE WHEN d IS NULL THEN 1 ELSE 0 END), d))"
     )
 }
 
-/// `MAX(nd)`, then for each percentile the values at the two ranks around it.
-fn percentile_sql(percents: &[i64]) -> String {
-    let mut columns = vec!["MAX(nd)".to_owned()];
-    for p in percents {
-        columns.push(format!(
-            "MAX(CASE WHEN rn = (nd - 1) * {p} / 100 + 1 THEN d END)"
-        ));
-        columns.push(format!(
-            "MAX(CASE WHEN rn = (nd - 1) * {p} / 100 + 2 THEN d END)"
-        ));
+/// What the aggregates read: `ranked` on SQLite, `base` on Postgres.
+fn source(backend: DbBackend) -> &'static str {
+    if backend == DbBackend::Postgres {
+        "base"
+    } else {
+        "ranked"
     }
-    columns.join(", ")
+}
+
+/// Percentile `percent` of the durations `d` of a group, as a double. Postgres has
+/// `percentile_cont`; on SQLite the same definition is spelled out: the value at
+/// 0-based rank ⌊(n−1)·p⌋, plus the fraction of the way to the next one.
+fn percentile_sql(backend: DbBackend, percent: i64) -> String {
+    if backend == DbBackend::Postgres {
+        return format!("percentile_cont({percent} / 100.0) WITHIN GROUP (ORDER BY d)");
+    }
+    let at = |offset: i64| {
+        format!("MAX(CASE WHEN rn = (nd - 1) * {percent} / 100 + {offset} THEN d END)")
+    };
+    let (lower, upper) = (at(1), at(2));
+    format!(
+        "CAST({lower} AS DOUBLE PRECISION) + (COALESCE({upper}, {lower}) - {lower}) \
+           * ((MAX(nd) - 1) * {percent} % 100) / 100.0"
+    )
 }
 
 fn get<T: sea_orm::TryGetable>(row: &QueryResult, index: usize) -> AppResult<T> {
@@ -302,11 +327,9 @@ fn stats_from_row(
     let avg_ms: Option<f64> = get(row, next())?;
     let min_ms: Option<i64> = get(row, next())?;
     let max_ms: Option<i64> = get(row, next())?;
-    let n: Option<i64> = get(row, next())?;
     let mut percentiles = Vec::new();
-    for p in PERCENTILES {
-        let (lower, upper) = (get(row, next())?, get(row, next())?);
-        percentiles.push(interpolate(n.unwrap_or(0), p, lower, upper));
+    for _ in PERCENTILES {
+        percentiles.push(get::<Option<f64>>(row, next())?);
     }
     Ok(ExecutionStats {
         keys,
