@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 mod m0001_core;
 mod m0002_scheduler;
 mod m0003_events;
+mod m0004_analyst_indexes;
 
 /// A plain (or unique) index named after its table and columns.
 pub(crate) fn index<T: Iden + Copy + 'static, C: Iden + Copy + 'static>(
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_core::Migration),
             Box::new(m0002_scheduler::Migration),
             Box::new(m0003_events::Migration),
+            Box::new(m0004_analyst_indexes::Migration),
         ]
     }
 }
