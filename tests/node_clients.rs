@@ -5,33 +5,11 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::Once;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::TestServer;
-
-fn fixture() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/graphql-ws-client")
-}
-
-/// `npm ci` in the fixture, once per test run.
-fn install() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        if fixture().join("node_modules/graphql-ws").exists() {
-            return;
-        }
-        let status = std::process::Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(fixture())
-            .status()
-            .expect("npm (Node.js) is installed");
-        assert!(status.success(), "npm ci failed");
-    });
-}
 
 /// Starts the client; its JSON lines are returned when it exits.
 fn subscribe(
@@ -41,9 +19,8 @@ fn subscribe(
     variables: Value,
     stop_after: &str,
 ) -> tokio::process::Child {
-    install();
     tokio::process::Command::new("node")
-        .arg(fixture().join("client.mjs"))
+        .arg(support::node_fixture("graphql-ws-client").join("client.mjs"))
         .arg(format!("{}/graphql", server.base.replacen("http", "ws", 1)))
         .arg(token)
         .arg(query)

@@ -4,8 +4,8 @@
 
 use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::{parse_query, types::OperationType};
+use async_graphql_axum::GraphQLRequest;
 use async_graphql_axum::rejection::GraphQLRejection;
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -14,14 +14,23 @@ use axum::response::{Html, IntoResponse, Response};
 
 use super::AppState;
 use super::auth::authenticate;
+use super::response::respond;
 
 pub async fn post_handler(
     State(state): State<AppState>,
     headers: HeaderMap,
     request: GraphQLRequest,
-) -> GraphQLResponse {
-    let request = request.into_inner().data(authenticate(&state, &headers));
-    state.schema.execute(request).await.into()
+) -> Response {
+    let request = request.into_inner();
+    if request.query.trim().is_empty() {
+        return missing_query();
+    }
+    let request = request.data(authenticate(&state, &headers));
+    respond(&headers, state.schema.execute(request).await)
+}
+
+fn missing_query() -> Response {
+    (StatusCode::BAD_REQUEST, "missing `query` parameter").into_response()
 }
 
 fn wants_html(headers: &HeaderMap) -> bool {
@@ -76,10 +85,10 @@ pub async fn get_handler(
                     .into_response();
             }
             let request = request.data(authenticate(&state, &headers));
-            GraphQLResponse::from(state.schema.execute(request).await).into_response()
+            respond(&headers, state.schema.execute(request).await)
         }
         None => graphiql().into_response(),
         _ if wants_html(&headers) => graphiql().into_response(),
-        _ => (StatusCode::BAD_REQUEST, "missing `query` parameter").into_response(),
+        _ => missing_query(),
     }
 }

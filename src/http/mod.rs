@@ -6,6 +6,7 @@ mod auth;
 mod graphql;
 mod health;
 mod metrics;
+mod response;
 mod sse;
 mod ws;
 

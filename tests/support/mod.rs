@@ -257,6 +257,25 @@ impl TestServer {
     }
 }
 
+/// The Node.js fixture `tests/fixtures/<name>`, its packages installed (`npm ci` on
+/// first use).
+pub fn node_fixture(name: &str) -> PathBuf {
+    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    let _one_at_a_time = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
+    if !dir.join("node_modules").exists() {
+        let status = std::process::Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .status()
+            .expect("npm (Node.js) is installed");
+        assert!(status.success(), "npm ci in {}", dir.display());
+    }
+    dir
+}
+
 /// POSTs a GraphQL request to the server at `base`; returns the whole body.
 pub async fn post_gql(
     client: &reqwest::Client,

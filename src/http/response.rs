@@ -1,0 +1,56 @@
+//! GraphQL results as HTTP responses, as the GraphQL-over-HTTP spec has them: the
+//! media type is `application/graphql-response+json` when the client accepts it, else
+//! `application/json`; under the former, a request that could not run at all (it did
+//! not parse, validate or coerce its variables) is a 400 with no `data` entry.
+
+use async_graphql::Response as GqlResponse;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+const JSON: &str = "application/json";
+
+fn accepts_graphql_response_json(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|media| media.split(';').next().unwrap_or("").trim() == GRAPHQL_RESPONSE_JSON)
+}
+
+/// No data and only errors without a path: the operation never ran.
+fn is_request_error(response: &GqlResponse) -> bool {
+    response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|error| error.path.is_empty())
+}
+
+pub fn respond(request_headers: &HeaderMap, response: GqlResponse) -> Response {
+    let graphql_response_json = accepts_graphql_response_json(request_headers);
+    let (status, body) = if graphql_response_json && is_request_error(&response) {
+        let body = json!({ "errors": response.errors });
+        (StatusCode::BAD_REQUEST, serde_json::to_vec(&body))
+    } else {
+        (StatusCode::OK, serde_json::to_vec(&response))
+    };
+    let media = if graphql_response_json {
+        GRAPHQL_RESPONSE_JSON
+    } else {
+        JSON
+    };
+    let mut http = match body {
+        Ok(body) => (status, body).into_response(),
+        Err(error) => {
+            tracing::error!(%error, "serialising a GraphQL response");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    let headers = http.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
+    for (name, value) in response.http_headers.iter() {
+        headers.append(name, value.clone());
+    }
+    http
+}
