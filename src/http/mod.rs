@@ -1,8 +1,9 @@
-//! The axum router: `/graphql` (POST queries and mutations, GET queries or GraphiQL),
+//! The axum router: the dashboard at `/`, `/graphql` (POST queries and mutations, GET queries or GraphiQL),
 //! and subscriptions over WebSocket), `/graphql/stream` (Server-Sent Events),
 //! `/healthz` and `/readyz`, `/metrics`, with the body-size limit, CORS and request tracing.
 
 mod auth;
+mod dashboard;
 mod graphql;
 mod health;
 mod metrics;
@@ -38,6 +39,7 @@ pub struct AppState {
 
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     Router::new()
+        .route("/", get(dashboard::page))
         .route(
             "/graphql",
             get(graphql::get_handler).post(graphql::post_handler),

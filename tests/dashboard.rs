@@ -1,0 +1,80 @@
+//! The dashboard at `/` in a real, headless Chromium (Debian's `chromium`, driven by
+//! npm `playwright-core`): a person enters a token, sees an execution created through
+//! the API appear, presses Start, watches progress reach 100 % live, opens the step
+//! timeline and the analytics, and as a viewer finds the lifecycle buttons off.
+//! Screenshots land in `target/tmp/dashboard-screenshots/`.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use exechub::auth::Role;
+use serde_json::Value;
+use support::{Backend, TestServer};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_watches_an_execution_run_live() {
+    let chromium =
+        std::env::var("EXECHUB_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "the browser test needs Chromium: apt-get install chromium (or set EXECHUB_TEST_CHROMIUM)"
+    );
+    let server = TestServer::start(Backend::Sqlite).await;
+
+    // One page, compiled in, loading nothing from elsewhere.
+    let page = server
+        .client
+        .get(format!("{}/", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<title>exechub</title>"));
+    for external in ["src=\"http", "href=\"http", "@import", "url(http"] {
+        assert!(!html.contains(external), "the page loads {external}…");
+    }
+
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let output = tokio::process::Command::new("node")
+        .arg(support::node_fixture("dashboard-browser").join("check.mjs"))
+        .arg(&server.base)
+        .arg(server.admin())
+        .arg(server.token(Role::Viewer, None))
+        .arg(&shots)
+        .arg(&chromium)
+        .output()
+        .await
+        .expect("run node");
+    let stages: Vec<Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    let report = format!("{stages:#?}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "{report}");
+    let stage = |name: &str| {
+        stages
+            .iter()
+            .find(|s| s["stage"] == name)
+            .unwrap_or_else(|| panic!("no stage {name}: {report}"))
+    };
+    stage("done");
+    // Live: the list showed progress between 0 and 100 on the way, without a reload.
+    let seen: Vec<i64> = stage("completed")["progressSeen"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_i64)
+        .collect();
+    assert!(seen.iter().any(|p| *p > 0 && *p < 100), "{seen:?}");
+    assert_eq!(stage("timeline")["bars"], 3);
+    assert_eq!(stage("viewer")["enabledButtons"], 0);
+    for shot in ["1-list.png", "2-timeline.png", "3-analytics.png"] {
+        let size = std::fs::metadata(shots.join(shot))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        assert!(size > 10_000, "{shot}: {size} bytes");
+    }
+}
