@@ -395,7 +395,38 @@ async fn bad_tokens_are_rejected_on_sqlite() {
     bad_tokens_are_rejected(Backend::Sqlite).await;
 }
 
+/// `execution(id)` of concurrent requests is read in one batch per tenant scope: many
+/// callers of different scopes at once still each see only what theirs allows.
+async fn concurrent_reads_keep_their_scopes(server: &TestServer) {
+    let acme_execution = server
+        .create(json!({ "orderId": "o", "serviceId": "s", "customerId": "acme" }))
+        .await;
+    let read = "query($id: ID!) { execution(id: $id) { id customerId } }";
+    let callers = [
+        (server.admin(), true),
+        (server.token(Role::Viewer, Some("acme")), true),
+        (server.token(Role::Viewer, Some("globex")), false),
+        (server.token(Role::Viewer, None), false),
+    ];
+    let reads = (0..40).map(|i| {
+        let (token, sees) = callers[i % callers.len()].clone();
+        let id = acme_execution.clone();
+        async move {
+            let body = server.gql_as(Some(&token), read, json!({ "id": id })).await;
+            (body, sees)
+        }
+    });
+    for (body, sees) in futures::future::join_all(reads).await {
+        if sees {
+            assert_eq!(body["data"]["execution"]["customerId"], "acme", "{body}");
+        } else {
+            assert_eq!(body["data"]["execution"], serde_json::Value::Null, "{body}");
+        }
+    }
+}
+
 backend_tests!(
     every_role_against_every_mutation,
-    tenants_see_only_their_executions
+    tenants_see_only_their_executions,
+    concurrent_reads_keep_their_scopes
 );

@@ -57,7 +57,7 @@ pub enum Permission {
 }
 
 /// Which executions a principal may see, for use in SQL.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum TenantScope {
     /// Every execution (admin).
     All,

@@ -1,7 +1,7 @@
-//! Batches what each execution of a list selects (steps, checkpoints, webhooks,
-//! events, logs): the executions of a response ask together, so each part is one
-//! query for the whole page instead of one per execution. The execution itself was read through the
-//! caller's tenant scope; its parts are read by id.
+//! Batches reads that many resolvers make at once: `execution(id)` of concurrent
+//! requests (one query per tenant scope), and what each execution of a list selects
+//! (steps, checkpoints, webhooks, events, logs), one query for the whole page instead
+//! of one per execution. Parts are read by id once the execution was found visible.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -9,7 +9,8 @@ use std::time::Duration;
 use async_graphql::Context;
 use async_graphql::dataloader::{DataLoader, Loader};
 
-use crate::domain::records::{Checkpoint, Event, Step, Webhook};
+use crate::auth::{Principal, TenantScope};
+use crate::domain::records::{Checkpoint, Event, Execution, Step, Webhook};
 use crate::error::AppError;
 use crate::graphql::errors::GqlResult;
 use crate::store::Store;
@@ -75,8 +76,23 @@ macro_rules! windowed {
 batched!(StepsOf, Step, steps_of);
 batched!(CheckpointsOf, Checkpoint, checkpoints_of);
 batched!(WebhooksOf, Webhook, webhooks_of);
+windowed!(ExecutionOf, TenantScope, Execution, executions_of);
 windowed!(EventsOf, EventWindow, Vec<Event>, events_of);
 windowed!(LogsOf, LogWindow, LogPage, logs_of);
+
+/// The execution if it exists and the caller may see it, read together with those
+/// concurrent requests ask for.
+pub async fn execution(
+    ctx: &Context<'_>,
+    principal: &Principal,
+    id: &str,
+) -> async_graphql::Result<Option<Execution>> {
+    let loader = ctx.data_unchecked::<DataLoader<Parts>>();
+    loader
+        .load_one(ExecutionOf(id.to_owned(), principal.scope()))
+        .await
+        .gql()
+}
 
 /// One execution's part, batched with those its siblings ask for (none: empty).
 pub async fn load<K, T>(ctx: &Context<'_>, key: K) -> async_graphql::Result<T>

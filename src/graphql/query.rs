@@ -5,6 +5,7 @@ use async_graphql::{Context, ID, Object, Result};
 
 use super::context::{caller, store};
 use super::errors::GqlResult;
+use super::loaders;
 use super::objects::Node;
 use super::objects::connection::ExecutionConnection;
 use crate::auth::{Permission, Principal};
@@ -39,7 +40,7 @@ impl QueryRoot {
     /// An execution, or null when it does not exist or belongs to another tenant.
     async fn execution(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Execution>> {
         let principal = caller(ctx, Permission::Read).gql()?;
-        store(ctx).execution(&principal, &id).await.gql()
+        loaders::execution(ctx, &principal, &id).await
     }
 
     #[allow(clippy::too_many_arguments)] // the contract's arguments

@@ -13,7 +13,7 @@ use super::Store;
 use super::entities::*;
 use super::mapping::*;
 use super::scope;
-use crate::auth::Principal;
+use crate::auth::{Principal, TenantScope};
 use crate::domain::records::*;
 use crate::domain::types::LogLevel;
 use crate::error::AppResult;
@@ -70,6 +70,23 @@ impl Store {
     /// The execution if it exists and the principal may see it.
     pub async fn execution(&self, principal: &Principal, id: &str) -> AppResult<Option<Execution>> {
         execution_on(&self.db, principal, id).await
+    }
+
+    /// Those of the executions that exist and that `scope` may see (the GraphQL loaders
+    /// batch here).
+    pub async fn executions_of(
+        &self,
+        ids: &[String],
+        scope: &TenantScope,
+    ) -> AppResult<HashMap<String, Execution>> {
+        execution::Entity::find()
+            .filter(execution::Column::Id.is_in(ids.iter().map(String::as_str)))
+            .filter(scope::condition(scope))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|row| execution_from_row(row).map(|e| (e.id.clone(), e)))
+            .collect()
     }
 
     /// The steps of each of the executions, in order (the GraphQL loaders batch here).

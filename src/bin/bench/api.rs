@@ -174,19 +174,24 @@ pub async fn read(
         database_url,
     }: Load,
     baseline: bool,
+    executions: usize,
 ) {
     let (server, _) = spawn_server(database_url.as_deref(), &[]).await;
     let token = token();
-    let id = create_execution(&reqwest::Client::new(), &server.base, &token).await;
-    let query = if baseline { BASELINE } else { READ };
-    let body = json!({ "query": query, "variables": { "id": id } }).to_string();
+    let client = reqwest::Client::new();
+    let mut bodies = Vec::new();
+    for _ in 0..executions.max(1) {
+        let id = create_execution(&client, &server.base, &token).await;
+        let query = if baseline { BASELINE } else { READ };
+        bodies.push(json!({ "query": query, "variables": { "id": id } }).to_string());
+    }
     let what = if baseline {
-        "baseline { me }"
+        "baseline { me }".to_owned()
     } else {
-        "execution(id) with 10 steps"
+        format!("execution(id) with 10 steps, {} execution(s)", bodies.len())
     };
     let label = format!("{what} on {}", backend_name(&database_url));
-    load(&server, &token, vec![body], concurrency, seconds, &label).await;
+    load(&server, &token, bodies, concurrency, seconds, &label).await;
 }
 
 pub async fn write(

@@ -45,6 +45,9 @@ enum Bench {
         /// no database access, as a ceiling to compare with.
         #[arg(long)]
         baseline: bool,
+        /// Executions read: client `i` reads execution `i % N` (1: all read one).
+        #[arg(long, default_value_t = 1)]
+        executions: usize,
     },
     /// `appendLog` (one transaction: row lock, log, event, audit) under concurrent load,
     /// each client on its own execution.
@@ -64,7 +67,11 @@ enum Bench {
 async fn main() {
     match Cli::parse().command {
         Bench::Startup { runs } => api::startup(runs).await,
-        Bench::Read { load, baseline } => api::read(load, baseline).await,
+        Bench::Read {
+            load,
+            baseline,
+            executions,
+        } => api::read(load, baseline, executions).await,
         Bench::Write(load) => api::write(load).await,
         Bench::Steps(bench) => steps::run(bench).await,
         Bench::Subscribers(bench) => subscribers::run(bench).await,
