@@ -229,8 +229,9 @@ pub fn history(rng: &mut impl Rng, index: usize, now: Timestamp, days: i64) -> A
         _ => rng.random_range(0..step_count),
     };
     let (mut tokens, mut cost, mut calls) = (0i64, 0f64, 0i64);
-    for i in 0..=reached.min(step_count - 1) {
-        let mut step = change.steps[i].clone();
+    let planned = change.steps.clone();
+    for (i, planned) in planned.iter().enumerate().take(reached + 1) {
+        let mut step = planned.clone();
         step.started_at = Some(at);
         step.attempt = 1;
         if i == reached {
@@ -363,6 +364,21 @@ mod tests {
                 assert!(e.metrics.duration_ms.unwrap() >= 0);
             }
             assert_eq!(e.error.is_some(), e.status == ExecutionStatus::Failed);
+            // Steps ran one after the other; a completed history completed them all.
+            let mut steps = change.steps.clone();
+            steps.sort_by_key(|s| s.index);
+            for pair in steps.windows(2) {
+                if let (Some(done), Some(next)) = (pair[0].completed_at, pair[1].started_at) {
+                    assert!(done <= next, "{:?}", steps);
+                }
+                if pair[1].started_at.is_some() {
+                    assert_eq!(pair[0].status, StepStatus::Completed, "{steps:?}");
+                }
+            }
+            if e.status == ExecutionStatus::Completed {
+                assert!(steps.iter().all(|s| s.status == StepStatus::Completed));
+                assert_eq!(e.metrics.steps_completed, e.metrics.steps_total);
+            }
         }
     }
 }
