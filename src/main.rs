@@ -123,6 +123,7 @@ async fn main() -> anyhow::Result<()> {
             let app = App::build(&store, &jwt, &serve, &scheduler).await?;
             let (listener, address) = bind(&serve.bind).await?;
             println!("exechub is listening on http://{address}");
+            println!("  dashboard:     http://{address}/");
             println!("  GraphiQL:      http://{address}/graphql");
             if serve.insecure_no_auth {
                 println!("  auth:          OFF (--insecure-no-auth): every request is an admin");
