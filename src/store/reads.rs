@@ -38,7 +38,7 @@ async fn execution_on(
 
 /// Rows read for many executions at once, grouped by execution id (`rows` come
 /// ordered within each execution).
-fn grouped<T>(
+pub(super) fn grouped<T>(
     rows: impl Iterator<Item = AppResult<(String, T)>>,
 ) -> AppResult<HashMap<String, Vec<T>>> {
     let mut groups: HashMap<String, Vec<T>> = HashMap::new();
@@ -47,6 +47,27 @@ fn grouped<T>(
         groups.entry(execution_id).or_default().push(item);
     }
     Ok(groups)
+}
+
+/// The rows of `E` that belong to the executions, in `order` within each, grouped by
+/// execution after `map` (which returns the row's execution id with the record).
+async fn parts_of<E, T>(
+    conn: &impl ConnectionTrait,
+    ids: &[String],
+    execution_id: E::Column,
+    order: E::Column,
+    map: impl Fn(E::Model) -> AppResult<(String, T)>,
+) -> AppResult<HashMap<String, Vec<T>>>
+where
+    E: EntityTrait,
+{
+    let rows = E::find()
+        .filter(execution_id.is_in(ids.iter().map(String::as_str)))
+        .order_by_asc(execution_id)
+        .order_by_asc(order)
+        .all(conn)
+        .await?;
+    grouped(rows.into_iter().map(map))
 }
 
 /// The executions' log lines, narrowed to some levels and one step when given.
@@ -91,29 +112,25 @@ impl Store {
 
     /// The steps of each of the executions, in order (the GraphQL loaders batch here).
     pub async fn steps_of(&self, ids: &[String]) -> AppResult<HashMap<String, Vec<Step>>> {
-        let rows = step::Entity::find()
-            .filter(step::Column::ExecutionId.is_in(ids.iter().map(String::as_str)))
-            .order_by_asc(step::Column::ExecutionId)
-            .order_by_asc(step::Column::Idx)
-            .all(&self.db)
-            .await?;
-        grouped(
-            rows.into_iter()
-                .map(|row| Ok((row.execution_id.clone(), step_from_row(row)?))),
+        parts_of::<step::Entity, _>(
+            &self.db,
+            ids,
+            step::Column::ExecutionId,
+            step::Column::Idx,
+            |row| Ok((row.execution_id.clone(), step_from_row(row)?)),
         )
+        .await
     }
 
     pub async fn webhooks_of(&self, ids: &[String]) -> AppResult<HashMap<String, Vec<Webhook>>> {
-        let rows = webhook::Entity::find()
-            .filter(webhook::Column::ExecutionId.is_in(ids.iter().map(String::as_str)))
-            .order_by_asc(webhook::Column::ExecutionId)
-            .order_by_asc(webhook::Column::Id)
-            .all(&self.db)
-            .await?;
-        grouped(
-            rows.into_iter()
-                .map(|row| Ok((row.execution_id.clone(), webhook_from_row(row)?))),
+        parts_of::<webhook::Entity, _>(
+            &self.db,
+            ids,
+            webhook::Column::ExecutionId,
+            webhook::Column::Id,
+            |row| Ok((row.execution_id.clone(), webhook_from_row(row)?)),
         )
+        .await
     }
 
     pub async fn webhooks(&self, execution_id: &str) -> AppResult<Vec<Webhook>> {
@@ -126,16 +143,11 @@ impl Store {
         &self,
         ids: &[String],
     ) -> AppResult<HashMap<String, Vec<Checkpoint>>> {
-        let rows = checkpoint::Entity::find()
-            .filter(checkpoint::Column::ExecutionId.is_in(ids.iter().map(String::as_str)))
-            .order_by_asc(checkpoint::Column::ExecutionId)
-            .order_by_asc(checkpoint::Column::Id)
-            .all(&self.db)
-            .await?;
-        grouped(
-            rows.into_iter()
-                .map(|row| Ok((row.execution_id.clone(), checkpoint_from_row(row)))),
-        )
+        let (execution_id, order) = (checkpoint::Column::ExecutionId, checkpoint::Column::Id);
+        parts_of::<checkpoint::Entity, _>(&self.db, ids, execution_id, order, |row| {
+            Ok((row.execution_id.clone(), checkpoint_from_row(row)))
+        })
+        .await
     }
 
     pub async fn count_logs(

@@ -12,6 +12,7 @@ use sea_orm::{
 use super::Store;
 use super::entities::{event, log};
 use super::mapping::{event_from_row, log_from_row};
+use super::reads::{grouped, log_selection};
 use crate::domain::records::{Event, LogEntry};
 use crate::domain::types::LogLevel;
 use crate::error::AppResult;
@@ -89,12 +90,10 @@ impl Store {
             window.first,
         )
         .await?;
-        let mut found: HashMap<String, Vec<Event>> = HashMap::new();
-        for row in rows {
-            let id = row.execution_id.clone();
-            found.entry(id).or_default().push(event_from_row(row)?);
-        }
-        Ok(found)
+        grouped(
+            rows.into_iter()
+                .map(|row| Ok((row.execution_id.clone(), event_from_row(row)?))),
+        )
     }
 
     pub async fn logs_of(
@@ -102,8 +101,7 @@ impl Store {
         ids: &[String],
         window: &LogWindow,
     ) -> AppResult<HashMap<String, LogPage>> {
-        let mut select =
-            super::reads::log_selection(ids, window.levels.as_deref(), window.step_id.as_deref());
+        let mut select = log_selection(ids, window.levels.as_deref(), window.step_id.as_deref());
         if let Some(after) = &window.after_id {
             select = select.filter(log::Column::Id.gt(after.as_str()));
         }
