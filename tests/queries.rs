@@ -179,67 +179,59 @@ async fn lists_load_each_executions_own_parts(server: &TestServer) {
     assert_eq!(nodes.len(), 6);
     for node in nodes {
         let i: usize = node["orderId"].as_str().unwrap()[1..].parse().unwrap();
-        let steps: Vec<&str> = node["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["id"].as_str().unwrap())
-            .collect();
         let expected: Vec<String> = (0..=i).map(|s| format!("e{i}s{s}")).collect();
-        assert_eq!(steps, expected);
-        let checkpoints = node["checkpoints"].as_array().unwrap();
-        assert_eq!(checkpoints.len(), i % 3, "{node}");
-        let latest = checkpoints
-            .last()
-            .map(|c| c["state"].clone())
-            .unwrap_or(Value::Null);
-        assert_eq!(node["latestCheckpoint"]["state"], latest, "{node}");
-        let logs: Vec<&str> = node["logs"]["nodes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| l["message"].as_str().unwrap())
-            .collect();
-        let expected: Vec<String> = (0..i.min(2)).map(|n| format!("log {n} of {i}")).collect();
-        assert_eq!(logs, expected, "{node}");
-        assert_eq!(node["logs"]["pageInfo"]["hasNextPage"], i > 2, "{node}");
-        assert_eq!(node["logs"]["totalCount"], i, "{node}");
-        let warnings: Vec<&str> = node["warnings"]["nodes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| l["message"].as_str().unwrap())
-            .collect();
-        let expected: Vec<String> = (0..i)
-            .filter(|n| n % 2 == 1)
-            .map(|n| format!("log {n} of {i}"))
-            .collect();
-        assert_eq!(warnings, expected, "{node}");
-        // Created (1), then a LOG_APPENDED per log and a CHECKPOINT_CREATED per checkpoint.
-        let events: Vec<i64> = node["events"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["sequence"].as_i64().unwrap())
-            .collect();
-        let last = 1 + i + i % 3;
+        assert_eq!(each(&node["steps"], "id"), json!(expected), "{node}");
+        let checkpoints = each(&node["checkpoints"], "state");
+        assert_eq!(checkpoints.as_array().unwrap().len(), i % 3, "{node}");
+        let latest = checkpoints.as_array().unwrap().last().cloned();
         assert_eq!(
-            events,
-            (2..=last.min(4) as i64).collect::<Vec<_>>(),
+            node["latestCheckpoint"]["state"],
+            latest.unwrap_or(Value::Null),
             "{node}"
         );
-        let urls: Vec<&Value> = node["webhooks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|w| &w["url"])
-            .collect();
-        if i.is_multiple_of(2) {
-            assert_eq!(urls, [&json!(format!("https://example.com/{i}"))]);
+        let logs = |numbers: Vec<usize>| {
+            json!(
+                numbers
+                    .iter()
+                    .map(|n| format!("log {n} of {i}"))
+                    .collect::<Vec<_>>()
+            )
+        };
+        assert_eq!(
+            each(&node["logs"]["nodes"], "message"),
+            logs((0..i.min(2)).collect()),
+            "{node}"
+        );
+        assert_eq!(node["logs"]["pageInfo"]["hasNextPage"], i > 2, "{node}");
+        assert_eq!(node["logs"]["totalCount"], i, "{node}");
+        let warnings = logs((0..i).filter(|n| n % 2 == 1).collect());
+        assert_eq!(
+            each(&node["warnings"]["nodes"], "message"),
+            warnings,
+            "{node}"
+        );
+        // Created (1), then a LOG_APPENDED per log and a CHECKPOINT_CREATED per checkpoint.
+        let last = (1 + i + i % 3).min(4);
+        assert_eq!(
+            each(&node["events"], "sequence"),
+            json!((2..=last).collect::<Vec<_>>()),
+            "{node}"
+        );
+        let urls = if i.is_multiple_of(2) {
+            json!([format!("https://example.com/{i}")])
         } else {
-            assert!(urls.is_empty(), "{node}");
-        }
+            json!([])
+        };
+        assert_eq!(each(&node["webhooks"], "url"), urls, "{node}");
     }
+}
+
+/// `field` of every element of the JSON array `list`, as a JSON array.
+fn each(list: &Value, field: &str) -> Value {
+    let items = list
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list: {list}"));
+    items.iter().map(|item| item[field].clone()).collect()
 }
 
 backend_tests!(
