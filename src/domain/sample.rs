@@ -36,7 +36,7 @@ pub const TAGS: [&str; 8] = [
     "us",
     "beta",
 ];
-pub const ERROR_CODES: [(&str, bool); 6] = [
+const ERROR_CODES: [(&str, bool); 6] = [
     ("API_TIMEOUT", true),
     ("RATE_LIMITED", true),
     ("UPSTREAM_5XX", true),
@@ -54,7 +54,7 @@ const STEP_NAMES: [&str; 6] = [
 ];
 const MODELS: [&str; 3] = ["gpt-4o", "claude-sonnet", "llama-3-70b"];
 /// Tenants are `customer-0` … `customer-{CUSTOMERS - 1}`.
-pub const CUSTOMERS: usize = 40;
+const CUSTOMERS: usize = 40;
 const ACTOR: &str = "seed";
 
 /// Picks by weight: `weighted(rng, &[(a, 3), (b, 1)])` is `a` three times in four.

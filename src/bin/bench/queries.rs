@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use serde_json::{Value, json};
 
+use exechub::domain::sample::SERVICES;
+
 use crate::server::{free_port, gql, node_peer, percentile, spawn_server, token};
 
 #[derive(clap::Args)]
@@ -24,8 +26,6 @@ pub struct QueriesBench {
     #[arg(long)]
     peer: bool,
 }
-
-const SERVICES: [&str; 4] = ["translate", "summarise", "classify", "research"];
 
 /// "Failed or cancelled URGENT executions of service X tagged production, created
 /// last week, that cost more than $0.10, newest first, 50 at a time."
