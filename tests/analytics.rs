@@ -252,6 +252,51 @@ async fn check_groupings(server: &TestServer, all: &[Value]) {
     }
 }
 
+/// Fields asked for without the others (the SQL then computes only those) have the
+/// values they have when everything is asked for.
+async fn check_narrow_selections(server: &TestServer) {
+    let variables = json!({ "g": ["SERVICE", "TAG"], "b": "DAY" });
+    let everything = server.gql(STATS, variables.clone()).await["executionStats"].clone();
+    for fields in [
+        "total successRate totalCost duration { p50Ms p95Ms }",
+        "active byStatus { status count } totalTokens",
+        "avgCost totalApiCalls totalRetries duration { avgMs minMs maxMs }",
+        "... on ExecutionStats { duration { p90Ms p99Ms } }",
+    ] {
+        let query = format!(
+            "query($g: [StatsDimension!], $b: TimeBucket) {{ executionStats(groupBy: $g, \
+               bucket: $b, limit: 1000) {{ keys {{ value }} bucketStart {fields} }} }}"
+        );
+        let narrow = server.gql(&query, variables.clone()).await["executionStats"].clone();
+        assert_eq!(
+            narrow.as_array().unwrap().len(),
+            everything.as_array().unwrap().len()
+        );
+        assert!(
+            contained(&narrow, &everything),
+            "{fields}: {narrow} in {everything}"
+        );
+    }
+}
+
+/// Whether every field of `part` is in `whole` with the same value (numbers up to
+/// the order in which a float sum was added up).
+fn contained(part: &Value, whole: &Value) -> bool {
+    match (part, whole) {
+        (Value::Object(part), Value::Object(whole)) => part
+            .iter()
+            .all(|(key, value)| whole.get(key).is_some_and(|w| contained(value, w))),
+        (Value::Array(part), Value::Array(whole)) => {
+            part.len() == whole.len() && part.iter().zip(whole).all(|(p, w)| contained(p, w))
+        }
+        (Value::Number(p), Value::Number(w)) => {
+            let (p, w) = (p.as_f64().unwrap(), w.as_f64().unwrap());
+            (p - w).abs() <= 1e-9 * p.abs().max(1.0)
+        }
+        _ => part == whole,
+    }
+}
+
 /// `bucket: DAY` rows against the oracle's executions per UTC day of creation.
 async fn check_days(server: &TestServer, all: &[Value]) {
     let rows = server.gql(STATS, json!({ "b": "DAY" })).await["executionStats"].clone();
@@ -283,6 +328,7 @@ async fn stats_match_the_oracle(server: &TestServer) {
     check_group(&rows[0], &all.iter().collect::<Vec<_>>(), "all");
 
     check_groupings(server, &all).await;
+    check_narrow_selections(server).await;
 
     // Buckets: everything was created in the same minute, day and month.
     let created = DateTime::parse_from_rfc3339(all[0]["createdAt"].as_str().unwrap())

@@ -8,6 +8,7 @@ mod m0001_core;
 mod m0002_scheduler;
 mod m0003_events;
 mod m0004_analyst_indexes;
+mod m0005_daily_stats_index;
 
 /// A plain (or unique) index named after its table and columns.
 pub(crate) fn index<T: Iden + Copy + 'static, C: Iden + Copy + 'static>(
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_scheduler::Migration),
             Box::new(m0003_events::Migration),
             Box::new(m0004_analyst_indexes::Migration),
+            Box::new(m0005_daily_stats_index::Migration),
         ]
     }
 }

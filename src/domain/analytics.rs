@@ -93,6 +93,25 @@ pub struct StepStats {
     pub p95_duration_ms: Option<f64>,
 }
 
+/// The parts of `ExecutionStats` a query selected. Each aggregate costs time over
+/// millions of executions, so the statistics compute only these; the others come back
+/// as zero or null, unread. The total and the completed, failed and cancelled counts
+/// (`active` and `successRate` derive from them) are always computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Measures {
+    /// `byStatus`: a count for every status.
+    pub by_status: bool,
+    /// `totalCost`, `avgCost`.
+    pub cost: bool,
+    pub tokens: bool,
+    pub api_calls: bool,
+    pub retries: bool,
+    /// `duration { avgMs minMs maxMs }`.
+    pub durations: bool,
+    /// `duration { p50Ms p90Ms p95Ms p99Ms }`: one sort serves the four.
+    pub percentiles: bool,
+}
+
 /// Success rate, when anything finished.
 pub fn success_rate(completed: i64, failed: i64, cancelled: i64) -> Option<f64> {
     let finished = completed + failed + cancelled;

@@ -9,7 +9,9 @@ use super::loaders;
 use super::objects::Node;
 use super::objects::connection::ExecutionConnection;
 use crate::auth::{Permission, Principal};
-use crate::domain::analytics::{ErrorCount, ExecutionStats, StatsDimension, StepStats, TimeBucket};
+use crate::domain::analytics::{
+    ErrorCount, ExecutionStats, Measures, StatsDimension, StepStats, TimeBucket,
+};
 use crate::domain::filter::{ExecutionFilter, ExecutionOrder, ExecutionSortField, SortDirection};
 use crate::domain::records::Execution;
 use crate::domain::validate;
@@ -94,6 +96,7 @@ impl QueryRoot {
                 filter.as_ref(),
                 group_by.as_deref().unwrap_or(&[]),
                 bucket,
+                measures(ctx),
                 analytics_limit(limit, 100)?,
             )
             .await
@@ -124,6 +127,24 @@ impl QueryRoot {
             .step_stats(&principal, filter.as_ref(), analytics_limit(limit, 50)?)
             .await
             .gql()
+    }
+}
+
+/// The parts of `ExecutionStats` the query selected (through fragments too).
+fn measures(ctx: &Context<'_>) -> Measures {
+    let stats = ctx.look_ahead();
+    let duration = stats.field("duration");
+    let any = |of: &async_graphql::Lookahead, fields: &[&str]| {
+        fields.iter().any(|field| of.field(field).exists())
+    };
+    Measures {
+        by_status: any(&stats, &["byStatus"]),
+        cost: any(&stats, &["totalCost", "avgCost"]),
+        tokens: any(&stats, &["totalTokens"]),
+        api_calls: any(&stats, &["totalApiCalls"]),
+        retries: any(&stats, &["totalRetries"]),
+        durations: any(&duration, &["avgMs", "minMs", "maxMs"]),
+        percentiles: any(&duration, &["p50Ms", "p90Ms", "p95Ms", "p99Ms"]),
     }
 }
 

@@ -1,5 +1,5 @@
 //! Analytics over execution history, computed in SQL over the executions the caller
-//! may see that match the filter. The same statements run on SQLite and Postgres:
+//! may see that match the filter (only the measures a query selected). The same statements run on SQLite and Postgres:
 //! times are integers, so buckets are integer arithmetic (months use each backend's
 //! calendar function), and percentiles are Postgres' `percentile_cont`, spelled out
 //! on SQLite over `ROW_NUMBER()` ranks, so both backends give the same answers.
@@ -57,6 +57,7 @@ impl Store {
         filter: Option<&ExecutionFilter>,
         group_by: &[StatsDimension],
         bucket: Option<TimeBucket>,
+        measures: Measures,
         limit: u64,
     ) -> AppResult<Vec<ExecutionStats>> {
         let visible = self.visible(principal, filter)?;
@@ -78,27 +79,49 @@ impl Store {
         } else {
             ""
         };
-        let by_status: Vec<String> = ExecutionStatus::ALL
-            .iter()
-            .map(|s| format!("SUM(CASE WHEN status = '{}' THEN 1 ELSE 0 END)", s.as_str()))
-            .collect();
+        let by_status = ExecutionStatus::ALL.map(|s| {
+            let always = matches!(
+                s,
+                ExecutionStatus::Completed | ExecutionStatus::Failed | ExecutionStatus::Cancelled
+            );
+            let count = format!("COUNT(*) FILTER (WHERE status = '{}')", s.as_str());
+            wanted(measures.by_status || always, &[&count])
+        });
+        let ranks = ranks(backend, measures.percentiles);
         let sql = format!(
             "WITH base AS (SELECT {keys}executions.status AS status, executions.duration_ms AS d, executions.cost AS cost, \
                executions.tokens_used AS tok, executions.api_calls AS api, executions.retries AS retries \
                FROM executions {tag_join} WHERE {visible}){ranked} \
-             SELECT {names_select}COUNT(*), {by_status}, \
-               CAST(COALESCE(SUM(cost), 0) AS DOUBLE PRECISION), CAST(AVG(cost) AS DOUBLE PRECISION), \
-               CAST(COALESCE(SUM(tok), 0) AS BIGINT), CAST(COALESCE(SUM(api), 0) AS BIGINT), \
-               CAST(COALESCE(SUM(retries), 0) AS BIGINT), \
-               CAST(AVG(d) AS DOUBLE PRECISION), MIN(d), MAX(d), {percentiles} \
+             SELECT {names_select}COUNT(*), {by_status}, {cost}, {tokens}, {api_calls}, {retries}, \
+               {durations}, {percentiles} \
              FROM {source} {group} ORDER BY {order}COUNT(*) DESC{tie} LIMIT {limit}",
             keys = keys.iter().map(|k| format!("{k}, ")).collect::<String>(),
             visible = visible.sql,
-            ranked = ranked_sql(backend, &names),
-            source = source(backend),
+            ranked = if ranks {
+                ranked_sql(&names)
+            } else {
+                String::new()
+            },
+            source = if ranks { "ranked" } else { "base" },
             names_select = names.iter().map(|n| format!("{n}, ")).collect::<String>(),
             by_status = by_status.join(", "),
-            percentiles = PERCENTILES.map(|p| percentile_sql(backend, p)).join(", "),
+            cost = wanted(
+                measures.cost,
+                &[
+                    "CAST(SUM(cost) AS DOUBLE PRECISION)",
+                    "CAST(AVG(cost) AS DOUBLE PRECISION)"
+                ]
+            ),
+            tokens = wanted(measures.tokens, &["CAST(SUM(tok) AS BIGINT)"]),
+            api_calls = wanted(measures.api_calls, &["CAST(SUM(api) AS BIGINT)"]),
+            retries = wanted(measures.retries, &["CAST(SUM(retries) AS BIGINT)"]),
+            durations = wanted(
+                measures.durations,
+                &["CAST(AVG(d) AS DOUBLE PRECISION)", "MIN(d)", "MAX(d)"]
+            ),
+            percentiles = PERCENTILES
+                .map(|p| wanted(measures.percentiles, &[&percentile_sql(backend, p)]))
+                .join(", "),
             group = if names.is_empty() {
                 String::new()
             } else {
@@ -154,17 +177,21 @@ impl Store {
     ) -> AppResult<Vec<StepStats>> {
         let visible = self.visible(principal, filter)?;
         let backend = self.db.get_database_backend();
-        let names = vec!["name".to_owned()];
+        let ranks = ranks(backend, true);
         let sql = format!(
             "WITH base AS (SELECT s.name AS name, s.status AS status, s.duration_ms AS d \
                FROM execution_steps s JOIN executions ON executions.id = s.execution_id \
                WHERE {visible}){ranked} \
-             SELECT name, COUNT(*), SUM(CASE WHEN status = 'FAILED' THEN 1 ELSE 0 END), \
+             SELECT name, COUNT(*), COUNT(*) FILTER (WHERE status = 'FAILED'), \
                CAST(AVG(d) AS DOUBLE PRECISION), {p95} \
              FROM {source} GROUP BY name ORDER BY COUNT(*) DESC, name LIMIT {limit}",
             visible = visible.sql,
-            ranked = ranked_sql(backend, &names),
-            source = source(backend),
+            ranked = if ranks {
+                ranked_sql(&["name".to_owned()])
+            } else {
+                String::new()
+            },
+            source = if ranks { "ranked" } else { "base" },
             p95 = percentile_sql(backend, 95),
             limit = limit.min(MAX_GROUPS),
         );
@@ -198,7 +225,8 @@ fn dimension_sql(dimension: StatsDimension) -> &'static str {
     }
 }
 
-/// The bucket's start, in epoch ms, of an execution's creation time (UTC).
+/// The bucket's start, in epoch ms, of an execution's creation time (UTC). The day's
+/// expression is also an index's (migration m0005): keep the two the same.
 fn bucket_sql(bucket: TimeBucket, backend: DbBackend) -> String {
     const DAY: i64 = 86_400_000;
     match bucket {
@@ -220,32 +248,37 @@ fn bucket_sql(bucket: TimeBucket, backend: DbBackend) -> String {
     }
 }
 
-/// On SQLite, a `ranked` step after `base`: each group's durations ranked, non-null
-/// ones first, ascending (`rn`), and counted (`nd`), both over the one window `w`, so
-/// the rows are sorted once. Postgres needs none (`percentile_cont`).
-fn ranked_sql(backend: DbBackend, partition: &[String]) -> String {
-    if backend == DbBackend::Postgres {
-        return String::new();
-    }
+/// Aggregates' SQL when they were asked for, else a NULL in place of each, so that
+/// the row's layout stays the same.
+fn wanted(on: bool, columns: &[&str]) -> String {
+    columns
+        .iter()
+        .map(|column| if on { column } else { "NULL" })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Whether percentiles need the `ranked` step: on SQLite, when they are computed.
+/// Postgres has `percentile_cont`.
+fn ranks(backend: DbBackend, percentiles: bool) -> bool {
+    backend == DbBackend::Sqlite && percentiles
+}
+
+/// On SQLite, a `ranked` step after `base`: each group's non-null durations ranked
+/// ascending from 1 (`rn`; nulls sort first and rank 0 or below) and counted (`nd`),
+/// all over the one window `w`, so the rows are sorted once, or not at all when an
+/// index (m0005) yields them in group and duration order.
+fn ranked_sql(partition: &[String]) -> String {
     let over = if partition.is_empty() {
         String::new()
     } else {
         format!("PARTITION BY {}", partition.join(", "))
     };
     format!(
-        ", ranked AS (SELECT base.*, ROW_NUMBER() OVER w AS rn, \
-           COUNT(d) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS nd \
-           FROM base WINDOW w AS ({over} ORDER BY (CASE WHEN d IS NULL THEN 1 ELSE 0 END), d))"
+        ", ranked AS (SELECT base.*, ROW_NUMBER() OVER w - COUNT(*) OVER g + COUNT(d) OVER g AS rn, \
+           COUNT(d) OVER g AS nd FROM base \
+           WINDOW w AS ({over} ORDER BY d), g AS (w ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING))"
     )
-}
-
-/// What the aggregates read: `ranked` on SQLite, `base` on Postgres.
-fn source(backend: DbBackend) -> &'static str {
-    if backend == DbBackend::Postgres {
-        "base"
-    } else {
-        "ranked"
-    }
 }
 
 /// Percentile `percent` of the durations `d` of a group, as a double. Postgres has
@@ -319,11 +352,12 @@ fn stats_from_row(
         count_of(ExecutionStatus::Failed),
         count_of(ExecutionStatus::Cancelled),
     );
-    let total_cost: f64 = get(row, next())?;
+    // Sums are null over no values, and when not asked for.
+    let total_cost = get::<Option<f64>>(row, next())?.unwrap_or_default();
     let avg_cost: Option<f64> = get(row, next())?;
-    let total_tokens: i64 = get(row, next())?;
-    let total_api_calls: i64 = get(row, next())?;
-    let total_retries: i64 = get(row, next())?;
+    let total_tokens = get::<Option<i64>>(row, next())?.unwrap_or_default();
+    let total_api_calls = get::<Option<i64>>(row, next())?.unwrap_or_default();
+    let total_retries = get::<Option<i64>>(row, next())?.unwrap_or_default();
     let avg_ms: Option<f64> = get(row, next())?;
     let min_ms: Option<i64> = get(row, next())?;
     let max_ms: Option<i64> = get(row, next())?;
