@@ -30,22 +30,37 @@ const FEED_MEMORY: usize = 100_000;
 /// Which events a subscriber wants.
 pub type Wanted = Box<dyn Fn(&Event) -> bool + Send + Sync>;
 
-/// The events of one execution after sequence `after`: first those stored, then live.
-/// `topic` must have been subscribed before `after` was read, so nothing committed
-/// in between is missed.
+/// Where a stream of one execution's events starts.
+pub enum Start {
+    /// Replays the stored events after this sequence, then goes live.
+    After(i64),
+    /// Live from this sequence, the last one stored when the topic had already been
+    /// subscribed: every later event comes through the topic (and a gap in it is read
+    /// from the table), so there is nothing to read first. Thousands of clients
+    /// subscribing at once then make one small read each, not two.
+    Now(i64),
+}
+
+/// The events of one execution from `start`: first those stored, then live.
+/// `topic` must have been subscribed before the sequence in `start` was read, so
+/// nothing committed in between is missed.
 pub fn execution_events(
     store: Store,
     mut topic: Topic,
     execution_id: String,
-    after: i64,
+    start: Start,
     wanted: Wanted,
 ) -> impl Stream<Item = AppResult<Event>> + Send {
     async_stream::try_stream! {
-        let mut last = after;
-        for event in stored_after(&store, &execution_id, last).await? {
-            last = event.sequence;
-            if wanted(&event) {
-                yield event;
+        let mut last = match start {
+            Start::After(sequence) | Start::Now(sequence) => sequence,
+        };
+        if let Start::After(_) = start {
+            for event in stored_after(&store, &execution_id, last).await? {
+                last = event.sequence;
+                if wanted(&event) {
+                    yield event;
+                }
             }
         }
         loop {

@@ -25,16 +25,19 @@ use protocol::*;
 
 /// Messages an operation may have queued for its socket before it waits.
 const OUTBOX: usize = 16;
-/// Socket buffers: small, since most subscribers are idle most of the time.
-const BUFFER_BYTES: usize = 4 * 1024;
+/// The socket's read buffer, allocated up front for every connection: clients send
+/// small messages (a subscription is a few hundred bytes), and a larger one grows it.
+const READ_BUFFER_BYTES: usize = 1024;
+/// How much the socket gathers before writing.
+const WRITE_BUFFER_BYTES: usize = 4 * 1024;
 /// A deadline far enough away to mean "never" (and within the timer's range).
 const NEVER: Duration = Duration::from_secs(365 * 86_400);
 
 pub fn upgrade(state: AppState, ws: WebSocketUpgrade) -> Response {
     let ws = ws
         .protocols(Protocol::NAMES)
-        .read_buffer_size(BUFFER_BYTES)
-        .write_buffer_size(BUFFER_BYTES);
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES);
     let protocol = Protocol::named(ws.selected_protocol().and_then(|p| p.to_str().ok()));
     ws.on_upgrade(move |socket| {
         let (connection, outbox) = Connection::new(state, protocol);
@@ -42,15 +45,18 @@ pub fn upgrade(state: AppState, ws: WebSocketUpgrade) -> Response {
     })
 }
 
-/// What an operation's task hands to its connection.
+/// What an operation's task hands to its connection. Small, because every outbox
+/// reserves room for 32 of them when it is created.
 enum Outgoing {
     Message(String),
-    /// The operation ended; `last` (its `complete` or `error`) is sent unless the
-    /// client stopped it first.
-    End {
-        id: String,
-        last: String,
-    },
+    End(Box<Ending>),
+}
+
+/// An operation ended: `last` (its `complete` or `error`) is sent unless the client
+/// stopped it first.
+struct Ending {
+    id: String,
+    last: String,
 }
 
 /// What handling one event of the connection leads to.
@@ -113,8 +119,8 @@ impl Connection {
                 },
                 Some(outgoing) = outbox.recv() => match outgoing {
                     Outgoing::Message(text) => Flow::Send(text),
-                    Outgoing::End { id, last } => match self.operations.remove(&id) {
-                        Some(_) => Flow::Send(last),
+                    Outgoing::End(ending) => match self.operations.remove(&ending.id) {
+                        Some(_) => Flow::Send(ending.last),
                         None => Flow::Continue,
                     },
                 },
@@ -222,10 +228,10 @@ impl Connection {
                 if failed {
                     let last = protocol.error(&operation_id, &response.errors);
                     let _ = outbox
-                        .send(Outgoing::End {
+                        .send(Outgoing::End(Box::new(Ending {
                             id: operation_id,
                             last,
-                        })
+                        })))
                         .await;
                     return;
                 }
@@ -237,10 +243,10 @@ impl Connection {
             }
             let last = protocol.complete(&operation_id);
             let _ = outbox
-                .send(Outgoing::End {
+                .send(Outgoing::End(Box::new(Ending {
                     id: operation_id,
                     last,
-                })
+                })))
                 .await;
         });
         self.operations.insert(id, task.abort_handle());
