@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
+use super::catch_up::CatchUps;
 use super::fanout::Fanout;
 use crate::domain::change::Change;
 use crate::domain::records::Event;
@@ -37,6 +38,8 @@ struct Inner {
     feed: broadcast::Sender<Message>,
     /// Set once Redis is connected (`fanout::connect`).
     fanout: OnceLock<Fanout>,
+    /// The reads lagging subscribers catch up with.
+    catch_ups: CatchUps,
 }
 
 /// A subscription to one execution's events; leaving drops the channel when it was
@@ -50,6 +53,10 @@ pub struct Topic {
 impl Topic {
     pub fn receiver(&mut self) -> &mut broadcast::Receiver<Message> {
         self.receiver.as_mut().expect("receiver until dropped")
+    }
+
+    pub fn catch_ups(&self) -> CatchUps {
+        self.hub.catch_ups()
     }
 }
 
@@ -79,7 +86,12 @@ impl Hub {
             topics: Mutex::new(HashMap::new()),
             feed: broadcast::channel(FEED_CAPACITY).0,
             fanout: OnceLock::new(),
+            catch_ups: CatchUps::default(),
         }))
+    }
+
+    pub fn catch_ups(&self) -> CatchUps {
+        self.0.catch_ups.clone()
     }
 
     pub(super) fn set_fanout(&self, fanout: Fanout) {

@@ -2,8 +2,10 @@
 //! subscribers of one execution and of the feed receive them in this process, and,
 //! with Redis configured, every other process receives them through Redis pub/sub
 //! (`fanout`). The bus may drop or reorder; `streams` turns it into gapless, ordered
-//! streams by reading what it missed from the events table.
+//! streams by reading what it missed from the events table, one read (`catch_up`)
+//! for all the subscribers that missed the same.
 
+pub mod catch_up;
 pub mod fanout;
 pub mod hub;
 pub mod streams;

@@ -5,11 +5,11 @@
 //! events from the table: no gap, no duplicate, in sequence order.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use futures::Stream;
-use futures::future::BoxFuture;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::hub::{Hub, Message, Topic};
@@ -20,7 +20,7 @@ use crate::error::AppResult;
 use crate::store::Store;
 
 /// Events read from the table per query while catching up.
-const PAGE: u64 = 500;
+pub(super) const PAGE: u64 = 500;
 /// How far before the last event it sent a lagging feed looks in the table: events
 /// are stamped before they commit, so one may commit after a later-stamped one.
 const FEED_SLACK: Duration = Duration::from_secs(5);
@@ -55,11 +55,12 @@ pub fn execution_events(
         let mut last = match start {
             Start::After(sequence) | Start::Now(sequence) => sequence,
         };
+        let catch_ups = topic.catch_ups();
         if let Start::After(_) = start {
-            for event in stored_after(&store, &execution_id, last).await? {
+            for event in catch_ups.after(&store, &execution_id, last).await?.iter() {
                 last = event.sequence;
-                if wanted(&event) {
-                    yield event;
+                if wanted(event) {
+                    yield event.clone();
                 }
             }
         }
@@ -79,10 +80,10 @@ pub fn execution_events(
             if !missed {
                 break;
             }
-            for event in stored_after(&store, &execution_id, last).await? {
+            for event in catch_ups.after(&store, &execution_id, last).await?.iter() {
                 last = event.sequence;
-                if wanted(&event) {
-                    yield event;
+                if wanted(event) {
+                    yield event.clone();
                 }
             }
         }
@@ -99,6 +100,7 @@ pub fn feed(
     wanted: Wanted,
 ) -> impl Stream<Item = AppResult<Event>> + Send + use<> {
     let mut receiver = hub.subscribe_feed();
+    let catch_ups = hub.catch_ups();
     async_stream::try_stream! {
         let mut last: HashMap<String, i64> = HashMap::new();
         let mut since: Timestamp = Utc::now();
@@ -130,11 +132,11 @@ pub fn feed(
                 }
                 let gap = match seen {
                     Some(seen) if event.sequence > seen + 1 => {
-                        stored_after(&store, &event.execution_id, seen).await?
+                        catch_ups.after(&store, &event.execution_id, seen).await?
                     }
-                    _ => vec![event],
+                    _ => Arc::new(vec![event]),
                 };
-                for event in gap {
+                for event in gap.iter().cloned() {
                     last.insert(event.execution_id.clone(), event.sequence);
                     since = since.max(event.timestamp);
                     if wanted(&event) {
@@ -144,29 +146,6 @@ pub fn feed(
             }
         }
     }
-}
-
-/// Every stored event of an execution after sequence `after`. Boxed, so that an idle
-/// stream does not carry the space of a database query: a stream's state is as large
-/// as the largest future it awaits, and thousands of streams sit idle at once.
-fn stored_after<'a>(
-    store: &'a Store,
-    execution_id: &'a str,
-    after: i64,
-) -> BoxFuture<'a, AppResult<Vec<Event>>> {
-    Box::pin(async move {
-        let mut events = Vec::new();
-        let mut last = after;
-        loop {
-            let page = store.events(execution_id, last, PAGE).await?;
-            let full = page.len() as u64 == PAGE;
-            last = page.last().map_or(last, |e| e.sequence);
-            events.extend(page);
-            if !full {
-                return Ok(events);
-            }
-        }
-    })
 }
 
 /// The events of a batch from the bus whose execution `principal` sees and `filter`
