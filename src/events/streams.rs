@@ -36,8 +36,8 @@ pub enum Start {
     After(i64),
     /// Live from this sequence, the last one stored when the topic had already been
     /// subscribed: every later event comes through the topic (and a gap in it is read
-    /// from the table), so there is nothing to read first. Thousands of clients
-    /// subscribing at once then make one small read each, not two.
+    /// from the table), so there is nothing to read first: thousands of clients
+    /// subscribing at once make no read of the events table.
     Now(i64),
 }
 

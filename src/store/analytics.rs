@@ -1,8 +1,9 @@
 //! Analytics over execution history, computed in SQL over the executions the caller
-//! may see that match the filter (only the measures a query selected). The same statements run on SQLite and Postgres:
-//! times are integers, so buckets are integer arithmetic (months use each backend's
-//! calendar function), and percentiles are Postgres' `percentile_cont`, spelled out
-//! on SQLite over `ROW_NUMBER()` ranks, so both backends give the same answers.
+//! may see that match the filter (only the measures a query selected). The same
+//! statements run on SQLite and Postgres: times are integers, so buckets are integer
+//! arithmetic (months use each backend's calendar function), and percentiles are
+//! Postgres' `percentile_cont`, spelled out on SQLite over `ROW_NUMBER()` ranks, so
+//! both backends give the same answers.
 
 use sea_orm::sea_query::Query;
 use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement};
@@ -87,7 +88,7 @@ impl Store {
             let count = format!("COUNT(*) FILTER (WHERE status = '{}')", s.as_str());
             wanted(measures.by_status || always, &[&count])
         });
-        let ranks = ranks(backend, measures.percentiles);
+        let (ranked, source) = ranking(backend, measures.percentiles, &names);
         let sql = format!(
             "WITH base AS (SELECT {keys}executions.status AS status, executions.duration_ms AS d, executions.cost AS cost, \
                executions.tokens_used AS tok, executions.api_calls AS api, executions.retries AS retries \
@@ -97,12 +98,6 @@ impl Store {
              FROM {source} {group} ORDER BY {order}COUNT(*) DESC{tie} LIMIT {limit}",
             keys = keys.iter().map(|k| format!("{k}, ")).collect::<String>(),
             visible = visible.sql,
-            ranked = if ranks {
-                ranked_sql(&names)
-            } else {
-                String::new()
-            },
-            source = if ranks { "ranked" } else { "base" },
             names_select = names.iter().map(|n| format!("{n}, ")).collect::<String>(),
             by_status = by_status.join(", "),
             cost = wanted(
@@ -177,7 +172,7 @@ impl Store {
     ) -> AppResult<Vec<StepStats>> {
         let visible = self.visible(principal, filter)?;
         let backend = self.db.get_database_backend();
-        let ranks = ranks(backend, true);
+        let (ranked, source) = ranking(backend, true, &["name".to_owned()]);
         let sql = format!(
             "WITH base AS (SELECT s.name AS name, s.status AS status, s.duration_ms AS d \
                FROM execution_steps s JOIN executions ON executions.id = s.execution_id \
@@ -186,12 +181,6 @@ impl Store {
                CAST(AVG(d) AS DOUBLE PRECISION), {p95} \
              FROM {source} GROUP BY name ORDER BY COUNT(*) DESC, name LIMIT {limit}",
             visible = visible.sql,
-            ranked = if ranks {
-                ranked_sql(&["name".to_owned()])
-            } else {
-                String::new()
-            },
-            source = if ranks { "ranked" } else { "base" },
             p95 = percentile_sql(backend, 95),
             limit = limit.min(MAX_GROUPS),
         );
@@ -258,10 +247,15 @@ fn wanted(on: bool, columns: &[&str]) -> String {
         .join(", ")
 }
 
-/// Whether percentiles need the `ranked` step: on SQLite, when they are computed.
-/// Postgres has `percentile_cont`.
-fn ranks(backend: DbBackend, percentiles: bool) -> bool {
-    backend == DbBackend::Sqlite && percentiles
+/// The step after `base` that percentiles need, and what the aggregates read: on
+/// SQLite, when percentiles are computed, `ranked`; else none, and `base` (Postgres
+/// has `percentile_cont`).
+fn ranking(backend: DbBackend, percentiles: bool, partition: &[String]) -> (String, &'static str) {
+    if backend == DbBackend::Sqlite && percentiles {
+        (ranked_sql(partition), "ranked")
+    } else {
+        (String::new(), "base")
+    }
 }
 
 /// On SQLite, a `ranked` step after `base`: each group's non-null durations ranked
