@@ -4,19 +4,10 @@
 mod support;
 
 use serde_json::{Value, json};
-use support::TestServer;
-
-const LIST: &str = r#"
-query($filter: ExecutionFilter, $orderBy: [ExecutionOrder!], $first: Int, $after: String, $last: Int, $before: String) {
-  executions(filter: $filter, orderBy: $orderBy, first: $first, after: $after, last: $last, before: $before) {
-    totalCount
-    edges { cursor node { orderId } }
-    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
-  }
-}"#;
+use support::{TestServer, list_query};
 
 async fn list(server: &TestServer, variables: Value) -> Value {
-    server.gql(LIST, variables).await["executions"].clone()
+    server.gql(&list_query("orderId"), variables).await["executions"].clone()
 }
 
 fn order_ids(page: &Value) -> Vec<String> {

@@ -14,7 +14,7 @@ use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::{Map, Value, json};
-use support::TestServer;
+use support::{TestServer, list_query};
 
 const EXECUTIONS: usize = 300;
 const CASES: usize = 300;
@@ -23,15 +23,6 @@ const FIELDS: &str = "id orderId serviceId customerId providerId status priority
     assignee { type id model } error { code message recoverable } result { summary }
     metrics { durationMs cost tokensUsed retries startedAt completedAt }
     metadata { environment } createdAt updatedAt steps { name }";
-
-const LIST: &str = r#"
-query($filter: ExecutionFilter, $orderBy: [ExecutionOrder!], $first: Int, $after: String, $last: Int, $before: String) {
-  executions(filter: $filter, orderBy: $orderBy, first: $first, after: $after, last: $last, before: $before) {
-    totalCount
-    edges { cursor node { id } }
-    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
-  }
-}"#;
 
 // ------------------------------------------------------------------ the oracle
 
@@ -418,7 +409,9 @@ fn ids(page: &Value) -> Vec<String> {
 }
 
 async fn list(server: &TestServer, token: &str, variables: Value) -> Value {
-    let body = server.gql_as(Some(token), LIST, variables.clone()).await;
+    let body = server
+        .gql_as(Some(token), &list_query("id"), variables.clone())
+        .await;
     assert!(body["errors"].is_null(), "{variables}: {body}");
     body["data"]["executions"].clone()
 }

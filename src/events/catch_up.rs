@@ -38,25 +38,40 @@ impl CatchUps {
             .entry(key.clone())
             .or_insert_with(|| stored_after(store.clone(), key.0.clone(), after).shared())
             .clone();
-        let reads = self.clone();
-        Box::pin(async move {
-            let events = read.clone().await;
-            let mut pending = reads.lock();
-            // A later read of the same key may have replaced this one: leave it.
-            if pending
-                .get(&key)
-                .is_some_and(|current| current.ptr_eq(&read))
-            {
-                pending.remove(&key);
-            }
-            events
-        })
+        let waiter = Waiter {
+            reads: self.clone(),
+            key,
+            read,
+        };
+        Box::pin(async move { waiter.read.clone().await })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, i64), Read>> {
         self.0
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// One caller's wait. When it ends, finished or dropped with its subscriber, the
+/// read leaves the map, so the next caller reads anew and an abandoned read is not
+/// kept.
+struct Waiter {
+    reads: CatchUps,
+    key: (String, i64),
+    read: Read,
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        let mut pending = self.reads.lock();
+        // A later read of the same key may have replaced this one: leave it.
+        if pending
+            .get(&self.key)
+            .is_some_and(|current| current.ptr_eq(&self.read))
+        {
+            pending.remove(&self.key);
+        }
     }
 }
 

@@ -294,6 +294,21 @@ pub async fn post_gql(
     response.json().await.expect("JSON body")
 }
 
+/// The `executions` list with every filter, order and paging argument as a variable,
+/// asking for `node` of each edge.
+pub fn list_query(node: &str) -> String {
+    format!(
+        "query($filter: ExecutionFilter, $orderBy: [ExecutionOrder!], $first: Int, $after: String, \
+           $last: Int, $before: String) {{
+  executions(filter: $filter, orderBy: $orderBy, first: $first, after: $after, last: $last, before: $before) {{
+    totalCount
+    edges {{ cursor node {{ {node} }} }}
+    pageInfo {{ hasNextPage hasPreviousPage startCursor endCursor }}
+  }}
+}}"
+    )
+}
+
 /// The `extensions.code` of the first error, if any.
 pub fn error_code(body: &Value) -> Option<String> {
     body["errors"][0]["extensions"]["code"]
