@@ -78,6 +78,22 @@ pub struct Queue {
 /// every two seconds.
 const HEARTBEAT: Duration = Duration::from_secs(2);
 
+/// apalis-sqlite acknowledges jobs with `UPDATE Jobs … FROM json_each(ids) WHERE id = …
+/// AND lock_by = ?`. Without statistics, SQLite walks the `lock_by` index (every job
+/// the worker ever took) and parses the id list once per row: an acknowledgement
+/// slows down with the queue's history (58 ms with 5,000 finished jobs). Statistics
+/// that mark `lock_by` and `status` as unselective make the planner look the ids up
+/// by primary key instead (under 1 ms). They are written after apalis' own `ANALYZE`
+/// and loaded at once (`ANALYZE sqlite_schema`).
+const PLANNER_STATISTICS: &str = "
+    ANALYZE;
+    DELETE FROM sqlite_stat1 WHERE tbl = 'Jobs' AND idx IN ('LIdx', 'idx_jobs_status_run_at');
+    INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES
+        ('Jobs', 'LIdx', '100000 100000'),
+        ('Jobs', 'idx_jobs_status_run_at', '100000 25000 1');
+    ANALYZE sqlite_schema;
+";
+
 fn level_name(prefix: &str, priority: Priority) -> String {
     format!("{prefix}:steps:{}", priority.as_str().to_lowercase())
 }
@@ -119,6 +135,9 @@ impl Queue {
                     .connect_with(options)
                     .await?;
                 SqliteStorage::setup(&pool).await?;
+                sea_orm::sqlx::raw_sql(PLANNER_STATISTICS)
+                    .execute(&pool)
+                    .await?;
                 Storages::Embedded(
                     Priority::ALL
                         .iter()

@@ -58,9 +58,10 @@ pub async fn run(bench: StepsBench) {
     let total = bench.executions * bench.steps;
     let (server, token) = launch(&bench).await;
     let took = throughput(&server, &token, bench.executions, bench.steps).await;
+    let commits = commit_report(&server_metrics(&server).await);
     drop(server);
     println!(
-        "exechub {backend}: {total} echo steps ({} executions × {} parallel steps) in {:.2} s: {:.0} steps/s",
+        "exechub {backend}: {total} echo steps ({} executions × {} parallel steps) in {:.2} s: {:.0} steps/s ({commits})",
         bench.executions,
         bench.steps,
         took.as_secs_f64(),
@@ -258,24 +259,41 @@ async fn latency(server: &Server, token: &str, rate: u64, seconds: u64) -> (f64,
         start.await.unwrap();
     }
     until_completed(server, token, &service, executions).await;
-    let metrics = client
-        .get(format!("{}/metrics", server.base))
-        .send()
+    let metrics = server_metrics(server).await;
+    (
+        sample(&metrics, "exechub_step_dispatch_seconds{quantile=\"0.5\"}"),
+        sample(&metrics, "exechub_step_dispatch_seconds{quantile=\"0.99\"}"),
+        sample(&metrics, "exechub_step_dispatch_seconds_count") as u64,
+    )
+}
+
+/// The server's Prometheus text.
+async fn server_metrics(server: &Server) -> String {
+    reqwest::get(format!("{}/metrics", server.base))
         .await
         .expect("metrics")
         .text()
         .await
-        .expect("metrics body");
-    let sample = |name: &str| {
-        metrics
-            .lines()
-            .find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok())
-            .unwrap_or(f64::NAN)
-    };
-    (
-        sample("exechub_step_dispatch_seconds{quantile=\"0.5\"}"),
-        sample("exechub_step_dispatch_seconds{quantile=\"0.99\"}"),
-        sample("exechub_step_dispatch_seconds_count") as u64,
+        .expect("metrics body")
+}
+
+/// One sample of `metrics` by its full name with labels; NaN when absent.
+fn sample(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok())
+        .unwrap_or(f64::NAN)
+}
+
+/// How the server's group commit went: transactions, changes per transaction, and
+/// the time a transaction took (median, p99).
+fn commit_report(metrics: &str) -> String {
+    let commits = sample(metrics, "exechub_commit_seconds_count");
+    format!(
+        "{commits:.0} commits, {:.1} changes per commit, commit p50 {:.1} ms, p99 {:.1} ms",
+        sample(metrics, "exechub_commit_batch_size_sum") / commits,
+        sample(metrics, "exechub_commit_seconds{quantile=\"0.5\"}") * 1e3,
+        sample(metrics, "exechub_commit_seconds{quantile=\"0.99\"}") * 1e3,
     )
 }
 
