@@ -1,9 +1,9 @@
 //! The maintenance loop of a worker process. Every tick it returns steps whose lease
 //! ran out (a worker died, an agent went quiet) to PENDING and fails executions that
 //! ran out of time; every reconcile interval, and at start-up, it re-queues handed-out
-//! steps that no worker started (the queue may have lost them, e.g. a Redis flush) and
-//! runs retries whose job never came; and it records the periodic checkpoints of
-//! RUNNING executions. Several processes may do this at once: every action is
+//! steps that no worker started (the queue may have lost them, e.g. a Redis flush),
+//! runs retries whose job never came and lets the queue forget finished jobs; and it
+//! records the periodic checkpoints of RUNNING executions. Several processes may do this at once: every action is
 //! fenced, so the second one finds nothing left to do.
 
 use std::time::Duration;
@@ -100,6 +100,9 @@ impl Scheduler {
                 .collect(),
         )
         .await;
+        if let Err(error) = self.0.queue.forget_finished().await {
+            tracing::warn!(?error, "could not forget finished jobs");
+        }
         for execution_id in self.0.store.due_retries(cutoff, BATCH).await? {
             let retried = self
                 .apply("retryExecution", &execution_id, |s, now| {

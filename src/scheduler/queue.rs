@@ -2,13 +2,14 @@
 //! configured and otherwise embedded in an SQLite file of its own in the data dir (so
 //! the queue's relaxed pragmas never touch the application database). Workers take
 //! jobs from every level and meet at the priority gate; every job is acknowledged,
-//! because retries are our own delayed jobs.
+//! because retries are our own delayed jobs, and forgotten once finished.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use apalis::prelude::*;
+use apalis_core::backend::Vacuum;
 use apalis_redis::RedisStorage;
 use apalis_sqlite::{SqliteConnectOptions, SqlitePoolOptions, SqliteStorage};
 use futures::channel::mpsc;
@@ -185,6 +186,31 @@ impl Queue {
                 Storages::Redis(storages) => storages[level].clone().push_all(tasks).await?,
             }
             self.wake(level);
+        }
+        Ok(())
+    }
+
+    /// Forgets the jobs that finished: the steps table is their record, and apalis
+    /// keeps every job it ran otherwise (a row of the embedded queue's table; on Redis
+    /// a hash per job and an entry in the level's done set).
+    pub async fn forget_finished(&self) -> anyhow::Result<()> {
+        match &self.storages {
+            // One table holds every level.
+            Storages::Embedded(storages) => {
+                storages[0].clone().vacuum().await?;
+            }
+            Storages::Redis(storages) => {
+                for storage in storages {
+                    let mut storage = storage.clone();
+                    storage.vacuum().await?;
+                    // Only apalis' statistics read the done set.
+                    let done = storage.get_config().done_jobs_set();
+                    redis::cmd("DEL")
+                        .arg(done)
+                        .exec_async(storage.get_connection())
+                        .await?;
+                }
+            }
         }
         Ok(())
     }
