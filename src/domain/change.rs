@@ -48,7 +48,7 @@ impl Change {
     /// leaves, so that both are saved by one write with their events in order.
     pub fn absorb(&mut self, later: Change) {
         self.execution = later.execution;
-        self.steps = super::progress::merged(&self.steps, &later.steps);
+        super::progress::merge_into(&mut self.steps, &later.steps);
         self.logs.extend(later.logs);
         self.checkpoints.extend(later.checkpoints);
         self.events.extend(later.events);

@@ -22,6 +22,16 @@ pub fn refresh(execution: &mut Execution, steps: &[Step]) {
     }
 }
 
+/// Applies `changed` (new or updated steps) to `steps` in place.
+pub fn merge_into(steps: &mut Vec<Step>, changed: &[Step]) {
+    for step in changed {
+        match steps.iter_mut().find(|s| s.id == step.id) {
+            Some(existing) => existing.clone_from(step),
+            None => steps.push(step.clone()),
+        }
+    }
+}
+
 /// The steps as they will be once `changed` (new or updated steps) is applied.
 pub fn merged(steps: &[Step], changed: &[Step]) -> Vec<Step> {
     let mut all: Vec<Step> = steps

@@ -80,22 +80,27 @@ pub fn settle(change: &mut Change, before: &Execution, before_steps: &[Step]) {
     }
     for index in 0..steps.len() {
         let step = &steps[index];
-        let mut updated = step.clone();
+        // Only the status and the schedule move here: the step is cloned only when
+        // one of them does.
+        let (mut step_status, mut schedule) = (step.status, step.schedule.clone());
         if is_runnable(status) {
             let handed_out = step.schedule.ready_at.is_some() && !reprioritised;
             if step.status == StepStatus::Pending
                 && !handed_out
                 && unfinished_dependencies(step, &steps).is_empty()
             {
-                updated.schedule.ready_at = Some(now);
+                schedule.ready_at = Some(now);
             }
         } else if step.status == StepStatus::Running && is_built_in(step) {
-            updated.status = StepStatus::Pending;
-            updated.schedule = Default::default();
+            step_status = StepStatus::Pending;
+            schedule = Default::default();
         } else if step.status == StepStatus::Pending {
-            updated.schedule.ready_at = None;
+            schedule.ready_at = None;
         }
-        if &updated != step {
+        if step_status != step.status || schedule != step.schedule {
+            let mut updated = step.clone();
+            updated.status = step_status;
+            updated.schedule = schedule;
             steps[index] = updated.clone();
             touched.push(updated);
         }

@@ -34,7 +34,7 @@ impl Snapshot {
     /// not loaded for batches, so they are not followed.)
     pub(super) fn advance(&mut self, change: &Change) {
         self.execution = change.execution.clone();
-        self.steps = progress::merged(&self.steps, &change.steps);
+        progress::merge_into(&mut self.steps, &change.steps);
     }
 }
 
