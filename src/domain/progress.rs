@@ -34,16 +34,8 @@ pub fn merge_into(steps: &mut Vec<Step>, changed: &[Step]) {
 
 /// The steps as they will be once `changed` (new or updated steps) is applied.
 pub fn merged(steps: &[Step], changed: &[Step]) -> Vec<Step> {
-    let mut all: Vec<Step> = steps
-        .iter()
-        .map(|s| changed.iter().find(|c| c.id == s.id).unwrap_or(s).clone())
-        .collect();
-    all.extend(
-        changed
-            .iter()
-            .filter(|c| !steps.iter().any(|s| s.id == c.id))
-            .cloned(),
-    );
+    let mut all = steps.to_vec();
+    merge_into(&mut all, changed);
     all
 }
 
