@@ -95,6 +95,10 @@ const PLANNER_STATISTICS: &str = "
     ANALYZE sqlite_schema;
 ";
 
+/// The embedded queue's finished jobs: done, killed, or failed for good.
+const FORGET_FINISHED: &str = "DELETE FROM Jobs WHERE status IN ('Done', 'Killed') \
+    OR (status = 'Failed' AND attempts >= max_attempts)";
+
 fn level_name(prefix: &str, priority: Priority) -> String {
     format!("{prefix}:steps:{}", priority.as_str().to_lowercase())
 }
@@ -195,9 +199,13 @@ impl Queue {
     /// a hash per job and an entry in the level's done set).
     pub async fn forget_finished(&self) -> anyhow::Result<()> {
         match &self.storages {
-            // One table holds every level.
+            // One table holds every level. Not apalis' `vacuum`: it also rewrites the
+            // whole file (`VACUUM`), 190 ms with 100,000 jobs waiting, on the queue's
+            // only connection; the delete alone takes 9 ms and SQLite reuses the pages.
             Storages::Embedded(storages) => {
-                storages[0].clone().vacuum().await?;
+                sea_orm::sqlx::query(FORGET_FINISHED)
+                    .execute(storages[0].pool())
+                    .await?;
             }
             Storages::Redis(storages) => {
                 for storage in storages {
