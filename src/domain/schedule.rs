@@ -182,8 +182,7 @@ pub fn begin(
     if execution.status == ExecutionStatus::Starting {
         enter_running(&mut change);
     }
-    let mut step = step.clone();
-    begin_attempt(&mut step, now);
+    let mut step = as_begun(step, now);
     step.schedule.lease_expires_at = Some(lease_until);
     step.schedule.lease_owner = Some(owner.to_owned());
     Ok(finish_change(
@@ -194,6 +193,14 @@ pub fn begin(
         EventPayload::default(),
         None,
     ))
+}
+
+/// The waiting step as `begin` starts it (running, its next attempt): what a
+/// contained handler runs with while the start commits.
+pub fn as_begun(waiting: &Step, now: Timestamp) -> Step {
+    let mut step = waiting.clone();
+    begin_attempt(&mut step, now);
+    step
 }
 
 /// Checks that `fence` still holds its step: running, same attempt, same owner, lease

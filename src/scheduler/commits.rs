@@ -38,15 +38,17 @@ impl Committer {
         Committer { lanes }
     }
 
-    /// Applies `rule` in the next batch and returns its change once committed.
-    pub async fn apply(&self, rule: BatchedRule) -> AppResult<Change> {
+    /// Queues `rule` for the next batch at once (so rules submitted one after the
+    /// other apply in that order) and returns its change once committed.
+    pub fn submit(&self, rule: BatchedRule) -> impl Future<Output = AppResult<Change>> + use<> {
         let stopped = || AppError::Internal("the scheduler's committer stopped".into());
         let (reply, answer) = oneshot::channel();
         let lane = hash(&rule.execution_id) % self.lanes.len();
-        self.lanes[lane]
-            .send(Pending { rule, reply })
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        let sent = self.lanes[lane].send(Pending { rule, reply });
+        async move {
+            sent.map_err(|_| stopped())?;
+            answer.await.map_err(|_| stopped())?
+        }
     }
 }
 

@@ -2,6 +2,8 @@
 //! input, `delay` sleeps `config.ms`, `http` POSTs the input to `config.url`.
 //! Embedders add kinds by registering more `Handler`s. A handler is dropped (and so
 //! interrupted) at its step's timeout, at a pause or cancel, or when its lease is lost.
+//! `echo` and `delay` are contained (they call nothing outside), so they start while
+//! their step's start commits; `http` waits for it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,6 +27,13 @@ pub type HandlerResult = Result<Option<Value>, ExecutionError>;
 
 pub trait Handler: Send + Sync + 'static {
     fn run(&self, call: StepCall) -> BoxFuture<'static, HandlerResult>;
+
+    /// Whether the handler acts only inside this process (it calls nothing outside),
+    /// so that it may start while its step's start is still being committed: if the
+    /// start is refused, the handler is interrupted and no one else saw it run.
+    fn is_contained(&self) -> bool {
+        false
+    }
 }
 
 /// Handlers by step kind.
@@ -74,6 +83,10 @@ impl Handler for Echo {
     fn run(&self, call: StepCall) -> BoxFuture<'static, HandlerResult> {
         Box::pin(async move { Ok(call.input) })
     }
+
+    fn is_contained(&self) -> bool {
+        true
+    }
 }
 
 struct Delay;
@@ -88,6 +101,10 @@ impl Handler for Delay {
             tokio::time::sleep(Duration::from_millis(ms)).await;
             Ok(Some(json!({ "waitedMs": ms })))
         })
+    }
+
+    fn is_contained(&self) -> bool {
+        true
     }
 }
 

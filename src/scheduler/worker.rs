@@ -1,6 +1,8 @@
 //! Running one job: wait at the priority gate, start the step (fenced by its
 //! attempt), run its handler under a renewed lease and the step's timeout, and report
-//! the outcome. A stale job (its step already started, or its execution no longer
+//! the outcome. A contained handler (see `handlers`) starts while the start commits,
+//! and its report follows the start into the same shared transaction when it is
+//! quick; any other handler starts once the start is committed. A stale job (its step already started, or its execution no longer
 //! runnable) is acknowledged and dropped.
 
 use std::time::Duration;
@@ -12,10 +14,13 @@ use tokio_util::sync::CancellationToken;
 use super::Scheduler;
 use super::handlers::{HandlerResult, StepCall, error};
 use super::queue::{Job, JobRunner};
+use crate::domain::change::Change;
 use crate::domain::records::{Step, Timestamp};
 use crate::domain::schedule::{self, Fence, SCHEDULER, StepJob};
+use crate::domain::status::StepStatus;
 use crate::error::{AppError, AppResult};
 use crate::store::batch::BatchedRule;
+use crate::store::changes::Snapshot;
 
 impl JobRunner for Scheduler {
     /// Runs the job on a task of its own, so that it finishes (and reports) even if
@@ -61,26 +66,35 @@ impl Scheduler {
         action: &'static str,
         execution_id: &str,
         rule: F,
-    ) -> AppResult<crate::domain::change::Change>
+    ) -> AppResult<Change>
     where
-        F: FnOnce(
-                &crate::store::changes::Snapshot,
-                Timestamp,
-            ) -> AppResult<crate::domain::change::Change>
-            + Send
-            + 'static,
+        F: FnOnce(&Snapshot, Timestamp) -> AppResult<Change> + Send + 'static,
     {
-        let change = self
-            .0
-            .committer
-            .apply(BatchedRule {
-                action,
-                execution_id: execution_id.to_owned(),
-                rule: Box::new(move |snapshot| rule(snapshot, Utc::now())),
-            })
-            .await?;
-        self.dispatch(&change).await;
-        Ok(change)
+        self.submit(action, execution_id, rule).await
+    }
+
+    /// As `apply`, but the rule is queued before this returns, so that rules
+    /// submitted one after the other apply in that order.
+    fn submit<F>(
+        &self,
+        action: &'static str,
+        execution_id: &str,
+        rule: F,
+    ) -> impl Future<Output = AppResult<Change>> + Send + 'static
+    where
+        F: FnOnce(&Snapshot, Timestamp) -> AppResult<Change> + Send + 'static,
+    {
+        let committed = self.0.committer.submit(BatchedRule {
+            action,
+            execution_id: execution_id.to_owned(),
+            rule: Box::new(move |snapshot| rule(snapshot, Utc::now())),
+        });
+        let scheduler = self.clone();
+        async move {
+            let change = committed.await?;
+            scheduler.dispatch(&change).await;
+            Ok(change)
+        }
     }
 
     pub(super) fn lease_until(&self, now: Timestamp) -> Timestamp {
@@ -95,30 +109,49 @@ impl Scheduler {
         let _slot = self.0.gate.enter(job.priority, job.ready_at).await;
         let owner = self.0.name.clone();
         let (step_id, attempt, lease) = (job.step_id.clone(), job.attempt, self.lease_delta());
-        let began = self
-            .apply("beginStep", &job.execution_id, {
-                let owner = owner.clone();
-                move |s, now| {
-                    schedule::begin(
-                        &s.execution,
-                        &s.steps,
-                        &step_id,
-                        attempt,
-                        &owner,
-                        now + lease,
-                        now,
-                    )
-                }
-            })
-            .await;
-        let step = match began {
-            Ok(change) => change.steps.into_iter().find(|s| s.id == job.step_id),
-            Err(error) => {
-                tracing::debug!(?job, ?error, "stale job dropped");
-                return;
+        let begin = {
+            let owner = owner.clone();
+            move |s: &Snapshot, now| {
+                schedule::begin(
+                    &s.execution,
+                    &s.steps,
+                    &step_id,
+                    attempt,
+                    &owner,
+                    now + lease,
+                    now,
+                )
             }
         };
-        let Some(step) = step else { return };
+        let interrupt = CancellationToken::new();
+        let step = match self.contained_step(&job).await {
+            // Starts while its start commits; a refused start interrupts it.
+            Some(waiting) => {
+                let step = schedule::as_begun(&waiting, Utc::now());
+                if !self.track(&job.execution_id, &step, &interrupt) {
+                    return;
+                }
+                let began = self.submit("beginStep", &job.execution_id, begin);
+                let refused = interrupt.clone();
+                tokio::spawn(async move {
+                    if let Err(error) = began.await {
+                        tracing::debug!(?error, "stale job dropped");
+                        refused.cancel();
+                    }
+                });
+                step
+            }
+            None => match self.apply("beginStep", &job.execution_id, begin).await {
+                Ok(change) => match change.steps.into_iter().find(|s| s.id == job.step_id) {
+                    Some(step) if self.track(&job.execution_id, &step, &interrupt) => step,
+                    _ => return,
+                },
+                Err(error) => {
+                    tracing::debug!(?job, ?error, "stale job dropped");
+                    return;
+                }
+            },
+        };
         let waited = (Utc::now() - job.ready_at).to_std().unwrap_or_default();
         metrics::histogram!("exechub_step_dispatch_seconds").record(waited.as_secs_f64());
         let fence = Fence {
@@ -126,7 +159,11 @@ impl Scheduler {
             attempt: step.attempt,
             owner,
         };
-        let Some(outcome) = self.run_handler(&job.execution_id, &step, &fence).await else {
+        let outcome = self
+            .run_handler(&job.execution_id, &step, &fence, interrupt)
+            .await;
+        self.untrack(&job.execution_id, &step);
+        let Some(outcome) = outcome else {
             tracing::info!(execution = %job.execution_id, step = %step.id, "step interrupted");
             metrics::counter!("exechub_steps_total", "outcome" => "interrupted").increment(1);
             return;
@@ -179,25 +216,65 @@ impl Scheduler {
         }
     }
 
+    /// The job's step when it still waits for this attempt and its handler is
+    /// contained: such a handler may start before its start commits.
+    async fn contained_step(&self, job: &StepJob) -> Option<Step> {
+        let step = self
+            .0
+            .store
+            .step(&job.execution_id, &job.step_id)
+            .await
+            .ok()??;
+        let contained =
+            (self.0.handlers.get(&step.handler.kind)).is_some_and(|handler| handler.is_contained());
+        let waiting = step.status == StepStatus::Pending
+            && step.attempt == job.attempt
+            && step.schedule.ready_at.is_some();
+        (contained && waiting).then_some(step)
+    }
+
+    /// Records the attempt as running here, interrupted by `interrupt` when a change
+    /// ends it; false when this attempt already runs here (a duplicate job).
+    fn track(&self, execution_id: &str, step: &Step, interrupt: &CancellationToken) -> bool {
+        let mut running = self.0.running.lock().expect("running lock");
+        let key = (execution_id.to_owned(), step.id.clone());
+        if running
+            .get(&key)
+            .is_some_and(|(attempt, _)| *attempt == step.attempt)
+        {
+            tracing::debug!(execution_id, step = %step.id, "duplicate job dropped");
+            return false;
+        }
+        running.insert(key, (step.attempt, interrupt.clone()));
+        true
+    }
+
+    /// Forgets the attempt once it stopped, unless a later attempt took its place.
+    fn untrack(&self, execution_id: &str, step: &Step) {
+        let mut running = self.0.running.lock().expect("running lock");
+        let key = (execution_id.to_owned(), step.id.clone());
+        if running
+            .get(&key)
+            .is_some_and(|(attempt, _)| *attempt == step.attempt)
+        {
+            running.remove(&key);
+        }
+    }
+
     /// Runs the step's handler until it finishes (the outcome), or is interrupted
-    /// (`None`): by a change that took the step back, or by losing the lease.
+    /// (`None`): through `interrupt` (a refused start, or a change that took the step
+    /// back) or by losing the lease.
     async fn run_handler(
         &self,
         execution_id: &str,
         step: &Step,
         fence: &Fence,
+        interrupt: CancellationToken,
     ) -> Option<HandlerResult> {
         let Some(handler) = self.0.handlers.get(&step.handler.kind) else {
             let message = format!("no handler for step kind `{}`", step.handler.kind);
             return Some(Err(error("SYSTEM_ERROR", message, false)));
         };
-        let key = (execution_id.to_owned(), step.id.clone());
-        let interrupt = CancellationToken::new();
-        self.0
-            .running
-            .lock()
-            .expect("running lock")
-            .insert(key.clone(), (fence.attempt, interrupt.clone()));
         let renewal = tokio::spawn(self.clone().keep_lease(
             execution_id.to_owned(),
             fence.clone(),
@@ -229,7 +306,6 @@ impl Scheduler {
         };
         running.abort();
         renewal.abort();
-        self.0.running.lock().expect("running lock").remove(&key);
         outcome
     }
 

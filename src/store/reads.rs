@@ -110,6 +110,15 @@ impl Store {
             .collect()
     }
 
+    /// One step of an execution, read without a lock.
+    pub async fn step(&self, execution_id: &str, step_id: &str) -> AppResult<Option<Step>> {
+        step::Entity::find_by_id((execution_id.to_owned(), step_id.to_owned()))
+            .one(&self.db)
+            .await?
+            .map(step_from_row)
+            .transpose()
+    }
+
     /// The steps of each of the executions, in order (the GraphQL loaders batch here).
     pub async fn steps_of(&self, ids: &[String]) -> AppResult<HashMap<String, Vec<Step>>> {
         parts_of::<step::Entity, _>(
