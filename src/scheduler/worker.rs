@@ -2,8 +2,9 @@
 //! attempt), run its handler under a renewed lease and the step's timeout, and report
 //! the outcome. A contained handler (see `handlers`) starts while the start commits,
 //! and its report follows the start into the same shared transaction when it is
-//! quick; any other handler starts once the start is committed. A stale job (its step already started, or its execution no longer
-//! runnable) is acknowledged and dropped.
+//! quick; any other handler starts once the start is committed. A stale job (its
+//! step already started, or its execution no longer runnable) is acknowledged and
+//! dropped.
 
 use std::time::Duration;
 
