@@ -3,8 +3,8 @@
 //! ran out of time; every reconcile interval, and at start-up, it re-queues handed-out
 //! steps that no worker started (the queue may have lost them, e.g. a Redis flush),
 //! runs retries whose job never came and lets the queue forget finished jobs; and it
-//! records the periodic checkpoints of RUNNING executions. Several processes may do this at once: every action is
-//! fenced, so the second one finds nothing left to do.
+//! records the periodic checkpoints of RUNNING executions. Several processes may do
+//! this at once: every action is fenced, so the second one finds nothing left to do.
 
 use std::time::Duration;
 

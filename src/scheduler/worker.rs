@@ -6,6 +6,7 @@
 //! step already started, or its execution no longer runnable) is acknowledged and
 //! dropped.
 
+use std::collections::hash_map::Entry;
 use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
@@ -218,7 +219,8 @@ impl Scheduler {
     }
 
     /// The job's step when it still waits for this attempt and its handler is
-    /// contained: such a handler may start before its start commits.
+    /// contained: such a handler may start before its start commits. A failed read
+    /// only means the ordinary start, which reads under lock anyway.
     async fn contained_step(&self, job: &StepJob) -> Option<Step> {
         let step = self
             .0
@@ -238,27 +240,25 @@ impl Scheduler {
     /// ends it; false when this attempt already runs here (a duplicate job).
     fn track(&self, execution_id: &str, step: &Step, interrupt: &CancellationToken) -> bool {
         let mut running = self.0.running.lock().expect("running lock");
-        let key = (execution_id.to_owned(), step.id.clone());
-        if running
-            .get(&key)
-            .is_some_and(|(attempt, _)| *attempt == step.attempt)
-        {
-            tracing::debug!(execution_id, step = %step.id, "duplicate job dropped");
-            return false;
+        match running.entry((execution_id.to_owned(), step.id.clone())) {
+            Entry::Occupied(entry) if entry.get().0 == step.attempt => {
+                tracing::debug!(execution_id, step = %step.id, "duplicate job dropped");
+                false
+            }
+            entry => {
+                entry.insert_entry((step.attempt, interrupt.clone()));
+                true
+            }
         }
-        running.insert(key, (step.attempt, interrupt.clone()));
-        true
     }
 
     /// Forgets the attempt once it stopped, unless a later attempt took its place.
     fn untrack(&self, execution_id: &str, step: &Step) {
         let mut running = self.0.running.lock().expect("running lock");
-        let key = (execution_id.to_owned(), step.id.clone());
-        if running
-            .get(&key)
-            .is_some_and(|(attempt, _)| *attempt == step.attempt)
+        if let Entry::Occupied(entry) = running.entry((execution_id.to_owned(), step.id.clone()))
+            && entry.get().0 == step.attempt
         {
-            running.remove(&key);
+            entry.remove();
         }
     }
 
