@@ -590,6 +590,50 @@ async fn postgres_priority_and_aging() {
     }
 }
 
+/// A worker that finishes a step goes on with the next step of its chain only while
+/// no other job waits for its slot: with one slot, an URGENT execution created while
+/// a LOW chain runs starts before the chain's next step.
+async fn chains_yield_to_waiting_jobs(backend: Backend) {
+    let mut options = Options::default();
+    options.scheduler.concurrency = 1;
+    let server = TestServer::start_with(backend, options).await;
+    let delay = |id: &str, ms: u64| json!({ "id": id, "name": id, "handler": { "kind": "delay", "config": { "ms": ms } } });
+    let chain = server
+        .create(json!({
+            "orderId": "o", "serviceId": "chain", "priority": "LOW", "autoStart": true,
+            "steps": [delay("a", 400), delay("b", 10), delay("c", 10)]
+        }))
+        .await;
+    wait_until(&server, &chain, Duration::from_secs(10), |e| {
+        step(e, "a")["status"] == "RUNNING"
+    })
+    .await;
+    let urgent = server
+        .create(json!({
+            "orderId": "o", "serviceId": "urgent", "priority": "URGENT", "autoStart": true,
+            "steps": [delay("s", 10)]
+        }))
+        .await;
+    let chain = wait_status(&server, &chain, "COMPLETED").await;
+    let urgent = wait_status(&server, &urgent, "COMPLETED").await;
+    assert!(
+        time(&step(&urgent, "s")["startedAt"]) < time(&step(&chain, "b")["startedAt"]),
+        "the chain went on while URGENT waited for its slot"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_chains_yield_to_waiting_jobs() {
+    chains_yield_to_waiting_jobs(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_chains_yield_to_waiting_jobs() {
+    if support::postgres_configured() {
+        chains_yield_to_waiting_jobs(Backend::Postgres).await;
+    }
+}
+
 /// A RUNNING execution records a checkpoint every checkpoint interval, saying where
 /// it stands and what its finished steps returned; none once it has ended.
 async fn periodic_checkpoints(backend: Backend) {

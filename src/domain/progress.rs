@@ -1,6 +1,8 @@
 //! How far an execution has got, derived from its steps: progress in percent, the
 //! step counters of its metrics, and the state a checkpoint records.
 
+use std::borrow::Borrow;
+
 use serde_json::{Map, Value, json};
 
 use async_graphql::Json;
@@ -9,14 +11,13 @@ use super::records::{Checkpoint, Execution, Step, Timestamp, new_id};
 use super::status::StepStatus;
 
 /// Recomputes the step counters, and progress unless a client set it explicitly.
-pub fn refresh(execution: &mut Execution, steps: &[Step]) {
+pub fn refresh<S: Borrow<Step>>(execution: &mut Execution, steps: &[S]) {
     let total = steps.len();
-    let done = steps.iter().filter(|s| s.status.is_done()).count();
+    let statuses = || steps.iter().map(|s| <S as Borrow<Step>>::borrow(s).status);
+    let done = statuses().filter(|s| s.is_done()).count();
     execution.metrics.steps_total = total as i32;
-    execution.metrics.steps_completed = steps
-        .iter()
-        .filter(|s| s.status == StepStatus::Completed)
-        .count() as i32;
+    execution.metrics.steps_completed =
+        statuses().filter(|s| *s == StepStatus::Completed).count() as i32;
     if !execution.progress_explicit && total > 0 {
         execution.progress = (done as f64 * 100.0 / total as f64 * 100.0).round() / 100.0;
     }
@@ -32,10 +33,16 @@ pub fn merge_into(steps: &mut Vec<Step>, changed: &[Step]) {
     }
 }
 
-/// The steps as they will be once `changed` (new or updated steps) is applied.
-pub fn merged(steps: &[Step], changed: &[Step]) -> Vec<Step> {
-    let mut all = steps.to_vec();
-    merge_into(&mut all, changed);
+/// The steps as they will be once `changed` (new or updated steps) is applied,
+/// borrowed from both (a rule looks at every step, and changes few).
+pub fn merged<'a>(steps: &'a [Step], changed: &'a [Step]) -> Vec<&'a Step> {
+    let mut all: Vec<&Step> = steps.iter().collect();
+    for step in changed {
+        match all.iter_mut().find(|s| s.id == step.id) {
+            Some(existing) => *existing = step,
+            None => all.push(step),
+        }
+    }
     all
 }
 

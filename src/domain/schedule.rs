@@ -16,7 +16,7 @@ use super::records::*;
 use super::retry;
 use super::status::{ExecutionStatus, StepStatus};
 use super::step_graph::unfinished_dependencies;
-use super::steps::{begin_attempt, complete_step, fail_parsed_step, finish_change};
+use super::steps::{begin_attempt, complete_step, fail_parsed_step};
 use super::types::{EventType, ExecutionError, ExecutionResult, Priority};
 use crate::error::{AppError, AppResult};
 
@@ -73,15 +73,15 @@ pub fn settle(change: &mut Change, before: &Execution, before_steps: &[Step]) {
     let now = change.now;
     let status = change.execution.status;
     let reprioritised = before.priority != change.execution.priority;
-    let mut steps = progress::merged(before_steps, &change.steps);
-    let mut touched = Vec::new();
     if status != ExecutionStatus::Failed {
         change.execution.retry_at = None;
     }
-    for index in 0..steps.len() {
-        let step = &steps[index];
-        // Only the status and the schedule move here: the step is cloned only when
-        // one of them does.
+    let steps = progress::merged(before_steps, &change.steps);
+    let mut touched = Vec::new();
+    let mut waits_for_worker = false;
+    // Only the status and the schedule move here, and never to or from done: a
+    // step is cloned only when one of them moves.
+    for step in &steps {
         let (mut step_status, mut schedule) = (step.status, step.schedule.clone());
         if is_runnable(status) {
             let handed_out = step.schedule.ready_at.is_some() && !reprioritised;
@@ -97,20 +97,18 @@ pub fn settle(change: &mut Change, before: &Execution, before_steps: &[Step]) {
         } else if step.status == StepStatus::Pending {
             schedule.ready_at = None;
         }
+        waits_for_worker |=
+            is_built_in(step) && step_status == StepStatus::Pending && schedule.ready_at.is_some();
         if step_status != step.status || schedule != step.schedule {
-            let mut updated = step.clone();
+            let mut updated = (*step).clone();
             updated.status = step_status;
             updated.schedule = schedule;
-            steps[index] = updated.clone();
             touched.push(updated);
         }
     }
     for step in touched {
         change.put_step(step);
     }
-    let waits_for_worker = steps.iter().any(|s| {
-        is_built_in(s) && s.status == StepStatus::Pending && s.schedule.ready_at.is_some()
-    });
     if status == ExecutionStatus::Starting && !waits_for_worker {
         enter_running(change);
     }
@@ -179,20 +177,50 @@ pub fn begin(
         return Err(stale("the job"));
     }
     let mut change = Change::new(execution, SCHEDULER, now);
-    if execution.status == ExecutionStatus::Starting {
-        enter_running(&mut change);
+    start(&mut change, step, owner, lease_until);
+    Ok(change)
+}
+
+/// Starts the ready `step` within `change`, for `owner` holding a lease until
+/// `lease_until` (a start moves no progress).
+fn start(change: &mut Change, step: &Step, owner: &str, lease_until: Timestamp) -> Step {
+    if change.execution.status == ExecutionStatus::Starting {
+        enter_running(change);
     }
-    let mut step = as_begun(step, now);
+    let mut step = as_begun(step, change.now);
     step.schedule.lease_expires_at = Some(lease_until);
     step.schedule.lease_owner = Some(owner.to_owned());
-    Ok(finish_change(
-        change,
-        steps,
-        step,
-        EventType::StepStarted,
-        EventPayload::default(),
-        None,
-    ))
+    change.put_step(step.clone());
+    let payload = EventPayload {
+        step: Some(step.clone()),
+        ..Default::default()
+    };
+    change.emit(EventType::StepStarted, payload, None);
+    step
+}
+
+/// A worker that finished a step goes on with one that its completion (`change`,
+/// computed from `before` and `before_steps`) hands out, if `runs_here`: the step
+/// starts within the same change, for `owner`, and skips the queue. Returns the
+/// step as started; with none, `change` is left as the scheduler would settle it.
+pub fn continue_with(
+    change: &mut Change,
+    before: &Execution,
+    before_steps: &[Step],
+    runs_here: impl Fn(&Step) -> bool,
+    owner: &str,
+    lease_until: Timestamp,
+) -> Option<Step> {
+    settle(change, before, before_steps);
+    let handed_out = |s: &&Step| {
+        is_built_in(s) && s.status == StepStatus::Pending && s.schedule.ready_at == Some(change.now)
+    };
+    let next = change
+        .steps
+        .iter()
+        .find(|s| handed_out(s) && runs_here(s))?
+        .clone();
+    Some(start(change, &next, owner, lease_until))
 }
 
 /// The waiting step as `begin` starts it (running, its next attempt): what a
@@ -242,37 +270,37 @@ pub fn succeed(
         actor,
         now,
     )?;
-    let all = progress::merged(steps, &change.steps);
-    if change.execution.status == ExecutionStatus::Running && all.iter().all(|s| s.status.is_done())
+    if change.execution.status == ExecutionStatus::Running
+        && let Some(result) = result_when_done(&progress::merged(steps, &change.steps))
     {
-        let outputs: Map<String, Value> = all
-            .iter()
-            .map(|s| {
-                (
-                    s.id.clone(),
-                    s.output
-                        .as_ref()
-                        .map(|o| o.0.clone())
-                        .unwrap_or(Value::Null),
-                )
-            })
-            .collect();
-        let completed = all
-            .iter()
-            .filter(|s| s.status == StepStatus::Completed)
-            .count();
-        complete_into(
-            &mut change,
-            ExecutionResult {
-                success: true,
-                output: Some(Json(Value::Object(outputs))),
-                summary: format!("{completed} of {} steps completed", all.len()),
-                artifacts: Vec::new(),
-                metadata: None,
-            },
-        )?;
+        complete_into(&mut change, result)?;
     }
     Ok(change)
+}
+
+/// Once every step is done: the execution's result, every step's output by id.
+fn result_when_done(all: &[&Step]) -> Option<ExecutionResult> {
+    if !all.iter().all(|s| s.status.is_done()) {
+        return None;
+    }
+    let outputs: Map<String, Value> = all
+        .iter()
+        .map(|s| {
+            let output = s.output.as_ref().map(|o| o.0.clone());
+            (s.id.clone(), output.unwrap_or(Value::Null))
+        })
+        .collect();
+    let completed = all
+        .iter()
+        .filter(|s| s.status == StepStatus::Completed)
+        .count();
+    Some(ExecutionResult {
+        success: true,
+        output: Some(Json(Value::Object(outputs))),
+        summary: format!("{completed} of {} steps completed", all.len()),
+        artifacts: Vec::new(),
+        metadata: None,
+    })
 }
 
 /// The step's attempt failed with `error`. Under the execution's retry policy the
@@ -450,4 +478,97 @@ pub fn retry_due(execution: &Execution, steps: &[Step], now: Timestamp) -> AppRe
         return Err(stale("the retry"));
     }
     lifecycle::retry(execution, steps, SCHEDULER, now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::inputs::CreateExecutionInput;
+    use crate::domain::lifecycle;
+    use chrono::Utc;
+    use serde_json::json;
+
+    const WORKER: &str = "worker-1";
+
+    /// The state `change` leaves, settled as the store settles every change.
+    fn after(execution: &Execution, steps: &[Step], mut change: Change) -> (Execution, Vec<Step>) {
+        settle(&mut change, execution, steps);
+        let steps = progress::merged(steps, &change.steps);
+        (change.execution, steps.into_iter().cloned().collect())
+    }
+
+    /// RUNNING, with `a` started by `WORKER`; `b` (echo) and `c` (http) wait for it.
+    fn a_running() -> (Execution, Vec<Step>) {
+        let now = Utc::now();
+        let value = async_graphql::Value::from_json(json!({
+            "orderId": "o", "serviceId": "s", "steps": [
+                { "id": "a", "name": "A", "handler": { "kind": "echo" } },
+                { "id": "b", "name": "B", "handler": { "kind": "echo" }, "dependsOn": ["a"] },
+                { "id": "c", "name": "C", "handler": { "kind": "http" }, "dependsOn": ["a"] },
+            ]
+        }))
+        .unwrap();
+        let input = <CreateExecutionInput as async_graphql::InputType>::parse(Some(value)).unwrap();
+        let created = lifecycle::create(input, None, "t", now).unwrap();
+        let (execution, steps) = (created.execution.clone(), created.steps);
+        let started = lifecycle::start(&execution, "t", now).unwrap();
+        let (execution, steps) = after(&execution, &steps, started);
+        let lease = now + TimeDelta::seconds(30);
+        let began = begin(
+            &execution,
+            &steps,
+            "a",
+            steps[0].attempt,
+            WORKER,
+            lease,
+            now,
+        )
+        .unwrap();
+        after(&execution, &steps, began)
+    }
+
+    fn completion_of_a(execution: &Execution, steps: &[Step]) -> Change {
+        let fence = Fence {
+            step_id: "a".into(),
+            attempt: steps[0].attempt,
+            owner: WORKER.into(),
+        };
+        succeed(execution, steps, &fence, None, None, SCHEDULER, Utc::now()).unwrap()
+    }
+
+    #[test]
+    fn a_completion_starts_a_step_it_hands_out_that_runs_here() {
+        let (execution, steps) = a_running();
+        let mut change = completion_of_a(&execution, &steps);
+        let lease = change.now + TimeDelta::seconds(30);
+        let runs_here = |s: &Step| s.handler.kind == "echo";
+        let started =
+            continue_with(&mut change, &execution, &steps, runs_here, WORKER, lease).unwrap();
+        assert_eq!(started.id, "b");
+        assert_eq!(started.schedule.ready_at, Some(change.now));
+        let (_, now_steps) = after(&execution, &steps, change.clone());
+        let b = now_steps.iter().find(|s| s.id == "b").unwrap();
+        assert_eq!(b.status, StepStatus::Running);
+        assert_eq!(b.schedule.lease_owner.as_deref(), Some(WORKER));
+        let queued: Vec<_> = jobs(&change).into_iter().map(|j| j.step_id).collect();
+        assert_eq!(
+            queued,
+            ["c"],
+            "the other step handed out still goes to the queue"
+        );
+        let kinds: Vec<_> = change.events.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds.first(), Some(&EventType::StepCompleted));
+        assert_eq!(kinds.last(), Some(&EventType::StepStarted));
+    }
+
+    #[test]
+    fn without_a_step_that_runs_here_the_completion_queues_them_all() {
+        let (execution, steps) = a_running();
+        let mut change = completion_of_a(&execution, &steps);
+        let lease = change.now + TimeDelta::seconds(30);
+        let started = continue_with(&mut change, &execution, &steps, |_| false, WORKER, lease);
+        assert!(started.is_none());
+        let queued: Vec<_> = jobs(&change).into_iter().map(|j| j.step_id).collect();
+        assert_eq!(queued, ["b", "c"]);
+    }
 }

@@ -2,6 +2,7 @@
 //! (unique ids, known dependencies, no cycles, at most `MAX_STEPS`), resolving
 //! `dependsOn: null` to "the previous step", and answering which steps are ready.
 
+use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
 
 use super::inputs::StepInput;
@@ -129,10 +130,15 @@ fn first_step_on_a_cycle(steps: &[Step]) -> Option<String> {
 }
 
 /// The ids of the steps `step` waits for that are not yet completed or skipped.
-pub fn unfinished_dependencies<'a>(step: &'a Step, steps: &[Step]) -> Vec<&'a str> {
+pub fn unfinished_dependencies<'a, S: Borrow<Step>>(step: &'a Step, steps: &[S]) -> Vec<&'a str> {
     step.depends_on
         .iter()
-        .filter(|d| !steps.iter().any(|s| &s.id == *d && s.status.is_done()))
+        .filter(|d| {
+            !steps.iter().any(|s| {
+                let s = <S as Borrow<Step>>::borrow(s);
+                &s.id == *d && s.status.is_done()
+            })
+        })
         .map(String::as_str)
         .collect()
 }

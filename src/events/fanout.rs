@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::hub::{Hub, Message, Published};
@@ -21,21 +20,18 @@ pub struct Fanout {
     origin: String,
 }
 
-#[derive(Serialize, Deserialize)]
-struct Envelope<T> {
-    /// The process that published it, which has delivered it already.
-    origin: String,
-    message: T,
-}
+/// A message on the channel is the publishing process's id, a newline, and the
+/// message as JSON: a process skips its own (delivered already) without parsing them.
+const ORIGIN_END: char = '\n';
 
 impl Fanout {
     pub(super) fn send(&self, message: &Message) {
-        let envelope = Envelope {
-            origin: self.origin.clone(),
-            message: &**message,
-        };
-        let json = serde_json::to_string(&envelope).expect("events serialize");
-        if self.sender.try_send(json).is_err() {
+        let json = serde_json::to_string(&**message).expect("events serialize");
+        if (self
+            .sender
+            .try_send(format!("{}{ORIGIN_END}{json}", self.origin)))
+        .is_err()
+        {
             tracing::warn!("event fan-out is behind; other processes will read the table");
         }
     }
@@ -84,12 +80,13 @@ async fn listen(client: redis::Client, channel: String, origin: String, hub: Hub
                         let Ok(payload) = message.get_payload::<String>() else {
                             continue;
                         };
-                        match serde_json::from_str::<Envelope<Published>>(&payload) {
-                            Ok(envelope) if envelope.origin != origin => {
-                                hub.deliver(envelope.message.into())
-                            }
-                            Ok(_) => {}
-                            Err(error) => tracing::warn!(?error, "unreadable event from Redis"),
+                        match payload.split_once(ORIGIN_END) {
+                            Some((from, _)) if from == origin => {}
+                            Some((_, json)) => match serde_json::from_str::<Published>(json) {
+                                Ok(message) => hub.deliver(message.into()),
+                                Err(error) => tracing::warn!(?error, "unreadable event from Redis"),
+                            },
+                            None => tracing::warn!("unreadable event from Redis"),
                         }
                     }
                     tracing::warn!("Redis event subscription ended; reconnecting");

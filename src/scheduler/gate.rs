@@ -80,6 +80,12 @@ impl PriorityGate {
         Slot(self.clone())
     }
 
+    /// Whether jobs wait for a slot: then a slot freed goes to the most deserving of
+    /// them rather than to whatever its holder would run next.
+    pub fn is_contended(&self) -> bool {
+        !self.state.lock().expect("gate lock").waiting.is_empty()
+    }
+
     /// Hands a freed slot to the most deserving waiter still waiting.
     fn release(&self) {
         let mut state = self.state.lock().expect("gate lock");

@@ -103,6 +103,21 @@ fn level_name(prefix: &str, priority: Priority) -> String {
     format!("{prefix}:steps:{}", priority.as_str().to_lowercase())
 }
 
+/// apalis-redis by default also "locks" every job it delivered: a script that
+/// removes the job from the level's waiting list (`LREM`, a scan of the whole list,
+/// although fetching already removed it) and marks it running, per job. A delivered
+/// job already sits in its worker's in-flight set, which is what recovers it when the
+/// worker dies, and the step's own lease is what fences it; so jobs are not locked.
+/// Nor does apalis publish its task events: nothing here listens to them.
+fn redis_config(prefix: &str, priority: Priority) -> apalis_redis::Config {
+    apalis_redis::Config::default()
+        .queue(level_name(prefix, priority))
+        .heartbeat_interval(HEARTBEAT)
+        .batch_size(16)
+        .lock_tasks(false)
+        .emit_events(false)
+}
+
 impl Queue {
     /// Opens the Redis queue at `redis_url`, or the embedded one in `data_dir`.
     /// `prefix` namespaces the queues, so that deployments can share one Redis.
@@ -119,11 +134,8 @@ impl Queue {
                     Priority::ALL
                         .iter()
                         .map(|p| {
-                            let config = apalis_redis::Config::default()
-                                .queue(level_name(prefix, *p))
-                                .heartbeat_interval(HEARTBEAT)
-                                .batch_size(16);
-                            RedisStorage::new(connection.clone()).with_config(config)
+                            RedisStorage::new(connection.clone())
+                                .with_config(redis_config(prefix, *p))
                         })
                         .collect(),
                 )

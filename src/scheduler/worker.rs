@@ -2,15 +2,18 @@
 //! attempt), run its handler under a renewed lease and the step's timeout, and report
 //! the outcome. A contained handler (see `handlers`) starts while the start commits,
 //! and its report follows the start into the same shared transaction when it is
-//! quick; any other handler starts once the start is committed. A stale job (its
-//! step already started, or its execution no longer runnable) is acknowledged and
-//! dropped.
+//! quick; any other handler starts once the start is committed. A success may start
+//! the next step of the execution on the same slot (`report_success`). A stale job
+//! (its step already started, or its execution no longer runnable) is acknowledged
+//! and dropped.
 
 use std::collections::hash_map::Entry;
 use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use rand::Rng;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::Scheduler;
@@ -23,6 +26,18 @@ use crate::domain::status::StepStatus;
 use crate::error::{AppError, AppResult};
 use crate::store::batch::BatchedRule;
 use crate::store::changes::Snapshot;
+
+/// A step attempt this process runs: started (or starting) for it, and tracked.
+struct Attempt {
+    execution_id: String,
+    step: Step,
+    /// When the step was handed out.
+    ready_at: Timestamp,
+    interrupt: CancellationToken,
+    /// When the attempt started before its start committed: the task that waits
+    /// for that commit (and interrupts the attempt if it is refused).
+    began: Option<JoinHandle<()>>,
+}
 
 impl JobRunner for Scheduler {
     /// Runs the job on a task of its own, so that it finishes (and reports) even if
@@ -107,68 +122,109 @@ impl Scheduler {
         TimeDelta::from_std(self.0.config.lease).unwrap_or_default()
     }
 
+    /// Runs the job's step and, while this process has a slot no other job waits
+    /// for, the steps each completion hands out (see `report_success`).
     async fn run_step(&self, job: StepJob) {
         let _slot = self.0.gate.enter(job.priority, job.ready_at).await;
+        let mut next = self.begin_job(&job).await;
+        while let Some(attempt) = next {
+            next = self.run_attempt(attempt).await;
+        }
+    }
+
+    /// Starts the job's step for this process; `None` when the job is stale.
+    async fn begin_job(&self, job: &StepJob) -> Option<Attempt> {
         let owner = self.0.name.clone();
         let (step_id, attempt, lease) = (job.step_id.clone(), job.attempt, self.lease_delta());
-        let begin = {
-            let owner = owner.clone();
-            move |s: &Snapshot, now| {
-                schedule::begin(
-                    &s.execution,
-                    &s.steps,
-                    &step_id,
-                    attempt,
-                    &owner,
-                    now + lease,
-                    now,
-                )
-            }
+        let begin = move |s: &Snapshot, now| {
+            schedule::begin(
+                &s.execution,
+                &s.steps,
+                &step_id,
+                attempt,
+                &owner,
+                now + lease,
+                now,
+            )
         };
         let interrupt = CancellationToken::new();
-        let step = match self.contained_step(&job).await {
+        let (step, began) = match self.contained_step(job).await {
             // Starts while its start commits; a refused start interrupts it.
             Some(waiting) => {
                 let step = schedule::as_begun(&waiting, Utc::now());
                 if !self.track(&job.execution_id, &step, &interrupt) {
-                    return;
+                    return None;
                 }
                 let began = self.submit("beginStep", &job.execution_id, begin);
-                let refused = interrupt.clone();
-                tokio::spawn(async move {
-                    if let Err(error) = began.await {
-                        tracing::debug!(?error, "stale job dropped");
-                        refused.cancel();
-                    }
-                });
-                step
+                (
+                    step,
+                    Some(self.interrupt_if_refused(began, interrupt.clone())),
+                )
             }
             None => match self.apply("beginStep", &job.execution_id, begin).await {
                 Ok(change) => match change.steps.into_iter().find(|s| s.id == job.step_id) {
-                    Some(step) if self.track(&job.execution_id, &step, &interrupt) => step,
-                    _ => return,
+                    Some(step) if self.track(&job.execution_id, &step, &interrupt) => (step, None),
+                    _ => return None,
                 },
                 Err(error) => {
                     tracing::debug!(?job, ?error, "stale job dropped");
-                    return;
+                    return None;
                 }
             },
         };
-        let waited = (Utc::now() - job.ready_at).to_std().unwrap_or_default();
+        Some(Attempt {
+            execution_id: job.execution_id.clone(),
+            step,
+            ready_at: job.ready_at,
+            interrupt,
+            began,
+        })
+    }
+
+    /// Waits on a task of its own for the change that starts an attempt (`began`)
+    /// to commit; interrupts the attempt when it is refused.
+    fn interrupt_if_refused(
+        &self,
+        began: impl Future<Output = AppResult<Change>> + Send + 'static,
+        interrupt: CancellationToken,
+    ) -> JoinHandle<()> {
+        tokio::spawn(async move {
+            if let Err(error) = began.await {
+                if is_stale(&error) {
+                    tracing::debug!(?error, "start refused");
+                } else {
+                    tracing::info!(?error, "start refused");
+                }
+                interrupt.cancel();
+            }
+        })
+    }
+
+    /// Runs the attempt's handler and reports its outcome; returns the attempt this
+    /// worker goes on with, if the report started one.
+    async fn run_attempt(&self, attempt: Attempt) -> Option<Attempt> {
+        let Attempt {
+            execution_id,
+            step,
+            ready_at,
+            interrupt,
+            began,
+        } = attempt;
+        let waited = (Utc::now() - ready_at).to_std().unwrap_or_default();
         metrics::histogram!("exechub_step_dispatch_seconds").record(waited.as_secs_f64());
         let fence = Fence {
             step_id: step.id.clone(),
             attempt: step.attempt,
-            owner,
+            owner: self.0.name.clone(),
         };
         let outcome = self
-            .run_handler(&job.execution_id, &step, &fence, interrupt)
+            .run_handler(&execution_id, &step, &fence, interrupt)
             .await;
-        self.untrack(&job.execution_id, &step);
+        self.untrack(&execution_id, &step);
         let Some(outcome) = outcome else {
-            tracing::info!(execution = %job.execution_id, step = %step.id, "step interrupted");
+            tracing::info!(execution = %execution_id, step = %step.id, "step interrupted");
             metrics::counter!("exechub_steps_total", "outcome" => "interrupted").increment(1);
-            return;
+            return None;
         };
         let outcome_label = if outcome.is_ok() {
             "succeeded"
@@ -176,46 +232,107 @@ impl Scheduler {
             "failed"
         };
         metrics::counter!("exechub_steps_total", "outcome" => outcome_label).increment(1);
-        let reported = match outcome {
+        let failure = match outcome {
             Ok(output) => {
-                let fence = fence.clone();
-                self.apply("completeStep", &job.execution_id, move |s, now| {
-                    schedule::succeed(
-                        &s.execution,
-                        &s.steps,
-                        &fence,
-                        output.map(async_graphql::Json),
-                        None,
-                        SCHEDULER,
-                        now,
-                    )
-                })
-                .await
+                return self
+                    .report_success(&execution_id, fence, output, began)
+                    .await;
             }
-            Err(failure) => {
-                let random = rand::rng().random::<f64>();
-                let fence = fence.clone();
-                self.apply("failStep", &job.execution_id, move |s, now| {
-                    let failure = crate::domain::types::ExecutionError {
-                        timestamp: Some(now),
-                        ..failure
-                    };
-                    schedule::fail(
-                        &s.execution,
-                        &s.steps,
-                        &fence,
-                        failure,
-                        random,
-                        SCHEDULER,
-                        now,
-                    )
-                })
-                .await
-            }
+            Err(failure) => failure,
         };
-        if let Err(error) = reported {
-            tracing::info!(execution = %job.execution_id, step = %step.id, ?error, "outcome refused");
+        let random = rand::rng().random::<f64>();
+        let reported = self.submit("failStep", &execution_id, move |s, now| {
+            let failure = crate::domain::types::ExecutionError {
+                timestamp: Some(now),
+                ..failure
+            };
+            schedule::fail(
+                &s.execution,
+                &s.steps,
+                &fence,
+                failure,
+                random,
+                SCHEDULER,
+                now,
+            )
+        });
+        if let Err(error) = reported_after(began, reported).await {
+            tracing::info!(execution = %execution_id, step = %step.id, ?error, "outcome refused");
         }
+        None
+    }
+
+    /// Reports a success. While no other job waits for this worker's slot, the same
+    /// change starts a step the completion hands out, for this process
+    /// (`schedule::continue_with`): a chain's next step skips the queue and a
+    /// commit. A contained next step starts as soon as its start is decided, as a
+    /// queued one does; any other once its start is committed.
+    async fn report_success(
+        &self,
+        execution_id: &str,
+        fence: Fence,
+        output: Option<serde_json::Value>,
+        began: Option<JoinHandle<()>>,
+    ) -> Option<Attempt> {
+        let continuing = !self.0.gate.is_contended();
+        let (started, next) = oneshot::channel();
+        let (scheduler, owner, lease) = (self.clone(), self.0.name.clone(), self.lease_delta());
+        let completed = self.submit("completeStep", execution_id, move |s, now| {
+            let mut change = schedule::succeed(
+                &s.execution,
+                &s.steps,
+                &fence,
+                output.map(async_graphql::Json),
+                None,
+                SCHEDULER,
+                now,
+            )?;
+            let runs_here = |step: &Step| scheduler.0.handlers.get(&step.handler.kind).is_some();
+            if continuing
+                && let Some(step) = schedule::continue_with(
+                    &mut change,
+                    &s.execution,
+                    &s.steps,
+                    runs_here,
+                    &owner,
+                    now + lease,
+                )
+            {
+                let _ = started.send(step);
+            }
+            Ok(change)
+        });
+        let completed = reported_after(began, completed);
+        let Ok(step) = next.await else {
+            if let Err(error) = completed.await {
+                tracing::info!(execution = %execution_id, ?error, "outcome refused");
+            }
+            return None;
+        };
+        let interrupt = CancellationToken::new();
+        let tracked = self.track(execution_id, &step, &interrupt);
+        let began = self.interrupt_if_refused(completed, interrupt.clone());
+        let contained = (self.0.handlers.get(&step.handler.kind)).is_some_and(|h| h.is_contained());
+        if !tracked {
+            return None;
+        }
+        let began = if contained {
+            Some(began)
+        } else {
+            let _ = began.await;
+            if interrupt.is_cancelled() {
+                self.untrack(execution_id, &step);
+                return None;
+            }
+            None
+        };
+        Some(Attempt {
+            execution_id: execution_id.to_owned(),
+            ready_at: step.schedule.ready_at.unwrap_or_else(Utc::now),
+            step,
+            interrupt,
+            began,
+        })
     }
 
     /// The job's step when it still waits for this attempt and its handler is
@@ -333,6 +450,20 @@ impl Scheduler {
             }
         }
     }
+}
+
+/// A report, dispatched after the start of its attempt when that start was still
+/// committing (`began`): the start's events go out before the outcome's. The report
+/// is queued for the next shared transaction already, so that it may share the
+/// start's.
+async fn reported_after(
+    began: Option<JoinHandle<()>>,
+    reported: impl Future<Output = AppResult<Change>>,
+) -> AppResult<Change> {
+    if let Some(began) = began {
+        let _ = began.await;
+    }
+    reported.await
 }
 
 /// A refused report is only worth a debug line when it is the expected kind.
