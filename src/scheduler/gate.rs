@@ -32,6 +32,17 @@ struct Waiter {
     wake: oneshot::Sender<()>,
 }
 
+impl State {
+    /// Takes a slot if one is free and no job waits for it.
+    fn take_free(&mut self) -> bool {
+        let free = self.free > 0 && self.waiting.is_empty();
+        if free {
+            self.free -= 1;
+        }
+        free
+    }
+}
+
 /// One slot; given back when dropped.
 pub struct Slot(Arc<PriorityGate>);
 
@@ -53,12 +64,17 @@ impl PriorityGate {
         })
     }
 
+    /// A slot if one is free and no job waits for it.
+    pub fn try_enter(self: &Arc<Self>) -> Option<Slot> {
+        let taken = self.state.lock().expect("gate lock").take_free();
+        taken.then(|| Slot(self.clone()))
+    }
+
     /// Waits for a slot for a job of `priority` that became ready at `ready_at`.
     pub async fn enter(self: &Arc<Self>, priority: Priority, ready_at: Timestamp) -> Slot {
         let wait = {
             let mut state = self.state.lock().expect("gate lock");
-            if state.free > 0 && state.waiting.is_empty() {
-                state.free -= 1;
+            if state.take_free() {
                 None
             } else {
                 let (wake, woken) = oneshot::channel();
@@ -151,6 +167,29 @@ mod tests {
             (Priority::Urgent, now + TimeDelta::milliseconds(3)),
         ];
         assert_eq!(order_of(&gate, jobs).await, vec![2, 4, 1, 3, 0]);
+    }
+
+    #[tokio::test]
+    async fn a_slot_is_taken_at_once_only_when_free_and_nobody_waits() {
+        let gate = PriorityGate::new(2, Duration::from_secs(30));
+        let first = gate.try_enter().expect("two slots free");
+        let second = gate.enter(Priority::Low, Utc::now()).await;
+        assert!(gate.try_enter().is_none(), "both slots are taken");
+        let waiting = tokio::spawn({
+            let gate = gate.clone();
+            async move { gate.enter(Priority::Low, Utc::now()).await }
+        });
+        while !gate.is_contended() {
+            tokio::task::yield_now().await;
+        }
+        drop(first);
+        let _third = waiting.await.unwrap();
+        assert!(
+            gate.try_enter().is_none(),
+            "the freed slot went to the waiter"
+        );
+        drop(second);
+        assert!(gate.try_enter().is_some());
     }
 
     #[tokio::test]

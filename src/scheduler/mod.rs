@@ -1,5 +1,6 @@
 //! The embedded job scheduler. Every process has one: it publishes a committed
-//! change's events and queues the jobs it asks for (`dispatch`). Worker processes also
+//! change's events and queues the jobs it asks for, or starts them itself when it
+//! has free worker slots (`dispatch`). Worker processes also
 //! run them (`start_workers`): apalis delivers jobs from one queue per priority level,
 //! the priority gate orders them, the worker runs the step's handler under a lease
 //! (or delivers a webhook), and the maintenance loop reaps lost leases, times
@@ -14,6 +15,7 @@ mod webhooks;
 mod worker;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::{Principal, Role};
 use crate::config::SchedulerConfig;
 use crate::domain::change::Change;
-use crate::domain::schedule::{self, SCHEDULER};
+use crate::domain::schedule::{self, SCHEDULER, StepJob};
 use crate::domain::status::{ExecutionStatus, StepStatus};
 use crate::domain::types::EventType;
 use crate::events::Hub;
@@ -52,6 +54,8 @@ struct Inner {
     /// Attempts running in this process, by (execution, step): their attempt and the
     /// token that interrupts them.
     running: Mutex<HashMap<(String, String), (i32, CancellationToken)>>,
+    /// Whether this process runs steps (`start_workers`).
+    workers_started: AtomicBool,
 }
 
 /// The principal the scheduler acts as: sees every tenant.
@@ -102,6 +106,7 @@ impl Scheduler {
             handlers,
             name,
             running: Mutex::new(HashMap::new()),
+            workers_started: AtomicBool::new(false),
         })))
     }
 
@@ -129,6 +134,7 @@ impl Scheduler {
 
     /// Runs this process's workers and maintenance loop until the process ends.
     pub fn start_workers(&self) {
+        self.0.workers_started.store(true, Ordering::Relaxed);
         let lookahead = self.0.config.concurrency;
         self.0
             .queue
@@ -143,7 +149,8 @@ impl Scheduler {
     pub async fn dispatch(&self, change: &Change) {
         self.0.events.publish(change);
         self.interrupt_ended(change);
-        let steps = schedule::jobs(change)
+        let steps = self
+            .start_here(schedule::jobs(change))
             .into_iter()
             .map(|job| (Job::Step(job), Duration::ZERO));
         let deliveries = webhooks::jobs(change)
@@ -163,6 +170,27 @@ impl Scheduler {
             self.push(vec![(job.clone(), delay)]).await;
             self.retry_on_time(job, delay);
         }
+    }
+
+    /// Starts in this process, without the queue, the steps it has free worker slots
+    /// for (no other job waiting for them); returns the rest, to be queued. A job
+    /// started here is in no queue: if this process dies before the step's start
+    /// commits, the reconciler queues it again.
+    fn start_here(&self, jobs: Vec<StepJob>) -> Vec<StepJob> {
+        if !self.0.workers_started.load(Ordering::Relaxed) {
+            return jobs;
+        }
+        let mut queued = Vec::new();
+        for job in jobs {
+            match self.0.gate.try_enter() {
+                Some(slot) => {
+                    let scheduler = self.clone();
+                    tokio::spawn(async move { scheduler.run_step_in(slot, job).await });
+                }
+                None => queued.push(job),
+            }
+        }
+        queued
     }
 
     /// Runs a retry when it is due from this process too: a delayed job on Redis is

@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::Scheduler;
+use super::gate::Slot;
 use super::handlers::{HandlerResult, StepCall, error};
 use super::queue::{Job, JobRunner};
 use crate::domain::change::Change;
@@ -125,7 +126,12 @@ impl Scheduler {
     /// Runs the job's step and, while this process has a slot no other job waits
     /// for, the steps each completion hands out (see `report_success`).
     async fn run_step(&self, job: StepJob) {
-        let _slot = self.0.gate.enter(job.priority, job.ready_at).await;
+        let slot = self.0.gate.enter(job.priority, job.ready_at).await;
+        self.run_step_in(slot, job).await;
+    }
+
+    /// As `run_step`, in a slot already taken.
+    pub(super) async fn run_step_in(&self, _slot: Slot, job: StepJob) {
         let mut next = self.begin_job(&job).await;
         while let Some(attempt) = next {
             next = self.run_attempt(attempt).await;
