@@ -150,7 +150,7 @@ impl Scheduler {
         self.0.events.publish(change);
         self.interrupt_ended(change);
         let steps = self
-            .start_here(schedule::jobs(change))
+            .start_here(change)
             .into_iter()
             .map(|job| (Job::Step(job), Duration::ZERO));
         let deliveries = webhooks::jobs(change)
@@ -176,7 +176,8 @@ impl Scheduler {
     /// for (no other job waiting for them); returns the rest, to be queued. A job
     /// started here is in no queue: if this process dies before the step's start
     /// commits, the reconciler queues it again.
-    fn start_here(&self, jobs: Vec<StepJob>) -> Vec<StepJob> {
+    fn start_here(&self, change: &Change) -> Vec<StepJob> {
+        let jobs = schedule::jobs(change);
         if !self.0.workers_started.load(Ordering::Relaxed) {
             return jobs;
         }
@@ -185,7 +186,8 @@ impl Scheduler {
             match self.0.gate.try_enter() {
                 Some(slot) => {
                     let scheduler = self.clone();
-                    tokio::spawn(async move { scheduler.run_step_in(slot, job).await });
+                    let step = change.steps.iter().find(|s| s.id == job.step_id).cloned();
+                    tokio::spawn(async move { scheduler.run_step_in(slot, job, step).await });
                 }
                 None => queued.push(job),
             }

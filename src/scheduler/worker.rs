@@ -127,19 +127,20 @@ impl Scheduler {
     /// for, the steps each completion hands out (see `report_success`).
     async fn run_step(&self, job: StepJob) {
         let slot = self.0.gate.enter(job.priority, job.ready_at).await;
-        self.run_step_in(slot, job).await;
+        self.run_step_in(slot, job, None).await;
     }
 
-    /// As `run_step`, in a slot already taken.
-    pub(super) async fn run_step_in(&self, _slot: Slot, job: StepJob) {
-        let mut next = self.begin_job(&job).await;
+    /// As `run_step`, in a slot already taken; `handed_out` is the job's step as the
+    /// change that handed it out left it, when this process committed that change.
+    pub(super) async fn run_step_in(&self, _slot: Slot, job: StepJob, handed_out: Option<Step>) {
+        let mut next = self.begin_job(&job, handed_out).await;
         while let Some(attempt) = next {
             next = self.run_attempt(attempt).await;
         }
     }
 
     /// Starts the job's step for this process; `None` when the job is stale.
-    async fn begin_job(&self, job: &StepJob) -> Option<Attempt> {
+    async fn begin_job(&self, job: &StepJob, handed_out: Option<Step>) -> Option<Attempt> {
         let owner = self.0.name.clone();
         let (step_id, attempt, lease) = (job.step_id.clone(), job.attempt, self.lease_delta());
         let begin = move |s: &Snapshot, now| {
@@ -154,7 +155,7 @@ impl Scheduler {
             )
         };
         let interrupt = CancellationToken::new();
-        let (step, began) = match self.contained_step(job).await {
+        let (step, began) = match self.contained_step(job, handed_out).await {
             // Starts while its start commits; a refused start interrupts it.
             Some(waiting) => {
                 let step = schedule::as_begun(&waiting, Utc::now());
@@ -342,15 +343,14 @@ impl Scheduler {
     }
 
     /// The job's step when it still waits for this attempt and its handler is
-    /// contained: such a handler may start before its start commits. A failed read
-    /// only means the ordinary start, which reads under lock anyway.
-    async fn contained_step(&self, job: &StepJob) -> Option<Step> {
-        let step = self
-            .0
-            .store
-            .step(&job.execution_id, &job.step_id)
-            .await
-            .ok()??;
+    /// contained: such a handler may start before its start commits. The step is read
+    /// unless the job comes with it (`handed_out`); a failed read only means the
+    /// ordinary start, which reads under lock anyway.
+    async fn contained_step(&self, job: &StepJob, handed_out: Option<Step>) -> Option<Step> {
+        let step = match handed_out {
+            Some(step) => step,
+            None => (self.0.store.step(&job.execution_id, &job.step_id).await).ok()??,
+        };
         let contained =
             (self.0.handlers.get(&step.handler.kind)).is_some_and(|handler| handler.is_contained());
         let waiting = step.status == StepStatus::Pending
