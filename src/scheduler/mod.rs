@@ -1,10 +1,10 @@
 //! The embedded job scheduler. Every process has one: it publishes a committed
 //! change's events and queues the jobs it asks for, or starts them itself when it
-//! has free worker slots (`dispatch`). Worker processes also
-//! run them (`start_workers`): apalis delivers jobs from one queue per priority level,
-//! the priority gate orders them, the worker runs the step's handler under a lease
-//! (or delivers a webhook), and the maintenance loop reaps lost leases, times
-//! executions out and re-queues what the queue lost.
+//! has free worker slots (`dispatch`). Worker processes also run them
+//! (`start_workers`): apalis delivers jobs from one queue per priority level, the
+//! priority gate orders them, the worker runs the step's handler under a lease (or
+//! delivers a webhook), and the maintenance loop reaps lost leases, times executions
+//! out and re-queues what the queue lost.
 
 mod commits;
 pub mod gate;
