@@ -319,7 +319,7 @@ impl Scheduler {
         let interrupt = CancellationToken::new();
         let tracked = self.track(execution_id, &step, &interrupt);
         let began = self.interrupt_if_refused(completed, interrupt.clone());
-        let contained = (self.0.handlers.get(&step.handler.kind)).is_some_and(|h| h.is_contained());
+        let contained = self.is_contained(&step);
         if !tracked {
             return None;
         }
@@ -351,12 +351,16 @@ impl Scheduler {
             Some(step) => step,
             None => (self.0.store.step(&job.execution_id, &job.step_id).await).ok()??,
         };
-        let contained =
-            (self.0.handlers.get(&step.handler.kind)).is_some_and(|handler| handler.is_contained());
+        let contained = self.is_contained(&step);
         let waiting = step.status == StepStatus::Pending
             && step.attempt == job.attempt
             && step.schedule.ready_at.is_some();
         (contained && waiting).then_some(step)
+    }
+
+    /// Whether this process runs the step's kind with a contained handler.
+    fn is_contained(&self, step: &Step) -> bool {
+        (self.0.handlers.get(&step.handler.kind)).is_some_and(|handler| handler.is_contained())
     }
 
     /// Records the attempt as running here, interrupted by `interrupt` when a change
