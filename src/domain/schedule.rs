@@ -125,13 +125,16 @@ pub fn jobs(change: &Change) -> Vec<StepJob> {
     change
         .steps
         .iter()
-        .filter(|s| {
-            is_built_in(s)
-                && s.status == StepStatus::Pending
-                && s.schedule.ready_at == Some(change.now)
-        })
+        .filter(|s| hands_out(change, s))
         .map(|s| job_for(&change.execution, s))
         .collect()
+}
+
+/// Whether `change` hands `step` out to a worker.
+fn hands_out(change: &Change, step: &Step) -> bool {
+    is_built_in(step)
+        && step.status == StepStatus::Pending
+        && step.schedule.ready_at == Some(change.now)
 }
 
 pub fn job_for(execution: &Execution, step: &Step) -> StepJob {
@@ -212,13 +215,10 @@ pub fn continue_with(
     lease_until: Timestamp,
 ) -> Option<Step> {
     settle(change, before, before_steps);
-    let handed_out = |s: &&Step| {
-        is_built_in(s) && s.status == StepStatus::Pending && s.schedule.ready_at == Some(change.now)
-    };
     let next = change
         .steps
         .iter()
-        .find(|s| handed_out(s) && runs_here(s))?
+        .find(|s| hands_out(change, s) && runs_here(s))?
         .clone();
     Some(start(change, &next, owner, lease_until))
 }
