@@ -1,7 +1,7 @@
 //! The scheduler under load, end to end through the API: `echo` steps persisted with
-//! their events. Throughput: executions of parallel steps created up front, all
-//! started at once, timed until every one is COMPLETED. Dispatch latency: chains of
-//! steps started at a steady offered rate, read from the server's
+//! their events. Throughput: executions of parallel steps (or chains, `--chained`)
+//! created up front, all started at once, timed until every one is COMPLETED. Dispatch
+//! latency: chains of steps started at a steady offered rate, read from the server's
 //! `exechub_step_dispatch_seconds` summary (ready → handler start). The reference is
 //! BullMQ on the same Redis (`bench/peers/bullmq`), run in the same sitting.
 
@@ -26,6 +26,10 @@ pub struct StepsBench {
     /// Parallel `echo` steps per execution in the throughput run.
     #[arg(long, default_value_t = 25)]
     steps: usize,
+    /// The throughput run's steps run one after the other (a chain per execution)
+    /// instead of in parallel.
+    #[arg(long)]
+    chained: bool,
     /// Steps per second offered in the latency run.
     #[arg(long, default_value_t = 500)]
     rate: u64,
@@ -57,13 +61,15 @@ pub async fn run(bench: StepsBench) {
     };
     let total = bench.executions * bench.steps;
     let (server, token) = launch(&bench).await;
-    let took = throughput(&server, &token, bench.executions, bench.steps).await;
+    let steps = echo_steps(bench.steps, !bench.chained);
+    let took = throughput(&server, &token, bench.executions, steps).await;
     let commits = commit_report(&server_metrics(&server).await);
     drop(server);
     println!(
-        "exechub {backend}: {total} echo steps ({} executions × {} parallel steps) in {:.2} s: {:.0} steps/s ({commits})",
+        "exechub {backend}: {total} echo steps ({} executions × {} {} steps) in {:.2} s: {:.0} steps/s ({commits})",
         bench.executions,
         bench.steps,
+        if bench.chained { "chained" } else { "parallel" },
         took.as_secs_f64(),
         total as f64 / took.as_secs_f64()
     );
@@ -203,9 +209,14 @@ async fn until_completed(server: &Server, token: &str, service: &str, expected: 
 }
 
 /// Starts every execution from `CLIENTS` clients at once and times until all are done.
-async fn throughput(server: &Server, token: &str, executions: usize, steps: usize) -> Duration {
+async fn throughput(
+    server: &Server,
+    token: &str,
+    executions: usize,
+    steps: Vec<Value>,
+) -> Duration {
     let service = format!("bench-throughput-{}", uuid::Uuid::now_v7().simple());
-    let ids = create(server, token, &service, executions, echo_steps(steps, true)).await;
+    let ids = create(server, token, &service, executions, steps).await;
     let client = reqwest::Client::new();
     let started = Instant::now();
     let starters: Vec<_> = ids
