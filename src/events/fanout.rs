@@ -27,11 +27,8 @@ const ORIGIN_END: char = '\n';
 impl Fanout {
     pub(super) fn send(&self, message: &Message) {
         let json = serde_json::to_string(&**message).expect("events serialize");
-        if (self
-            .sender
-            .try_send(format!("{}{ORIGIN_END}{json}", self.origin)))
-        .is_err()
-        {
+        let published = format!("{}{ORIGIN_END}{json}", self.origin);
+        if self.sender.try_send(published).is_err() {
             tracing::warn!("event fan-out is behind; other processes will read the table");
         }
     }

@@ -103,12 +103,13 @@ fn level_name(prefix: &str, priority: Priority) -> String {
     format!("{prefix}:steps:{}", priority.as_str().to_lowercase())
 }
 
-/// apalis-redis by default also "locks" every job it delivered: a script that
-/// removes the job from the level's waiting list (`LREM`, a scan of the whole list,
-/// although fetching already removed it) and marks it running, per job. A delivered
-/// job already sits in its worker's in-flight set, which is what recovers it when the
-/// worker dies, and the step's own lease is what fences it; so jobs are not locked.
-/// Nor does apalis publish its task events: nothing here listens to them.
+/// A priority level's Redis queue. apalis-redis by default also "locks" every job
+/// it delivered: a script that removes the job from the level's waiting list
+/// (`LREM`, a scan of the whole list, although fetching already removed it) and
+/// marks it running, per job. A delivered job already sits in its worker's in-flight
+/// set, which is what recovers it when the worker dies, and the step's own lease is
+/// what fences it; so jobs are not locked. Nor does apalis publish its task events:
+/// nothing here listens to them.
 fn redis_config(prefix: &str, priority: Priority) -> apalis_redis::Config {
     apalis_redis::Config::default()
         .queue(level_name(prefix, priority))

@@ -154,56 +154,74 @@ impl Scheduler {
                 now,
             )
         };
-        let interrupt = CancellationToken::new();
-        let (step, began) = match self.contained_step(job, handed_out).await {
-            // Starts while its start commits; a refused start interrupts it.
-            Some(waiting) => {
-                let step = schedule::as_begun(&waiting, Utc::now());
-                if !self.track(&job.execution_id, &step, &interrupt) {
-                    return None;
-                }
-                let began = self.submit("beginStep", &job.execution_id, begin);
-                (
-                    step,
-                    Some(self.interrupt_if_refused(began, interrupt.clone())),
-                )
+        if let Some(waiting) = self.contained_step(job, handed_out).await {
+            let step = schedule::as_begun(&waiting, Utc::now());
+            let began = self.submit("beginStep", &job.execution_id, begin);
+            return self
+                .attempt_at(&job.execution_id, step, job.ready_at, began)
+                .await;
+        }
+        let step = match self.apply("beginStep", &job.execution_id, begin).await {
+            Ok(change) => change.steps.into_iter().find(|s| s.id == job.step_id)?,
+            Err(error) => {
+                tracing::debug!(?job, ?error, "stale job dropped");
+                return None;
             }
-            None => match self.apply("beginStep", &job.execution_id, begin).await {
-                Ok(change) => match change.steps.into_iter().find(|s| s.id == job.step_id) {
-                    Some(step) if self.track(&job.execution_id, &step, &interrupt) => (step, None),
-                    _ => return None,
-                },
-                Err(error) => {
-                    tracing::debug!(?job, ?error, "stale job dropped");
-                    return None;
-                }
-            },
         };
-        Some(Attempt {
-            execution_id: job.execution_id.clone(),
-            step,
-            ready_at: job.ready_at,
-            interrupt,
-            began,
-        })
+        let interrupt = CancellationToken::new();
+        self.track(&job.execution_id, &step, &interrupt)
+            .then(|| Attempt {
+                execution_id: job.execution_id.clone(),
+                step,
+                ready_at: job.ready_at,
+                interrupt,
+                began: None,
+            })
     }
 
-    /// Waits on a task of its own for the change that starts an attempt (`began`)
-    /// to commit; interrupts the attempt when it is refused.
-    fn interrupt_if_refused(
+    /// The attempt at `step` (as started) that this process runs once `began`, the
+    /// change that starts it, is decided: a contained handler at once (interrupted
+    /// if the change is refused), any other once the change is committed. `None`
+    /// when the change is refused, or the attempt already runs here (a duplicate).
+    async fn attempt_at(
         &self,
+        execution_id: &str,
+        step: Step,
+        ready_at: Timestamp,
         began: impl Future<Output = AppResult<Change>> + Send + 'static,
-        interrupt: CancellationToken,
-    ) -> JoinHandle<()> {
-        tokio::spawn(async move {
+    ) -> Option<Attempt> {
+        let interrupt = CancellationToken::new();
+        let tracked = self.track(execution_id, &step, &interrupt);
+        let refused = interrupt.clone();
+        let began = tokio::spawn(async move {
             if let Err(error) = began.await {
                 if is_stale(&error) {
                     tracing::debug!(?error, "start refused");
                 } else {
                     tracing::info!(?error, "start refused");
                 }
-                interrupt.cancel();
+                refused.cancel();
             }
+        });
+        if !tracked {
+            return None;
+        }
+        let began = if self.is_contained(&step) {
+            Some(began)
+        } else {
+            let _ = began.await;
+            if interrupt.is_cancelled() {
+                self.untrack(execution_id, &step);
+                return None;
+            }
+            None
+        };
+        Some(Attempt {
+            execution_id: execution_id.to_owned(),
+            step,
+            ready_at,
+            interrupt,
+            began,
         })
     }
 
@@ -316,30 +334,9 @@ impl Scheduler {
             }
             return None;
         };
-        let interrupt = CancellationToken::new();
-        let tracked = self.track(execution_id, &step, &interrupt);
-        let began = self.interrupt_if_refused(completed, interrupt.clone());
-        let contained = self.is_contained(&step);
-        if !tracked {
-            return None;
-        }
-        let began = if contained {
-            Some(began)
-        } else {
-            let _ = began.await;
-            if interrupt.is_cancelled() {
-                self.untrack(execution_id, &step);
-                return None;
-            }
-            None
-        };
-        Some(Attempt {
-            execution_id: execution_id.to_owned(),
-            ready_at: step.schedule.ready_at.unwrap_or_else(Utc::now),
-            step,
-            interrupt,
-            began,
-        })
+        let ready_at = step.schedule.ready_at.unwrap_or_else(Utc::now);
+        self.attempt_at(execution_id, step, ready_at, completed)
+            .await
     }
 
     /// The job's step when it still waits for this attempt and its handler is
