@@ -1,12 +1,11 @@
-//! Group commit for the scheduler's own changes: a change waits here while the
+//! Group commit for the scheduler's own changes: a change waits while the
 //! transaction in flight commits, then goes with everything else that arrived
 //! meanwhile in the next one (`Store::apply_batch`). Under load, many step starts
 //! and completions share one commit; when idle, a change commits at once. On
 //! Postgres several lanes commit side by side; an execution always takes the same
 //! lane, so its changes keep their order and lanes never wait on each other's locks.
 
-use tokio::sync::{mpsc, oneshot};
-
+use super::batches::Batcher;
 use super::system;
 use crate::domain::change::Change;
 use crate::error::{AppError, AppResult};
@@ -16,23 +15,17 @@ use crate::store::batch::BatchedRule;
 /// Changes per transaction at most.
 const MAX_BATCH: usize = 512;
 
-struct Pending {
-    rule: BatchedRule,
-    reply: oneshot::Sender<AppResult<Change>>,
-}
-
 #[derive(Clone)]
 pub struct Committer {
-    lanes: Vec<mpsc::UnboundedSender<Pending>>,
+    lanes: Vec<Batcher<BatchedRule, AppResult<Change>>>,
 }
 
 impl Committer {
     pub fn start(store: Store) -> Self {
         let lanes = (0..store.write_lanes())
             .map(|_| {
-                let (sender, receiver) = mpsc::unbounded_channel();
-                tokio::spawn(commit_batches(store.clone(), receiver));
-                sender
+                let store = store.clone();
+                Batcher::start(MAX_BATCH, move |rules| commit(store.clone(), rules))
             })
             .collect();
         Committer { lanes }
@@ -41,13 +34,14 @@ impl Committer {
     /// Queues `rule` for the next batch at once (so rules submitted one after the
     /// other apply in that order) and returns its change once committed.
     pub fn submit(&self, rule: BatchedRule) -> impl Future<Output = AppResult<Change>> + use<> {
-        let stopped = || AppError::Internal("the scheduler's committer stopped".into());
-        let (reply, answer) = oneshot::channel();
         let lane = hash(&rule.execution_id) % self.lanes.len();
-        let sent = self.lanes[lane].send(Pending { rule, reply });
+        let committed = self.lanes[lane].call(rule);
         async move {
-            sent.map_err(|_| stopped())?;
-            answer.await.map_err(|_| stopped())?
+            committed.await.unwrap_or_else(|| {
+                Err(AppError::Internal(
+                    "the scheduler's committer stopped".into(),
+                ))
+            })
         }
     }
 }
@@ -58,32 +52,23 @@ fn hash(execution_id: &str) -> usize {
     std::hash::Hasher::finish(&hasher) as usize
 }
 
-async fn commit_batches(store: Store, mut receiver: mpsc::UnboundedReceiver<Pending>) {
-    let mut pending = Vec::new();
-    while receiver.recv_many(&mut pending, MAX_BATCH).await > 0 {
-        let (rules, replies): (Vec<_>, Vec<_>) =
-            pending.drain(..).map(|p| (p.rule, p.reply)).unzip();
-        let count = rules.len();
-        metrics::histogram!("exechub_commit_batch_size").record(count as f64);
-        // On a task of its own: a panicking rule fails its batch, not the committer.
-        let store = store.clone();
-        let started = std::time::Instant::now();
-        let committed =
-            tokio::spawn(async move { store.apply_batch(&system(), rules).await }).await;
-        metrics::histogram!("exechub_commit_seconds").record(started.elapsed().as_secs_f64());
-        let results = match committed {
-            Ok(Ok(results)) => results,
-            Ok(Err(error)) => {
-                tracing::warn!(?error, count, "a batch of scheduler changes failed");
-                vec![Err(error); count]
-            }
-            Err(panic) => {
-                tracing::error!(%panic, count, "a batch of scheduler changes panicked");
-                vec![Err(AppError::Internal("the change failed".into())); count]
-            }
-        };
-        for (reply, result) in replies.into_iter().zip(results) {
-            let _ = reply.send(result);
+/// One shared transaction: each rule's own result, or the transaction's error for all.
+async fn commit(store: Store, rules: Vec<BatchedRule>) -> Vec<AppResult<Change>> {
+    let count = rules.len();
+    metrics::histogram!("exechub_commit_batch_size").record(count as f64);
+    // On a task of its own: a panicking rule fails its batch, not the lane.
+    let started = std::time::Instant::now();
+    let committed = tokio::spawn(async move { store.apply_batch(&system(), rules).await }).await;
+    metrics::histogram!("exechub_commit_seconds").record(started.elapsed().as_secs_f64());
+    match committed {
+        Ok(Ok(results)) => results,
+        Ok(Err(error)) => {
+            tracing::warn!(?error, count, "a batch of scheduler changes failed");
+            vec![Err(error); count]
+        }
+        Err(panic) => {
+            tracing::error!(%panic, count, "a batch of scheduler changes panicked");
+            vec![Err(AppError::Internal("the change failed".into())); count]
         }
     }
 }

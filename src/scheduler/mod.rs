@@ -6,11 +6,13 @@
 //! delivers a webhook), and the maintenance loop reaps lost leases, times executions
 //! out and re-queues what the queue lost.
 
+mod batches;
 mod commits;
 pub mod gate;
 pub mod handlers;
 mod maintenance;
 pub mod queue;
+mod step_reads;
 mod webhooks;
 mod worker;
 
@@ -41,6 +43,8 @@ struct Inner {
     store: Store,
     /// Where the scheduler's own changes are applied: in shared transactions.
     committer: commits::Committer,
+    /// Where queued jobs read the steps they start from: in shared reads.
+    step_reader: step_reads::StepReader,
     queue: Queue,
     /// Where committed events are published for subscribers.
     events: Hub,
@@ -96,6 +100,7 @@ impl Scheduler {
         Ok(Scheduler(Arc::new(Inner {
             gate: PriorityGate::new(config.concurrency, config.priority_aging),
             committer: commits::Committer::start(store.clone()),
+            step_reader: step_reads::start(store.clone()),
             store,
             queue,
             events,

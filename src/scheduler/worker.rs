@@ -281,9 +281,7 @@ impl Scheduler {
                 now,
             )
         });
-        if let Err(error) = reported_after(began, reported).await {
-            tracing::info!(execution = %execution_id, step = %step.id, ?error, "outcome refused");
-        }
+        commit_in_background(execution_id, reported_after(began, reported));
         None
     }
 
@@ -300,7 +298,7 @@ impl Scheduler {
         began: Option<JoinHandle<()>>,
     ) -> Option<Attempt> {
         let continuing = !self.0.gate.is_contended();
-        let (started, next) = oneshot::channel();
+        let (started, next) = oneshot::channel::<Step>();
         let (scheduler, owner, lease) = (self.clone(), self.0.name.clone(), self.lease_delta());
         let completed = self.submit("completeStep", execution_id, move |s, now| {
             let mut change = schedule::succeed(
@@ -328,10 +326,9 @@ impl Scheduler {
             Ok(change)
         });
         let completed = reported_after(began, completed);
-        let Ok(step) = next.await else {
-            if let Err(error) = completed.await {
-                tracing::info!(execution = %execution_id, ?error, "outcome refused");
-            }
+        let next = if continuing { next.await.ok() } else { None };
+        let Some(step) = next else {
+            commit_in_background(execution_id.to_owned(), completed);
             return None;
         };
         let ready_at = step.schedule.ready_at.unwrap_or_else(Utc::now);
@@ -341,12 +338,16 @@ impl Scheduler {
 
     /// The job's step when it still waits for this attempt and its handler is
     /// contained: such a handler may start before its start commits. The step is read
-    /// unless the job comes with it (`handed_out`); a failed read only means the
-    /// ordinary start, which reads under lock anyway.
+    /// (with the steps of other jobs delivered meanwhile) unless the job comes with it
+    /// (`handed_out`); a failed read only means the ordinary start, which reads under
+    /// lock anyway.
     async fn contained_step(&self, job: &StepJob, handed_out: Option<Step>) -> Option<Step> {
         let step = match handed_out {
             Some(step) => step,
-            None => (self.0.store.step(&job.execution_id, &job.step_id).await).ok()??,
+            None => {
+                let key = (job.execution_id.clone(), job.step_id.clone());
+                self.0.step_reader.call(key).await??
+            }
         };
         let contained = self.is_contained(&step);
         let waiting = step.status == StepStatus::Pending
@@ -471,6 +472,21 @@ async fn reported_after(
         let _ = began.await;
     }
     reported.await
+}
+
+/// Lets a report commit (and its change be dispatched) on a task of its own, so that
+/// the worker's slot and queue job are free for the next job meanwhile: a slot bounds
+/// the handlers running, not the reports waiting for their transaction. Should the
+/// process die before the report commits, the step's lease runs out and it runs again.
+fn commit_in_background(
+    execution_id: String,
+    reported: impl Future<Output = AppResult<Change>> + Send + 'static,
+) {
+    tokio::spawn(async move {
+        if let Err(error) = reported.await {
+            tracing::info!(execution = %execution_id, ?error, "outcome refused");
+        }
+    });
 }
 
 /// A refused report is only worth a debug line when it is the expected kind.

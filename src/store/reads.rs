@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect, Select,
@@ -110,13 +111,25 @@ impl Store {
             .collect()
     }
 
-    /// One step of an execution, read without a lock.
-    pub async fn step(&self, execution_id: &str, step_id: &str) -> AppResult<Option<Step>> {
-        step::Entity::find_by_id((execution_id.to_owned(), step_id.to_owned()))
-            .one(&self.db)
+    /// Steps by (execution, step), read without a lock; missing ones are absent.
+    pub async fn steps_by_key(
+        &self,
+        keys: &[(String, String)],
+    ) -> AppResult<HashMap<(String, String), Step>> {
+        let key = Expr::tuple([
+            Expr::col(step::Column::ExecutionId),
+            Expr::col(step::Column::StepId),
+        ]);
+        step::Entity::find()
+            .filter(key.in_tuples(keys.iter().cloned()))
+            .all(&self.db)
             .await?
-            .map(step_from_row)
-            .transpose()
+            .into_iter()
+            .map(|row| {
+                let key = (row.execution_id.clone(), row.step_id.clone());
+                Ok((key, step_from_row(row)?))
+            })
+            .collect()
     }
 
     /// The steps of each of the executions, in order (the GraphQL loaders batch here).
