@@ -138,6 +138,43 @@ async fn dag_runs_in_order_and_in_parallel(server: &TestServer) {
     );
 }
 
+/// The audit trail accounts for every event exactly once, also when a shared
+/// transaction folds several scheduler commands of one execution into one row: the
+/// rows' sequence ranges follow each other without gap or overlap, and a folded row
+/// counts its commands.
+async fn audit_rows_cover_every_event_once(server: &TestServer) {
+    let steps: Vec<Value> = (0..12)
+        .map(|i| json!({ "id": format!("s{i}"), "name": "S", "dependsOn": [], "handler": { "kind": "echo" } }))
+        .collect();
+    let id = server
+        .create(json!({ "orderId": "o", "serviceId": "audit", "autoStart": true, "steps": steps }))
+        .await;
+    wait_status(server, &id, "COMPLETED").await;
+    let last = server.stored_events(&id).await.last().unwrap().0;
+    let mut ranges = Vec::new();
+    let mut commands = 0;
+    for (subject, action, detail) in server.audit_trail(&id).await {
+        if let Some(range) = detail["sequences"].as_array() {
+            ranges.push((range[0].as_i64().unwrap(), range[1].as_i64().unwrap()));
+        }
+        if subject == "scheduler" {
+            let distinct = action.split(',').count() as u64;
+            let count = detail["commands"].as_u64().unwrap_or(1);
+            assert!(count >= distinct, "{action}: {detail}");
+            assert!(count > 1 || distinct == 1, "{action}: {detail}");
+            commands += count;
+        }
+    }
+    ranges.sort();
+    let mut next = 1;
+    for (first, last) in &ranges {
+        assert_eq!(*first, next, "ranges {ranges:?}");
+        next = last + 1;
+    }
+    assert_eq!(next, last + 1, "ranges {ranges:?}");
+    assert!(commands >= 12, "a completion per step at least: {commands}");
+}
+
 /// A local HTTP endpoint that answers with `statuses` in turn (then 200), recording
 /// when each call came.
 async fn flaky_endpoint(statuses: Vec<u16>) -> (String, Arc<Mutex<Vec<Instant>>>) {
@@ -505,6 +542,7 @@ async fn external_steps_are_claimed_under_a_lease(server: &TestServer) {
 
 backend_tests!(
     dag_runs_in_order_and_in_parallel,
+    audit_rows_cover_every_event_once,
     http_step_retries_with_linear_backoff,
     client_errors_are_not_retried,
     refused_connections_and_timeouts_are_recoverable,

@@ -2,7 +2,7 @@
 //! transaction, so that a burst of scheduler changes (steps starting, steps
 //! finishing) costs one commit instead of one each. The rules of one execution run
 //! in order, each on the state the previous one left, and are saved as one write
-//! with one audit row each. Executions are locked in id order, so two batches
+//! with one audit row. Executions are locked in id order, so two batches
 //! cannot deadlock.
 
 use std::collections::BTreeMap;
@@ -11,7 +11,7 @@ use sea_orm::TransactionTrait;
 
 use super::Store;
 use super::snapshots::{Snapshot, lock_snapshots, settled};
-use super::writes::{audit_row, save_all, write_audit};
+use super::writes::{actions_audit_row, save_all, write_audit};
 use crate::auth::Principal;
 use crate::domain::change::Change;
 use crate::domain::records::Execution;
@@ -59,11 +59,12 @@ impl Store {
             };
             let before = snapshot.execution.clone();
             let mut merged: Option<Change> = None;
+            let mut actions = Vec::new();
             for (index, action, rule) in rules {
                 let result = settled(snapshot, rule);
                 if let Ok(change) = &result {
                     snapshot.advance(change);
-                    audits.push(audit_row(principal, action, change));
+                    actions.push(action);
                     match &mut merged {
                         Some(merged) => merged.absorb(change.clone()),
                         None => merged = Some(change.clone()),
@@ -72,6 +73,7 @@ impl Store {
                 results[index] = Some(result);
             }
             if let Some(merged) = merged {
+                audits.push(actions_audit_row(principal, &actions, &merged));
                 saves.push((before, merged));
             }
         }

@@ -26,6 +26,11 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbB
 
 use crate::config::StoreConfig;
 
+/// Prepared statements kept per connection. Multi-row writes are a statement of
+/// their own for each row count, so the scheduler's shared transactions use a few
+/// hundred; with sqlx's default of 100 most of them were prepared again each time.
+const STATEMENT_CACHE: usize = 1024;
+
 #[derive(Clone)]
 pub struct Store {
     pub(crate) db: DatabaseConnection,
@@ -48,7 +53,12 @@ impl Store {
             // Postgres' JIT compiles an analytics query for longer than the
             // compiled code saves (80 ms of a 1.3 s query over a million rows), and
             // never pays off for the short statements that are everything else.
-            .map_sqlx_postgres_opts(|options| options.options([("jit", "off")]));
+            .map_sqlx_postgres_opts(|options| {
+                options
+                    .options([("jit", "off")])
+                    .statement_cache_capacity(STATEMENT_CACHE)
+            })
+            .map_sqlx_sqlite_opts(|options| options.statement_cache_capacity(STATEMENT_CACHE));
         let db = Database::connect(options).await?;
         if db.get_database_backend() == DbBackend::Sqlite {
             // WAL lets readers work while a writer commits; FULL keeps commits durable.

@@ -139,19 +139,40 @@ pub(super) fn audit_row(
     action: &str,
     change: &Change,
 ) -> audit::ActiveModel {
+    actions_audit_row(principal, &[action], change)
+}
+
+/// One audit row for the commands that made `change` together, in one transaction
+/// (a shared transaction folds all of an execution's scheduler changes into one):
+/// the distinct actions in order (`beginStep,completeStep`), and how many there were.
+pub(super) fn actions_audit_row(
+    principal: &Principal,
+    actions: &[&str],
+    change: &Change,
+) -> audit::ActiveModel {
+    let mut distinct: Vec<&str> = Vec::new();
+    for action in actions {
+        if !distinct.contains(action) {
+            distinct.push(action);
+        }
+    }
     let sequences = change.events.first().zip(change.events.last());
+    let mut detail = json!({
+        "status": change.execution.status.as_str(),
+        "sequences": sequences.map(|(a, b)| [a.sequence, b.sequence]),
+    });
+    if actions.len() > 1 {
+        detail["commands"] = json!(actions.len());
+    }
     audit::ActiveModel {
         id: Set(new_id()),
         at: Set(to_ms(change.now)),
         subject: Set(principal.subject.clone()),
         role: Set(principal.role.as_str().to_owned()),
         tenant: Set(principal.tenant.clone()),
-        action: Set(action.to_owned()),
+        action: Set(distinct.join(",")),
         execution_id: Set(Some(change.execution.id.clone())),
-        detail: Set(Some(json!({
-            "status": change.execution.status.as_str(),
-            "sequences": sequences.map(|(a, b)| [a.sequence, b.sequence]),
-        }))),
+        detail: Set(Some(detail)),
     }
 }
 

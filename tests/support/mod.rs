@@ -220,6 +220,35 @@ impl TestServer {
             .unwrap();
         row.try_get_by_index::<i64>(0).unwrap()
     }
+
+    /// The audit rows of an execution as (subject, action, detail), oldest first.
+    pub async fn audit_trail(&self, id: &str) -> Vec<(String, String, Value)> {
+        use sea_orm::{ConnectionTrait, Statement};
+        let db = sea_orm::Database::connect(&self.database_url)
+            .await
+            .unwrap();
+        let backend = db.get_database_backend();
+        let placeholder = if backend == sea_orm::DbBackend::Postgres {
+            "$1"
+        } else {
+            "?"
+        };
+        let sql = format!(
+            "SELECT subject, action, detail FROM audit_log WHERE execution_id = {placeholder} ORDER BY at, id"
+        );
+        db.query_all_raw(Statement::from_sql_and_values(backend, sql, [id.into()]))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|row| {
+                (
+                    row.try_get_by_index(0).unwrap(),
+                    row.try_get_by_index(1).unwrap(),
+                    row.try_get_by_index(2).unwrap(),
+                )
+            })
+            .collect()
+    }
 }
 
 impl TestServer {
