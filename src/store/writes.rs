@@ -82,10 +82,11 @@ pub(super) async fn insert_chunked<M>(
     on_conflict: Option<OnConflict>,
 ) -> AppResult<()>
 where
-    M: sea_orm::ActiveModelTrait + Clone + Send,
+    M: sea_orm::ActiveModelTrait + Send,
 {
-    for chunk in rows.chunks(CHUNK) {
-        let mut insert = M::Entity::insert_many(chunk.to_vec());
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let mut insert = M::Entity::insert_many(rows.by_ref().take(CHUNK));
         if let Some(on_conflict) = &on_conflict {
             insert = insert.on_conflict(on_conflict.clone());
         }
