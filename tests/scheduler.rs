@@ -571,7 +571,9 @@ async fn priority_and_aging(backend: Backend) {
                 .await
         }
     };
-    let first = create("LOW", 400).await;
+    // Long enough for the jobs created next to reach the gate on a loaded machine,
+    // short enough that the LOW ones do not age past URGENT meanwhile (1.4 levels).
+    let first = create("LOW", 1000).await;
     wait_until(&server, &first, Duration::from_secs(10), |e| {
         step(e, "s")["status"] == "RUNNING"
     })
@@ -630,7 +632,9 @@ async fn postgres_priority_and_aging() {
 
 /// A worker that finishes a step goes on with the next step of its chain only while
 /// no other job waits for its slot: with one slot, an URGENT execution created while
-/// a LOW chain runs starts before the chain's next step.
+/// a LOW chain runs starts before the chain's next step. (The chain's first step runs
+/// longer than a queued job can wait for an idle queue worker to fetch it: the
+/// queue's 2 s heartbeat bounds that.)
 async fn chains_yield_to_waiting_jobs(backend: Backend) {
     let mut options = Options::default();
     options.scheduler.concurrency = 1;
@@ -639,7 +643,7 @@ async fn chains_yield_to_waiting_jobs(backend: Backend) {
     let chain = server
         .create(json!({
             "orderId": "o", "serviceId": "chain", "priority": "LOW", "autoStart": true,
-            "steps": [delay("a", 400), delay("b", 10), delay("c", 10)]
+            "steps": [delay("a", 3000), delay("b", 10), delay("c", 10)]
         }))
         .await;
     wait_until(&server, &chain, Duration::from_secs(10), |e| {
@@ -656,7 +660,7 @@ async fn chains_yield_to_waiting_jobs(backend: Backend) {
     let urgent = wait_status(&server, &urgent, "COMPLETED").await;
     assert!(
         time(&step(&urgent, "s")["startedAt"]) < time(&step(&chain, "b")["startedAt"]),
-        "the chain went on while URGENT waited for its slot"
+        "the chain went on while URGENT waited for its slot: {chain:#} {urgent:#}"
     );
 }
 

@@ -3,7 +3,7 @@
 //! the outcome. A contained handler (see `handlers`) starts while the start commits,
 //! and its report follows the start into the same shared transaction when it is
 //! quick; any other handler starts once the start is committed. A success may start
-//! the next step of the execution on the same slot (`report_success`). A stale job
+//! the next step of the execution in a free slot (`report_success`). A stale job
 //! (its step already started, or its execution no longer runnable) is acknowledged
 //! and dropped.
 
@@ -123,8 +123,8 @@ impl Scheduler {
         TimeDelta::from_std(self.0.config.lease).unwrap_or_default()
     }
 
-    /// Runs the job's step and, while this process has a slot no other job waits
-    /// for, the steps each completion hands out (see `report_success`).
+    /// Runs the job's step (and, through `report_success`, maybe the steps its
+    /// completion hands out).
     async fn run_step(&self, job: StepJob) {
         let slot = self.0.gate.enter(job.priority, job.ready_at).await;
         self.run_step_in(slot, job, None).await;
@@ -133,9 +133,8 @@ impl Scheduler {
     /// As `run_step`, in a slot already taken; `handed_out` is the job's step as the
     /// change that handed it out left it, when this process committed that change.
     pub(super) async fn run_step_in(&self, _slot: Slot, job: StepJob, handed_out: Option<Step>) {
-        let mut next = self.begin_job(&job, handed_out).await;
-        while let Some(attempt) = next {
-            next = self.run_attempt(attempt).await;
+        if let Some(attempt) = self.begin_job(&job, handed_out).await {
+            self.run_attempt(attempt).await;
         }
     }
 
@@ -225,9 +224,8 @@ impl Scheduler {
         })
     }
 
-    /// Runs the attempt's handler and reports its outcome; returns the attempt this
-    /// worker goes on with, if the report started one.
-    async fn run_attempt(&self, attempt: Attempt) -> Option<Attempt> {
+    /// Runs the attempt's handler and queues the report of its outcome.
+    async fn run_attempt(&self, attempt: Attempt) {
         let Attempt {
             execution_id,
             step,
@@ -249,7 +247,7 @@ impl Scheduler {
         let Some(outcome) = outcome else {
             tracing::info!(execution = %execution_id, step = %step.id, "step interrupted");
             metrics::counter!("exechub_steps_total", "outcome" => "interrupted").increment(1);
-            return None;
+            return;
         };
         let outcome_label = if outcome.is_ok() {
             "succeeded"
@@ -259,9 +257,8 @@ impl Scheduler {
         metrics::counter!("exechub_steps_total", "outcome" => outcome_label).increment(1);
         let failure = match outcome {
             Ok(output) => {
-                return self
-                    .report_success(&execution_id, fence, output, began)
-                    .await;
+                self.report_success(&execution_id, fence, output, began);
+                return;
             }
             Err(failure) => failure,
         };
@@ -282,23 +279,22 @@ impl Scheduler {
             )
         });
         commit_in_background(execution_id, reported_after(began, reported));
-        None
     }
 
-    /// Reports a success. While no other job waits for this worker's slot, the same
-    /// change starts a step the completion hands out, for this process
-    /// (`schedule::continue_with`): a chain's next step skips the queue and a
-    /// commit. A contained next step starts as soon as its start is decided, as a
-    /// queued one does; any other once its start is committed.
-    async fn report_success(
+    /// Reports a success. When the completion is decided and this process has a slot
+    /// no other job waits for, the same change starts a step the completion hands out,
+    /// in that slot (`schedule::continue_with`): a chain's next step skips the queue
+    /// and a commit. A contained next step starts at once, as a queued one does; any
+    /// other once its start is committed. The reporting worker does not wait for the
+    /// decision: its slot is free as soon as the report is queued.
+    fn report_success(
         &self,
         execution_id: &str,
         fence: Fence,
         output: Option<serde_json::Value>,
         began: Option<JoinHandle<()>>,
-    ) -> Option<Attempt> {
-        let continuing = !self.0.gate.is_contended();
-        let (started, next) = oneshot::channel::<Step>();
+    ) {
+        let (started, next) = oneshot::channel::<(Slot, Step)>();
         let (scheduler, owner, lease) = (self.clone(), self.0.name.clone(), self.lease_delta());
         let completed = self.submit("completeStep", execution_id, move |s, now| {
             let mut change = schedule::succeed(
@@ -311,7 +307,7 @@ impl Scheduler {
                 now,
             )?;
             let runs_here = |step: &Step| scheduler.0.handlers.get(&step.handler.kind).is_some();
-            if continuing
+            if let Some(slot) = scheduler.0.gate.try_enter()
                 && let Some(step) = schedule::continue_with(
                     &mut change,
                     &s.execution,
@@ -321,19 +317,27 @@ impl Scheduler {
                     now + lease,
                 )
             {
-                let _ = started.send(step);
+                let _ = started.send((slot, step));
             }
             Ok(change)
         });
         let completed = reported_after(began, completed);
-        let next = if continuing { next.await.ok() } else { None };
-        let Some(step) = next else {
-            commit_in_background(execution_id.to_owned(), completed);
-            return None;
-        };
-        let ready_at = step.schedule.ready_at.unwrap_or_else(Utc::now);
-        self.attempt_at(execution_id, step, ready_at, completed)
-            .await
+        let (scheduler, execution_id) = (self.clone(), execution_id.to_owned());
+        tokio::spawn(async move {
+            let Ok((_slot, step)) = next.await else {
+                if let Err(error) = completed.await {
+                    tracing::info!(execution = %execution_id, ?error, "outcome refused");
+                }
+                return;
+            };
+            let ready_at = step.schedule.ready_at.unwrap_or_else(Utc::now);
+            if let Some(attempt) = scheduler
+                .attempt_at(&execution_id, step, ready_at, completed)
+                .await
+            {
+                scheduler.run_attempt(attempt).await;
+            }
+        });
     }
 
     /// The job's step when it still waits for this attempt and its handler is
