@@ -325,10 +325,7 @@ impl Scheduler {
         let (scheduler, execution_id) = (self.clone(), execution_id.to_owned());
         tokio::spawn(async move {
             let Ok((_slot, step)) = next.await else {
-                if let Err(error) = completed.await {
-                    tracing::info!(execution = %execution_id, ?error, "outcome refused");
-                }
-                return;
+                return committed(&execution_id, completed).await;
             };
             let ready_at = step.schedule.ready_at.unwrap_or_else(Utc::now);
             if let Some(attempt) = scheduler
@@ -486,11 +483,14 @@ fn commit_in_background(
     execution_id: String,
     reported: impl Future<Output = AppResult<Change>> + Send + 'static,
 ) {
-    tokio::spawn(async move {
-        if let Err(error) = reported.await {
-            tracing::info!(execution = %execution_id, ?error, "outcome refused");
-        }
-    });
+    tokio::spawn(async move { committed(&execution_id, reported).await });
+}
+
+/// Waits for a report to commit and its change to be dispatched; logs a refusal.
+async fn committed(execution_id: &str, reported: impl Future<Output = AppResult<Change>>) {
+    if let Err(error) = reported.await {
+        tracing::info!(execution = %execution_id, ?error, "outcome refused");
+    }
 }
 
 /// A refused report is only worth a debug line when it is the expected kind.
