@@ -81,18 +81,6 @@ async fn worker_killed_mid_step(backend: Backend) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_worker_killed_mid_step() {
-    worker_killed_mid_step(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_worker_killed_mid_step() {
-    if support::postgres_configured() {
-        worker_killed_mid_step(Backend::Postgres).await;
-    }
-}
-
 /// FLUSHALL while executions are mid-run: the reconciler re-queues what Redis lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_flushall_mid_run() {
@@ -137,3 +125,5 @@ async fn redis_flushall_mid_run() {
         }
     }
 }
+
+backend_suites!(worker_killed_mid_step);

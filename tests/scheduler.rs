@@ -618,18 +618,6 @@ async fn priority_and_aging(backend: Backend) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_priority_and_aging() {
-    priority_and_aging(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_priority_and_aging() {
-    if support::postgres_configured() {
-        priority_and_aging(Backend::Postgres).await;
-    }
-}
-
 /// A worker that finishes a step goes on with the next step of its chain only while
 /// no other job waits for its slot: with one slot, an URGENT execution created while
 /// a LOW chain runs starts before the chain's next step. (The chain's first step runs
@@ -662,18 +650,6 @@ async fn chains_yield_to_waiting_jobs(backend: Backend) {
         time(&step(&urgent, "s")["startedAt"]) < time(&step(&chain, "b")["startedAt"]),
         "the chain went on while URGENT waited for its slot: {chain:#} {urgent:#}"
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_chains_yield_to_waiting_jobs() {
-    chains_yield_to_waiting_jobs(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_chains_yield_to_waiting_jobs() {
-    if support::postgres_configured() {
-        chains_yield_to_waiting_jobs(Backend::Postgres).await;
-    }
 }
 
 /// A RUNNING execution records a checkpoint every checkpoint interval, saying where
@@ -722,14 +698,8 @@ async fn periodic_checkpoints(backend: Backend) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_periodic_checkpoints() {
-    periodic_checkpoints(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_periodic_checkpoints() {
-    if support::postgres_configured() {
-        periodic_checkpoints(Backend::Postgres).await;
-    }
-}
+backend_suites!(
+    priority_and_aging,
+    chains_yield_to_waiting_jobs,
+    periodic_checkpoints
+);

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
-use support::{Backend, Options, TestServer, postgres_configured};
+use support::{Backend, Options, TestServer};
 
 type Received = Arc<Mutex<Vec<(HeaderMap, String)>>>;
 
@@ -134,18 +134,6 @@ async fn signed_and_retried(backend: Backend) {
     assert!(payload["timestamp"].is_string());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_signed_and_retried() {
-    signed_and_retried(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_signed_and_retried() {
-    if postgres_configured() {
-        signed_and_retried(Backend::Postgres).await;
-    }
-}
-
 /// Without `--webhook-allow-private`, a loopback receiver is never called; the refused
 /// attempt is recorded with the reason.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -181,3 +169,5 @@ async fn private_destinations_refused() {
         "retries: 0"
     );
 }
+
+backend_suites!(signed_and_retried);

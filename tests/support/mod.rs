@@ -375,3 +375,33 @@ macro_rules! backend_tests {
         }
     };
 }
+
+/// As `backend_tests!`, for suites that start their own server (with options of
+/// their own): `async fn suite(backend: Backend)`.
+#[macro_export]
+macro_rules! backend_suites {
+    ($($suite:ident),+ $(,)?) => {
+        mod each_backend {
+            mod sqlite {
+                $(
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn $suite() {
+                        super::super::$suite($crate::support::Backend::Sqlite).await;
+                    }
+                )+
+            }
+            mod postgres {
+                $(
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn $suite() {
+                        if !$crate::support::postgres_configured() {
+                            eprintln!("EXECHUB_TEST_DATABASE_URL is not set: Postgres run skipped");
+                            return;
+                        }
+                        super::super::$suite($crate::support::Backend::Postgres).await;
+                    }
+                )+
+            }
+        }
+    };
+}
