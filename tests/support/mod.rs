@@ -345,6 +345,16 @@ pub fn error_code(body: &Value) -> Option<String> {
         .map(String::from)
 }
 
+/// True (and says so) when the Postgres run of a test is skipped: no
+/// `EXECHUB_TEST_DATABASE_URL`.
+pub fn postgres_skipped() -> bool {
+    let skipped = !postgres_configured();
+    if skipped {
+        eprintln!("EXECHUB_TEST_DATABASE_URL is not set: Postgres run skipped");
+    }
+    skipped
+}
+
 /// Generates one `#[tokio::test]` per backend for each suite function
 /// `async fn suite(server: &TestServer)`. Postgres tests say so and return when
 /// `EXECHUB_TEST_DATABASE_URL` is not set.
@@ -364,8 +374,7 @@ macro_rules! backend_tests {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $suite() {
-                    if !$crate::support::postgres_configured() {
-                        eprintln!("EXECHUB_TEST_DATABASE_URL is not set: Postgres run skipped");
+                    if $crate::support::postgres_skipped() {
                         return;
                     }
                     let server = $crate::support::TestServer::start($crate::support::Backend::Postgres).await;
@@ -394,8 +403,7 @@ macro_rules! backend_suites {
                 $(
                     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                     async fn $suite() {
-                        if !$crate::support::postgres_configured() {
-                            eprintln!("EXECHUB_TEST_DATABASE_URL is not set: Postgres run skipped");
+                        if $crate::support::postgres_skipped() {
                             return;
                         }
                         super::super::$suite($crate::support::Backend::Postgres).await;
