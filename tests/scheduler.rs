@@ -140,8 +140,8 @@ async fn dag_runs_in_order_and_in_parallel(server: &TestServer) {
 
 /// The audit trail accounts for every event exactly once, also when a shared
 /// transaction folds several scheduler commands of one execution into one row: the
-/// rows' sequence ranges follow each other without gap or overlap, and a folded row
-/// counts its commands.
+/// rows' sequence ranges follow each other without gap or overlap, a folded row
+/// counts its commands, and its progress is one EXECUTION_PROGRESS event.
 async fn audit_rows_cover_every_event_once(server: &TestServer) {
     let steps: Vec<Value> = (0..12)
         .map(|i| json!({ "id": format!("s{i}"), "name": "S", "dependsOn": [], "handler": { "kind": "echo" } }))
@@ -150,7 +150,8 @@ async fn audit_rows_cover_every_event_once(server: &TestServer) {
         .create(json!({ "orderId": "o", "serviceId": "audit", "autoStart": true, "steps": steps }))
         .await;
     wait_status(server, &id, "COMPLETED").await;
-    let last = server.stored_events(&id).await.last().unwrap().0;
+    let events = server.stored_events(&id).await;
+    let last = events.last().unwrap().0;
     let mut ranges = Vec::new();
     let mut commands = 0;
     for (subject, action, detail) in server.audit_trail(&id).await {
@@ -173,6 +174,12 @@ async fn audit_rows_cover_every_event_once(server: &TestServer) {
     }
     assert_eq!(next, last + 1, "ranges {ranges:?}");
     assert!(commands >= 12, "a completion per step at least: {commands}");
+    for (first, last) in ranges {
+        let progress = (events.iter()).filter(|(sequence, kind)| {
+            (first..=last).contains(sequence) && kind == "EXECUTION_PROGRESS"
+        });
+        assert!(progress.count() <= 1, "{first}..={last}: {events:?}");
+    }
 }
 
 /// A local HTTP endpoint that answers with `statuses` in turn (then 200), recording

@@ -154,3 +154,78 @@ impl Change {
         self.steps.push(step);
     }
 }
+
+/// Coalesces the progress of changes committed together: one execution's changes of
+/// one shared transaction, in order, the first computed from the state that ended
+/// with event `last_sequence`. No one can see the progress between them, so only the
+/// last EXECUTION_PROGRESS event is kept (each event still carries the progress after
+/// it), and the events are numbered again, gapless from `last_sequence + 1`.
+pub fn coalesce_progress(changes: &mut [&mut Change], last_sequence: i64) {
+    let is_progress = |event: &Event| event.kind == EventType::ExecutionProgress;
+    let kept = changes.iter().enumerate().rev().find_map(|(at, change)| {
+        let event = change.events.iter().rposition(is_progress)?;
+        Some((at, event))
+    });
+    let mut sequence = last_sequence;
+    for (at, change) in changes.iter_mut().enumerate() {
+        let mut index = 0;
+        change.events.retain(|event| {
+            let keep = !is_progress(event) || kept == Some((at, index));
+            index += 1;
+            keep
+        });
+        for event in &mut change.events {
+            sequence += 1;
+            event.sequence = sequence;
+        }
+        change.execution.last_sequence = sequence;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+    use crate::domain::sample;
+    use EventType::*;
+
+    #[test]
+    fn changes_committed_together_keep_their_last_progress_and_gapless_sequences() {
+        let mut execution = sample::history(&mut rand::rng(), 0, Utc::now(), 1)
+            .unwrap()
+            .execution;
+        let first = execution.last_sequence;
+        let emitted: [&[EventType]; 4] = [
+            &[StepCompleted, ExecutionProgress],
+            &[StepStarted],
+            &[StepCompleted, ExecutionProgress],
+            &[LogAppended],
+        ];
+        let mut changes = Vec::new();
+        for kinds in emitted {
+            let mut change = Change::new(&execution, "t", Utc::now());
+            for kind in kinds {
+                change.emit(*kind, EventPayload::default(), None);
+            }
+            execution = change.execution.clone();
+            changes.push(change);
+        }
+        coalesce_progress(&mut changes.iter_mut().collect::<Vec<_>>(), first);
+        let events: Vec<(i64, EventType)> = (changes.iter())
+            .flat_map(|c| c.events.iter().map(|e| (e.sequence - first, e.kind)))
+            .collect();
+        let expected = [
+            (1, StepCompleted),
+            (2, StepStarted),
+            (3, StepCompleted),
+            (4, ExecutionProgress),
+            (5, LogAppended),
+        ];
+        assert_eq!(events, expected);
+        let last: Vec<i64> = (changes.iter())
+            .map(|c| c.execution.last_sequence - first)
+            .collect();
+        assert_eq!(last, [1, 2, 4, 5]);
+    }
+}

@@ -2,7 +2,7 @@
 //! transaction, so that a burst of scheduler changes (steps starting, steps
 //! finishing) costs one commit instead of one each. The rules of one execution run
 //! in order, each on the state the previous one left, and are saved as one write
-//! with one audit row. Executions are locked in id order, so two batches
+//! with one audit row and one EXECUTION_PROGRESS event (`coalesce_progress`). Executions are locked in id order, so two batches
 //! cannot deadlock.
 
 use std::collections::BTreeMap;
@@ -13,7 +13,7 @@ use super::Store;
 use super::snapshots::{Snapshot, lock_snapshots, settled};
 use super::writes::{actions_audit_row, save_all, write_audit};
 use crate::auth::Principal;
-use crate::domain::change::Change;
+use crate::domain::change::{Change, coalesce_progress};
 use crate::domain::records::Execution;
 use crate::error::{AppError, AppResult};
 
@@ -58,23 +58,33 @@ impl Store {
                 continue;
             };
             let before = snapshot.execution.clone();
-            let mut merged: Option<Change> = None;
-            let mut actions = Vec::new();
+            let mut applied = Vec::new();
             for (index, action, rule) in rules {
-                let result = settled(snapshot, rule);
-                if let Ok(change) = &result {
-                    snapshot.advance(change);
-                    actions.push(action);
-                    match &mut merged {
-                        Some(merged) => merged.absorb(change.clone()),
-                        None => merged = Some(change.clone()),
+                match settled(snapshot, rule) {
+                    Ok(change) => {
+                        snapshot.advance(&change);
+                        applied.push((index, action, change));
                     }
+                    Err(error) => results[index] = Some(Err(error)),
                 }
-                results[index] = Some(result);
             }
+            let mut changes: Vec<&mut Change> = applied.iter_mut().map(|(_, _, c)| c).collect();
+            coalesce_progress(&mut changes, before.last_sequence);
+            let actions: Vec<&str> = applied.iter().map(|(_, action, _)| *action).collect();
+            let merged =
+                applied
+                    .iter()
+                    .map(|(_, _, change)| change.clone())
+                    .reduce(|mut merged, later| {
+                        merged.absorb(later);
+                        merged
+                    });
             if let Some(merged) = merged {
                 audits.push(actions_audit_row(principal, &actions, &merged));
                 saves.push((before, merged));
+            }
+            for (index, _, change) in applied {
+                results[index] = Some(Ok(change));
             }
         }
         let saves: Vec<(&Execution, &Change)> = saves.iter().map(|(b, c)| (b, c)).collect();
