@@ -1,11 +1,13 @@
 //! The records of the service as the rules see them: an execution, its steps, logs,
 //! checkpoints, events and webhooks. `store` loads and saves exactly these; the
-//! GraphQL layer shows them.
+//! GraphQL layer shows them. The JSON of what events carry (stored payloads, messages
+//! to other processes) leaves absent fields out: most of a step's are.
 
 use async_graphql::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_with::skip_serializing_none;
 
 use super::status::{ExecutionStatus, StepStatus};
 use super::types::*;
@@ -46,6 +48,7 @@ pub struct Execution {
     pub updated_at: Timestamp,
 }
 
+#[skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Step {
     pub id: String,
@@ -72,6 +75,7 @@ pub struct Step {
 /// The scheduler's hold on a step: when it was handed out (queued for a worker or
 /// offered to claimers; also where its wait for priority aging starts), and the lease
 /// of the attempt running it.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct StepSchedule {
     pub ready_at: Option<Timestamp>,
@@ -101,6 +105,7 @@ pub struct Checkpoint {
 }
 
 /// What an event carries besides its type and the execution's status and progress.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct EventPayload {
