@@ -1,11 +1,12 @@
 //! Fan-out across processes through Redis pub/sub: every process publishes the
-//! events it commits on one channel and delivers the ones other processes published
-//! to its own subscribers. Pub/sub may lose messages while a connection is down;
+//! events it commits on one channel, those waiting together as one message, and
+//! delivers the ones other processes published to its own subscribers. Pub/sub may lose messages while a connection is down;
 //! subscribers notice the gap at the next event and read it from the table.
 
 use std::time::Duration;
 
 use futures::StreamExt;
+use redis::AsyncCommands;
 use tokio::sync::mpsc;
 
 use super::hub::{Hub, Message, Published};
@@ -17,18 +18,17 @@ const BACKLOG: usize = 65_536;
 /// The publishing half, held by the hub.
 pub struct Fanout {
     sender: mpsc::Sender<String>,
-    origin: String,
 }
 
-/// A message on the channel is the publishing process's id, a newline, and the
-/// message as JSON: a process skips its own (delivered already) without parsing them.
-const ORIGIN_END: char = '\n';
+/// A message on the channel is the publishing process's id, then each event as JSON,
+/// each on a line of its own (JSON text has no raw newline): a process skips its own
+/// messages (delivered already) without parsing them.
+const LINE_END: char = '\n';
 
 impl Fanout {
     pub(super) fn send(&self, message: &Message) {
         let json = serde_json::to_string(&**message).expect("events serialize");
-        let published = format!("{}{ORIGIN_END}{json}", self.origin);
-        if self.sender.try_send(published).is_err() {
+        if self.sender.try_send(json).is_err() {
             tracing::warn!("event fan-out is behind; other processes will read the table");
         }
     }
@@ -42,25 +42,34 @@ pub async fn connect(hub: &Hub, url: &str, prefix: &str) -> anyhow::Result<()> {
     let origin = crate::domain::records::new_id();
     let (sender, receiver) = mpsc::channel(BACKLOG);
     let connection = client.get_connection_manager().await?;
-    tokio::spawn(publish(connection, channel.clone(), receiver));
-    tokio::spawn(listen(client, channel, origin.clone(), hub.clone()));
-    hub.set_fanout(Fanout { sender, origin });
+    tokio::spawn(publish(
+        connection,
+        channel.clone(),
+        origin.clone(),
+        receiver,
+    ));
+    tokio::spawn(listen(client, channel, origin, hub.clone()));
+    hub.set_fanout(Fanout { sender });
     Ok(())
 }
 
-/// Publishes queued messages, all that are waiting in one pipeline.
+/// Publishes the events waiting, up to `BATCH` of them as one message.
 async fn publish(
     mut connection: redis::aio::ConnectionManager,
     channel: String,
+    origin: String,
     mut receiver: mpsc::Receiver<String>,
 ) {
+    const BATCH: usize = 256;
     let mut batch = Vec::new();
-    while receiver.recv_many(&mut batch, 256).await > 0 {
-        let mut pipe = redis::pipe();
+    while receiver.recv_many(&mut batch, BATCH).await > 0 {
+        let mut message = origin.clone();
         for json in batch.drain(..) {
-            pipe.publish(&channel, json).ignore();
+            message.push(LINE_END);
+            message.push_str(&json);
         }
-        if let Err(error) = pipe.query_async::<()>(&mut connection).await {
+        let published: redis::RedisResult<()> = connection.publish(&channel, message).await;
+        if let Err(error) = published {
             tracing::warn!(?error, "could not publish events to Redis");
         }
     }
@@ -77,13 +86,15 @@ async fn listen(client: redis::Client, channel: String, origin: String, hub: Hub
                         let Ok(payload) = message.get_payload::<String>() else {
                             continue;
                         };
-                        match payload.split_once(ORIGIN_END) {
-                            Some((from, _)) if from == origin => {}
-                            Some((_, json)) => match serde_json::from_str::<Published>(json) {
+                        let mut lines = payload.split(LINE_END);
+                        if lines.next() == Some(origin.as_str()) {
+                            continue;
+                        }
+                        for json in lines {
+                            match serde_json::from_str::<Published>(json) {
                                 Ok(message) => hub.deliver(message.into()),
                                 Err(error) => tracing::warn!(?error, "unreadable event from Redis"),
-                            },
-                            None => tracing::warn!("unreadable event from Redis"),
+                            }
                         }
                     }
                     tracing::warn!("Redis event subscription ended; reconnecting");
