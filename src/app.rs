@@ -83,9 +83,14 @@ async fn open_scheduler(
 ) -> anyhow::Result<Scheduler> {
     let store = Store::connect(store_config).await?;
     store.migrate().await?;
+    // The scheduler's shared transactions and step reads get connections of their
+    // own, so they never queue behind API requests for one (on SQLite, an API writer
+    // holds its connection while it waits for the write lock).
+    let own = (store.with_pool_of(store_config, store.write_lanes() as u32 + 1)).await?;
     let http = reqwest::Client::builder().build()?;
     Scheduler::open(
         store,
+        own,
         scheduler_config.clone(),
         &store_config.data_dir,
         Registry::built_in(http),

@@ -72,9 +72,12 @@ fn system() -> Principal {
 }
 
 impl Scheduler {
-    /// Opens the configured queue. `handlers` are the step kinds workers can run.
+    /// Opens the configured queue. `handlers` are the step kinds workers can run;
+    /// `own` is a pool of the same database for the scheduler's shared transactions
+    /// and step reads alone.
     pub async fn open(
         store: Store,
+        own: Store,
         config: SchedulerConfig,
         data_dir: &std::path::Path,
         handlers: Registry,
@@ -99,8 +102,8 @@ impl Scheduler {
         );
         Ok(Scheduler(Arc::new(Inner {
             gate: PriorityGate::new(config.concurrency, config.priority_aging),
-            committer: commits::Committer::start(store.clone()),
-            step_reader: step_reads::start(store.clone()),
+            committer: commits::Committer::start(own.clone()),
+            step_reader: step_reads::start(own),
             store,
             queue,
             events,

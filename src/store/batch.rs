@@ -7,8 +7,6 @@
 
 use std::collections::BTreeMap;
 
-use sea_orm::TransactionTrait;
-
 use super::Store;
 use super::snapshots::{Snapshot, lock_snapshots, settled};
 use super::writes::{actions_audit_row, save_all, write_audit};
@@ -44,7 +42,7 @@ impl Store {
                 batched.rule,
             ));
         }
-        let txn = self.db.begin().await?;
+        let (_turn, txn) = self.begin_write().await?;
         let ids: Vec<&str> = by_execution.keys().map(String::as_str).collect();
         let mut snapshots = lock_snapshots(&txn, principal, &ids, false).await?;
         let mut audits = Vec::new();

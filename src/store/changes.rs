@@ -5,7 +5,7 @@
 //! nothing. Creating an execution is its own transaction too.
 
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, EntityTrait, TransactionTrait};
+use sea_orm::{ActiveValue::Set, EntityTrait};
 
 use super::Store;
 use super::entities::*;
@@ -33,7 +33,7 @@ impl Store {
     where
         F: FnOnce(&Snapshot) -> AppResult<Change>,
     {
-        let txn = self.db.begin().await?;
+        let (_turn, txn) = self.begin_write().await?;
         let snapshot = lock_snapshots(&txn, principal, &[execution_id], with_webhooks)
             .await?
             .into_values()
@@ -55,7 +55,7 @@ impl Store {
         {
             return Ok(existing);
         }
-        let txn = self.db.begin().await?;
+        let (_turn, txn) = self.begin_write().await?;
         if let Some(key) = &change.idempotency_key {
             let inserted = idempotency_key::Entity::insert(idempotency_key::ActiveModel {
                 tenant: Set(tenant.clone()),

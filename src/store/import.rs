@@ -1,7 +1,7 @@
 //! Bulk import of whole execution histories (`exechub seed`): many new executions
 //! with their tags, steps, logs and events, in one transaction per call.
 
-use sea_orm::{ConnectionTrait, DbBackend, TransactionTrait};
+use sea_orm::{ConnectionTrait, DbBackend};
 
 use super::Store;
 use super::mapping::execution_to_row;
@@ -11,7 +11,7 @@ use crate::error::AppResult;
 
 impl Store {
     pub async fn import(&self, histories: &[Change]) -> AppResult<()> {
-        let txn = self.db.begin().await?;
+        let (_turn, txn) = self.begin_write().await?;
         let rows = histories
             .iter()
             .map(|c| execution_to_row(&c.execution))
