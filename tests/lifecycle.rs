@@ -329,8 +329,8 @@ async fn concurrent_writers_keep_sequences_gapless(server: &TestServer) {
                 .await,
         );
     }
-    // 4 executions × 10 writers, all at once: same-execution writers queue on the row
-    // lock, different executions on SQLite's single writer.
+    // 4 executions × 10 writers, all at once: they share the scheduler's transactions,
+    // which apply the writers of one execution one after the other.
     let writes = ids.iter().flat_map(|id| {
         (0..10).map(move |i| {
             server.gql(
@@ -355,6 +355,10 @@ async fn concurrent_writers_keep_sequences_gapless(server: &TestServer) {
             .map(|v| v["sequence"].as_i64().unwrap())
             .collect();
         assert_eq!(sequences, (1..=13).collect::<Vec<_>>());
+        // Writers that shared a transaction still have an audit row each.
+        let rows = server.audit_trail(id).await;
+        let appended = rows.iter().filter(|(_, action, _)| action == "appendLogs");
+        assert_eq!(appended.count(), 10, "{rows:?}");
     }
 }
 

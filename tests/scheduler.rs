@@ -565,7 +565,7 @@ backend_tests!(
 async fn priority_and_aging(backend: Backend) {
     let mut options = Options::default();
     options.scheduler.concurrency = 1;
-    options.scheduler.priority_aging = Duration::from_millis(700);
+    options.scheduler.priority_aging = Duration::from_millis(1200);
     let server = TestServer::start_with(backend, options).await;
     let create = |priority: &'static str, ms: u64| {
         let server = &server;
@@ -578,28 +578,33 @@ async fn priority_and_aging(backend: Backend) {
                 .await
         }
     };
-    // Long enough for the jobs created next to reach the gate on a loaded machine,
-    // short enough that the LOW ones do not age past URGENT meanwhile (1.4 levels).
-    let first = create("LOW", 1000).await;
+    // Long enough for the jobs created next to reach the gate on a loaded machine
+    // (an idle Redis queue worker may take up to its 2 s heartbeat to fetch a job),
+    // short enough that the LOW ones do not age to URGENT meanwhile (2.5 levels).
+    let first = create("LOW", 3000).await;
     wait_until(&server, &first, Duration::from_secs(10), |e| {
         step(e, "s")["status"] == "RUNNING"
     })
     .await;
-    let low = [create("LOW", 50).await, create("LOW", 50).await];
-    let urgent = create("URGENT", 50).await;
-    wait_status(&server, &urgent, "COMPLETED").await;
-    let urgent_start = time(&step(&execution(&server, &urgent).await, "s")["startedAt"]);
+    let low = [create("LOW", 200).await, create("LOW", 200).await];
+    let urgent = create("URGENT", 200).await;
+    // With one slot, the job that finished first started first. (A step's
+    // `startedAt` is when its start was recorded, which for a `delay` step may come
+    // after it began running.)
+    let done = wait_status(&server, &urgent, "COMPLETED").await;
+    let urgent_end = time(&step(&done, "s")["completedAt"]);
     for id in &low {
         let done = wait_status(&server, id, "COMPLETED").await;
         assert!(
-            time(&step(&done, "s")["startedAt"]) > urgent_start,
-            "URGENT went first"
+            time(&step(&done, "s")["completedAt"]) > urgent_end,
+            "URGENT went first: {done:#}"
         );
     }
 
-    // Aging: keep URGENT work queued for 3 s; a LOW job still gets through.
+    // Aging: keep URGENT work queued for 5 s; a LOW job still gets through (it
+    // counts as URGENT after 3.6 s, and then as the older job).
     let aged = create("LOW", 10).await;
-    let until = Instant::now() + Duration::from_secs(3);
+    let until = Instant::now() + Duration::from_secs(5);
     let mut urgent_ids = Vec::new();
     while Instant::now() < until {
         urgent_ids.push(create("URGENT", 150).await);

@@ -85,6 +85,15 @@ impl Principal {
 }
 
 impl Principal {
+    /// The scheduler acting on its own: sees every tenant.
+    pub fn scheduler() -> Principal {
+        Principal {
+            subject: crate::domain::schedule::SCHEDULER.into(),
+            role: Role::Admin,
+            tenant: None,
+        }
+    }
+
     pub fn scope(&self) -> TenantScope {
         match (&self.role, &self.tenant) {
             (Role::Admin, _) => TenantScope::All,

@@ -6,7 +6,6 @@
 //! lane, so its changes keep their order and lanes never wait on each other's locks.
 
 use super::batches::Batcher;
-use super::system;
 use crate::domain::change::Change;
 use crate::error::{AppError, AppResult};
 use crate::store::Store;
@@ -58,7 +57,7 @@ async fn commit(store: Store, rules: Vec<BatchedRule>) -> Vec<AppResult<Change>>
     metrics::histogram!("exechub_commit_batch_size").record(count as f64);
     // On a task of its own: a panicking rule fails its batch, not the lane.
     let started = std::time::Instant::now();
-    let committed = tokio::spawn(async move { store.apply_batch(&system(), rules).await }).await;
+    let committed = tokio::spawn(async move { store.apply_batch(rules).await }).await;
     metrics::histogram!("exechub_commit_seconds").record(started.elapsed().as_secs_f64());
     match committed {
         Ok(Ok(results)) => results,

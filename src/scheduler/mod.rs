@@ -24,10 +24,9 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::{Principal, Role};
 use crate::config::SchedulerConfig;
 use crate::domain::change::Change;
-use crate::domain::schedule::{self, SCHEDULER, StepJob};
+use crate::domain::schedule::{self, StepJob};
 use crate::domain::status::{ExecutionStatus, StepStatus};
 use crate::domain::types::EventType;
 use crate::events::Hub;
@@ -60,15 +59,6 @@ struct Inner {
     running: Mutex<HashMap<(String, String), (i32, CancellationToken)>>,
     /// Whether this process runs steps (`start_workers`).
     workers_started: AtomicBool,
-}
-
-/// The principal the scheduler acts as: sees every tenant.
-fn system() -> Principal {
-    Principal {
-        subject: SCHEDULER.into(),
-        role: Role::Admin,
-        tenant: None,
-    }
 }
 
 impl Scheduler {

@@ -10,8 +10,9 @@ use chrono::Utc;
 use reqwest::header::CONTENT_TYPE;
 use serde_json::Value;
 
+use super::Scheduler;
 use super::queue::Job;
-use super::{Scheduler, system};
+use crate::auth::Principal;
 use crate::domain::change::Change;
 use crate::domain::records::{Event, Execution, Webhook, WebhookDelivery, new_id};
 use crate::domain::webhooks::{backoff, event_name, is_private, payload, signature};
@@ -44,7 +45,9 @@ impl Scheduler {
     ) {
         let store = self.store();
         let loaded = async {
-            let execution = store.execution(&system(), execution_id).await?;
+            let execution = store
+                .execution(&Principal::scheduler(), execution_id)
+                .await?;
             let event = store.event(execution_id, sequence).await?;
             let webhooks = store.webhooks(execution_id).await?;
             AppResult::Ok((execution, event, webhooks))

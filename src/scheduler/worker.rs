@@ -20,12 +20,13 @@ use super::Scheduler;
 use super::gate::Slot;
 use super::handlers::{HandlerResult, StepCall, error};
 use super::queue::{Job, JobRunner};
+use crate::auth::Principal;
 use crate::domain::change::Change;
 use crate::domain::records::{Step, Timestamp};
 use crate::domain::schedule::{self, Fence, SCHEDULER, StepJob};
 use crate::domain::status::StepStatus;
 use crate::error::{AppError, AppResult};
-use crate::store::batch::BatchedRule;
+use crate::store::batch::{BatchedRule, Rule};
 use crate::store::changes::Snapshot;
 
 /// A step attempt this process runs: started (or starting) for it, and tracked.
@@ -77,8 +78,8 @@ impl Scheduler {
         }
     }
 
-    /// Applies a scheduler rule as the system principal, in the next shared
-    /// transaction, and dispatches its change.
+    /// Applies a scheduler rule as the scheduler, in the next shared transaction, and
+    /// dispatches its change.
     pub(super) async fn apply<F>(
         &self,
         action: &'static str,
@@ -102,10 +103,35 @@ impl Scheduler {
     where
         F: FnOnce(&Snapshot, Timestamp) -> AppResult<Change> + Send + 'static,
     {
+        let rule = Box::new(move |snapshot: &Snapshot| rule(snapshot, Utc::now()));
+        self.submit_as(Principal::scheduler(), action, execution_id, rule)
+    }
+
+    /// Applies a client's command (a rule as `principal`) in the next shared
+    /// transaction, and dispatches its change. `NOT_FOUND` when the execution does
+    /// not exist or is invisible to the principal.
+    pub async fn apply_as(
+        &self,
+        principal: Principal,
+        action: &'static str,
+        execution_id: &str,
+        rule: Rule,
+    ) -> AppResult<Change> {
+        self.submit_as(principal, action, execution_id, rule).await
+    }
+
+    fn submit_as(
+        &self,
+        principal: Principal,
+        action: &'static str,
+        execution_id: &str,
+        rule: Rule,
+    ) -> impl Future<Output = AppResult<Change>> + Send + 'static {
         let committed = self.0.committer.submit(BatchedRule {
+            principal,
             action,
             execution_id: execution_id.to_owned(),
-            rule: Box::new(move |snapshot| rule(snapshot, Utc::now())),
+            rule,
         });
         let scheduler = self.clone();
         async move {

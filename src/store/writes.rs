@@ -161,16 +161,17 @@ pub(super) fn audit_row(
     action: &str,
     change: &Change,
 ) -> audit::ActiveModel {
-    actions_audit_row(principal, &[action], change)
+    actions_audit_row(principal, &[action], &[change])
 }
 
-/// One audit row for the commands that made `change` together, in one transaction
-/// (a shared transaction folds all of an execution's scheduler changes into one):
-/// the distinct actions in order (`beginStep,completeStep`), and how many there were.
+/// One audit row for commands one principal applied to one execution in one
+/// transaction, one after the other (a shared transaction folds the scheduler's):
+/// the distinct actions in order (`beginStep,completeStep`), how many there were, the
+/// range of their events and the status they left.
 pub(super) fn actions_audit_row(
     principal: &Principal,
     actions: &[&str],
-    change: &Change,
+    changes: &[&Change],
 ) -> audit::ActiveModel {
     let mut distinct: Vec<&str> = Vec::new();
     for action in actions {
@@ -178,9 +179,11 @@ pub(super) fn actions_audit_row(
             distinct.push(action);
         }
     }
-    let sequences = change.events.first().zip(change.events.last());
+    let events = || changes.iter().flat_map(|change| &change.events);
+    let sequences = events().next().zip(events().last());
+    let last = changes.last().expect("a command at least");
     let mut detail = json!({
-        "status": change.execution.status.as_str(),
+        "status": last.execution.status.as_str(),
         "sequences": sequences.map(|(a, b)| [a.sequence, b.sequence]),
     });
     if actions.len() > 1 {
@@ -188,12 +191,12 @@ pub(super) fn actions_audit_row(
     }
     audit::ActiveModel {
         id: Set(new_id()),
-        at: Set(to_ms(change.now)),
+        at: Set(to_ms(last.now)),
         subject: Set(principal.subject.clone()),
         role: Set(principal.role.as_str().to_owned()),
         tenant: Set(principal.tenant.clone()),
         action: Set(distinct.join(",")),
-        execution_id: Set(Some(change.execution.id.clone())),
+        execution_id: Set(Some(last.execution.id.clone())),
         detail: Set(Some(detail)),
     }
 }

@@ -3,7 +3,7 @@
 use async_graphql::{Context, ID, Object, Result};
 use chrono::Utc;
 
-use super::{mutate, mutate_loading};
+use super::{mutate, mutate_loading_webhooks};
 use crate::auth::Permission;
 use crate::domain::inputs::*;
 use crate::domain::lifecycle;
@@ -39,15 +39,11 @@ impl LifecycleMutations {
         id: ID,
         input: UpdateExecutionInput,
     ) -> Result<Execution> {
-        let change = mutate_loading(
-            ctx,
-            Permission::Manage,
-            "updateExecution",
-            &id,
-            true,
-            |s, p| lifecycle::update(&s.execution, &s.webhooks, input, &p.subject, Utc::now()),
-        )
-        .await?;
+        let change =
+            mutate_loading_webhooks(ctx, Permission::Manage, "updateExecution", &id, |s, p| {
+                lifecycle::update(&s.execution, &s.webhooks, input, &p.subject, Utc::now())
+            })
+            .await?;
         Ok(change.execution)
     }
 

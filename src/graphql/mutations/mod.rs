@@ -1,7 +1,9 @@
 //! The mutation root, merged from one object per family of operations. Every
 //! mutation has the same shape: authenticate, let a `domain` rule compute the change
-//! from the current execution, save it with `store::apply` (one transaction, with
-//! its events and audit row), then let the scheduler queue what it asks for.
+//! from the current execution, save it with its events and audit row — in the
+//! scheduler's next shared transaction (`Scheduler::apply_as`), or, when it needs
+//! the execution's webhooks, in one of its own (`store::apply`) — then let the
+//! scheduler queue what it asks for.
 
 mod claims;
 mod lifecycle;
@@ -27,27 +29,29 @@ pub struct MutationRoot(
 );
 
 /// Runs `rule` against the execution `id` (with its steps) for a caller holding
-/// `permission`.
+/// `permission`, in the scheduler's next shared transaction.
 pub(crate) async fn mutate<F>(
     ctx: &Context<'_>,
     permission: Permission,
-    action: &str,
+    action: &'static str,
     id: &str,
     rule: F,
 ) -> Result<Change>
 where
-    F: FnOnce(&Snapshot, &Principal) -> AppResult<Change>,
+    F: FnOnce(&Snapshot, &Principal) -> AppResult<Change> + Send + 'static,
 {
-    mutate_loading(ctx, permission, action, id, false, rule).await
+    let principal = caller(ctx, permission).gql()?;
+    let by = principal.clone();
+    let rule = Box::new(move |snapshot: &Snapshot| rule(snapshot, &by));
+    (scheduler(ctx).apply_as(principal, action, id, rule).await).gql()
 }
 
-/// `mutate`, with the execution's webhooks loaded too when `with_webhooks`.
-pub(crate) async fn mutate_loading<F>(
+/// `mutate`, with the execution's webhooks loaded too, in a transaction of its own.
+pub(crate) async fn mutate_loading_webhooks<F>(
     ctx: &Context<'_>,
     permission: Permission,
     action: &str,
     id: &str,
-    with_webhooks: bool,
     rule: F,
 ) -> Result<Change>
 where
@@ -55,7 +59,7 @@ where
 {
     let principal = caller(ctx, permission).gql()?;
     let change = store(ctx)
-        .apply(&principal, action, id, with_webhooks, |snapshot| {
+        .apply(&principal, action, id, true, |snapshot| {
             rule(snapshot, &principal)
         })
         .await

@@ -18,9 +18,13 @@ pub struct ReportMutations;
 #[Object]
 impl ReportMutations {
     async fn update_progress(&self, ctx: &Context<'_>, id: ID, progress: f64) -> Result<Execution> {
-        let change = mutate(ctx, Permission::Report, "updateProgress", &id, |s, p| {
-            lifecycle::update_progress(&s.execution, progress, &p.subject, Utc::now())
-        })
+        let change = mutate(
+            ctx,
+            Permission::Report,
+            "updateProgress",
+            &id,
+            move |s, p| lifecycle::update_progress(&s.execution, progress, &p.subject, Utc::now()),
+        )
         .await?;
         Ok(change.execution)
     }

@@ -56,16 +56,17 @@ impl StepMutations {
         output: Option<Json<Value>>,
         metrics: Option<StepMetricsInput>,
     ) -> Result<Step> {
+        let rule_step_id = step_id.clone();
         let change = mutate(
             ctx,
             Permission::Report,
             "completeStep",
             &execution_id,
-            |s, p| {
+            move |s, p| {
                 steps::complete_step(
                     &s.execution,
                     &s.steps,
-                    &step_id,
+                    &rule_step_id,
                     output,
                     metrics,
                     &p.subject,
@@ -84,16 +85,17 @@ impl StepMutations {
         step_id: ID,
         error: ExecutionErrorInput,
     ) -> Result<Step> {
+        let rule_step_id = step_id.clone();
         let change = mutate(
             ctx,
             Permission::Report,
             "failStep",
             &execution_id,
-            |s, p| {
+            move |s, p| {
                 steps::fail_step(
                     &s.execution,
                     &s.steps,
-                    &step_id,
+                    &rule_step_id,
                     error,
                     &p.subject,
                     Utc::now(),
@@ -111,16 +113,17 @@ impl StepMutations {
         step_id: ID,
         reason: Option<String>,
     ) -> Result<Step> {
+        let rule_step_id = step_id.clone();
         let change = mutate(
             ctx,
             Permission::Report,
             "skipStep",
             &execution_id,
-            |s, p| {
+            move |s, p| {
                 steps::skip_step(
                     &s.execution,
                     &s.steps,
-                    &step_id,
+                    &rule_step_id,
                     reason,
                     &p.subject,
                     Utc::now(),
