@@ -11,9 +11,6 @@ use crate::error::{AppError, AppResult};
 use crate::store::Store;
 use crate::store::batch::BatchedRule;
 
-/// Changes per transaction at most.
-const MAX_BATCH: usize = 512;
-
 #[derive(Clone)]
 pub struct Committer {
     lanes: Vec<Batcher<BatchedRule, AppResult<Change>>>,
@@ -24,7 +21,7 @@ impl Committer {
         let lanes = (0..store.write_lanes())
             .map(|_| {
                 let store = store.clone();
-                Batcher::start(MAX_BATCH, move |rules| commit(store.clone(), rules))
+                Batcher::start(store.max_batch(), move |rules| commit(store.clone(), rules))
             })
             .collect();
         Committer { lanes }

@@ -96,6 +96,16 @@ impl Store {
         }
     }
 
+    /// Changes per shared transaction at most. On SQLite one writer runs at a time,
+    /// and a client's command waits for the transaction in flight before its own:
+    /// smaller transactions keep that wait short (128 did 7 % more steps/s than 512).
+    pub fn max_batch(&self) -> usize {
+        match self.db.get_database_backend() {
+            DbBackend::Sqlite => 128,
+            _ => 512,
+        }
+    }
+
     /// Whether the database answers (`/readyz`).
     pub async fn ping(&self) -> bool {
         self.db.ping().await.is_ok()
