@@ -30,6 +30,11 @@ impl AppError {
         AppError::NotFound(what.into())
     }
 
+    /// The execution does not exist, or the caller may not see it.
+    pub fn no_execution(execution_id: &str) -> Self {
+        Self::not_found(format!("execution `{execution_id}`"))
+    }
+
     /// What the client reads as the error's message.
     pub fn message(&self) -> String {
         match self {

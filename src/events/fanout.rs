@@ -1,7 +1,8 @@
 //! Fan-out across processes through Redis pub/sub: every process publishes the
 //! events it commits on one channel, those waiting together as one message, and
-//! delivers the ones other processes published to its own subscribers. Pub/sub may lose messages while a connection is down;
-//! subscribers notice the gap at the next event and read it from the table.
+//! delivers the ones other processes published to its own subscribers. Pub/sub may
+//! lose messages while a connection is down; subscribers notice the gap at the next
+//! event and read it from the table.
 
 use std::time::Duration;
 

@@ -100,7 +100,7 @@ async fn one_execution(
     // connection (12 KB apiece, and the allocator keeps the peak).
     let last_sequence = loaders::execution(ctx, &principal, execution_id)
         .await?
-        .ok_or_else(|| to_graphql(AppError::not_found(format!("execution `{execution_id}`"))))?
+        .ok_or_else(|| to_graphql(AppError::no_execution(execution_id)))?
         .last_sequence;
     let start = match after_sequence {
         Some(sequence) => Start::After(sequence),

@@ -3,8 +3,8 @@
 //! finishing) costs one commit instead of one each. The rules of one execution run
 //! in order, each on the state the previous one left, and are saved as one write
 //! with one EXECUTION_PROGRESS event (`coalesce_progress`); the scheduler's
-//! changes among them share one audit row, a client's command has its own. Executions are locked in id order, so two batches
-//! cannot deadlock.
+//! changes among them share one audit row, a client's command has its own.
+//! Executions are locked in id order, so two batches cannot deadlock.
 
 use std::collections::BTreeMap;
 
@@ -56,7 +56,7 @@ impl Store {
         for (execution_id, rules) in by_execution {
             let Some(snapshot) = snapshots.get_mut(&execution_id) else {
                 for (index, _) in rules {
-                    results[index] = Some(Err(missing(&execution_id)));
+                    results[index] = Some(Err(AppError::no_execution(&execution_id)));
                 }
                 continue;
             };
@@ -102,7 +102,7 @@ fn run_rules(
             execution.provider_id.as_deref(),
         );
         if !batched.principal.sees(owners.0, owners.1) {
-            results[index] = Some(Err(missing(&execution.id)));
+            results[index] = Some(Err(AppError::no_execution(&execution.id)));
             continue;
         }
         match settled(snapshot, batched.rule) {
@@ -135,8 +135,4 @@ fn audit_rows(applied: &[Applied]) -> Vec<audit::ActiveModel> {
             actions_audit_row(&run[0].principal, &actions, &changes)
         })
         .collect()
-}
-
-fn missing(execution_id: &str) -> AppError {
-    AppError::not_found(format!("execution `{execution_id}`"))
 }

@@ -38,7 +38,7 @@ impl Store {
             .await?
             .into_values()
             .next()
-            .ok_or_else(|| AppError::not_found(format!("execution `{execution_id}`")))?;
+            .ok_or_else(|| AppError::no_execution(execution_id))?;
         let change = settled(&snapshot, rule)?;
         save_all(&txn, &[(&snapshot.execution, &change)]).await?;
         write_audit(&txn, vec![audit_row(principal, action, &change)]).await?;

@@ -43,16 +43,14 @@ pub(super) async fn save_all(
             .fold(0, |mask, (i, _)| mask | 1 << i);
         by_columns.entry(changed).or_default().push(after);
     }
-    for (changed, rows) in by_columns {
+    for (changed, rows) in by_columns.into_iter().filter(|(changed, _)| *changed != 0) {
         let columns = (execution::Column::iter().enumerate())
             .filter(|(i, _)| changed & 1 << i != 0)
             .map(|(_, c)| c);
         let upsert = OnConflict::column(execution::Column::Id)
             .update_columns(columns)
             .to_owned();
-        if changed != 0 {
-            insert_chunked(txn, rows, Some(upsert)).await?;
-        }
+        insert_chunked(txn, rows, Some(upsert)).await?;
     }
     for (before, change) in changes {
         if before.tags != change.execution.tags {
