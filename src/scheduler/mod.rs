@@ -142,9 +142,12 @@ impl Scheduler {
     }
 
     /// After a change is committed: publishes its events, queues the jobs it asks for
-    /// (steps handed out, webhook deliveries, a retry scheduled) and interrupts this process's attempts it
-    /// ended. A failure to queue is logged; the reconciler queues the job later.
-    pub async fn dispatch(&self, change: &Change) {
+    /// (steps handed out, webhook deliveries, a retry scheduled) and interrupts this
+    /// process's attempts it ended. The jobs are queued on a task of their own, so
+    /// that whoever committed the change (a client waiting for its answer) does not
+    /// wait for the queue; a failure to queue is logged, and the reconciler queues
+    /// the job later, as it does when the process dies first.
+    pub fn dispatch(&self, change: &Change) {
         self.0.events.publish(change);
         self.interrupt_ended(change);
         let steps = self
@@ -154,7 +157,7 @@ impl Scheduler {
         let deliveries = webhooks::jobs(change)
             .into_iter()
             .map(|job| (job, Duration::ZERO));
-        self.push(steps.chain(deliveries).collect()).await;
+        let mut jobs: Vec<(Job, Duration)> = steps.chain(deliveries).collect();
         let retry_scheduled = change
             .events
             .iter()
@@ -165,8 +168,12 @@ impl Scheduler {
                 execution_id: change.execution.id.clone(),
                 priority: change.execution.priority,
             };
-            self.push(vec![(job.clone(), delay)]).await;
+            jobs.push((job.clone(), delay));
             self.retry_on_time(job, delay);
+        }
+        if !jobs.is_empty() {
+            let scheduler = self.clone();
+            tokio::spawn(async move { scheduler.push(jobs).await });
         }
     }
 

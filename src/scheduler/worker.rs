@@ -136,7 +136,7 @@ impl Scheduler {
         let scheduler = self.clone();
         async move {
             let change = committed.await?;
-            scheduler.dispatch(&change).await;
+            scheduler.dispatch(&change);
             Ok(change)
         }
     }

@@ -67,7 +67,7 @@ where
         .apply(principal, action, &token.execution_id, false, rule)
         .await
         .gql()?;
-    scheduler(ctx).dispatch(&change).await;
+    scheduler(ctx).dispatch(&change);
     Ok(change)
 }
 
@@ -128,7 +128,7 @@ impl ClaimMutations {
                 .await;
             match claimed {
                 Ok(change) => {
-                    scheduler(ctx).dispatch(&change).await;
+                    scheduler(ctx).dispatch(&change);
                     return StepClaim::from_change(change, &token).map(Some).gql();
                 }
                 // Another claimer was faster; try the next offer.

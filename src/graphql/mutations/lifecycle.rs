@@ -28,7 +28,7 @@ impl LifecycleMutations {
         let change = lifecycle::create(input, customer, &principal.subject, Utc::now()).gql()?;
         let execution = store(ctx).create(&principal, &change).await.gql()?;
         if execution.id == change.execution.id {
-            scheduler(ctx).dispatch(&change).await;
+            scheduler(ctx).dispatch(&change);
         }
         Ok(execution)
     }

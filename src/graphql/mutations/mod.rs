@@ -64,6 +64,6 @@ where
         })
         .await
         .gql()?;
-    scheduler(ctx).dispatch(&change).await;
+    scheduler(ctx).dispatch(&change);
     Ok(change)
 }
