@@ -104,23 +104,14 @@ impl Scheduler {
         F: FnOnce(&Snapshot, Timestamp) -> AppResult<Change> + Send + 'static,
     {
         let rule = Box::new(move |snapshot: &Snapshot| rule(snapshot, Utc::now()));
-        self.submit_as(Principal::scheduler(), action, execution_id, rule)
+        self.apply_as(Principal::scheduler(), action, execution_id, rule)
     }
 
     /// Applies a client's command (a rule as `principal`) in the next shared
     /// transaction, and dispatches its change. `NOT_FOUND` when the execution does
-    /// not exist or is invisible to the principal.
-    pub async fn apply_as(
-        &self,
-        principal: Principal,
-        action: &'static str,
-        execution_id: &str,
-        rule: Rule,
-    ) -> AppResult<Change> {
-        self.submit_as(principal, action, execution_id, rule).await
-    }
-
-    fn submit_as(
+    /// not exist or is invisible to the principal. The rule is queued before this
+    /// returns.
+    pub fn apply_as(
         &self,
         principal: Principal,
         action: &'static str,

@@ -3,12 +3,9 @@
 //! events) as one multi-row statement for all changes together, then the audit rows.
 //! The rows were locked when read, so the writes need no guard of their own.
 
-use std::collections::BTreeMap;
-
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, Iterable,
-    QueryFilter,
+    ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, Iterable, QueryFilter,
 };
 use serde_json::json;
 
@@ -23,35 +20,19 @@ use crate::error::AppResult;
 const CHUNK: usize = 200;
 
 /// Saves changes of existing executions, each with the execution as it was read
-/// (`before`). An execution row is updated in the columns that changed only, so
-/// that the indexes on the others are left alone (SQLite rewrites an index entry
-/// whenever an update sets one of its columns, even to the same value). The audit
-/// rows are the caller's (`write_audit`).
+/// (`before`). The audit rows are the caller's (`write_audit`).
 pub(super) async fn save_all(
     txn: &DatabaseTransaction,
     changes: &[(&Execution, &Change)],
 ) -> AppResult<()> {
-    // Rows grouped by the columns that changed (bit i: the i-th column).
-    let mut by_columns: BTreeMap<u64, Vec<_>> = BTreeMap::new();
-    for (before, change) in changes {
-        let (before, after) = (
-            execution_to_row(before),
-            execution_to_row(&change.execution),
-        );
-        let changed = (execution::Column::iter().enumerate())
-            .filter(|(_, c)| before.get(*c) != after.get(*c))
-            .fold(0, |mask, (i, _)| mask | 1 << i);
-        by_columns.entry(changed).or_default().push(after);
-    }
-    for (changed, rows) in by_columns.into_iter().filter(|(changed, _)| *changed != 0) {
-        let columns = (execution::Column::iter().enumerate())
-            .filter(|(i, _)| changed & 1 << i != 0)
-            .map(|(_, c)| c);
-        let upsert = OnConflict::column(execution::Column::Id)
-            .update_columns(columns)
-            .to_owned();
-        insert_chunked(txn, rows, Some(upsert)).await?;
-    }
+    let rows: Vec<_> = changes
+        .iter()
+        .map(|(_, change)| execution_to_row(&change.execution))
+        .collect();
+    let upsert = OnConflict::column(execution::Column::Id)
+        .update_columns(execution::Column::iter().filter(|c| !matches!(c, execution::Column::Id)))
+        .to_owned();
+    insert_chunked(txn, rows, Some(upsert)).await?;
     for (before, change) in changes {
         if before.tags != change.execution.tags {
             write_tags(txn, &[&change.execution], true).await?;
@@ -204,14 +185,4 @@ pub(super) async fn write_audit(
     rows: Vec<audit::ActiveModel>,
 ) -> AppResult<()> {
     insert_chunked(txn, rows, None).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_execution_has_a_bit_for_each_column() {
-        assert!(execution::Column::iter().count() <= u64::BITS as usize);
-    }
 }
