@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use chrono::Utc;
 
 use tokio::net::TcpListener;
@@ -115,9 +116,11 @@ fn spawn_log_retention(store: Store, retention: Duration, interval: Duration) {
 }
 
 /// Binds `address` (port 0 picks a free one) and returns the listener with the
-/// address it got.
-pub async fn bind(address: &str) -> anyhow::Result<(TcpListener, SocketAddr)> {
-    let listener = TcpListener::bind(address).await?;
+/// address it got. A refusal names the address.
+pub async fn bind(address: SocketAddr) -> anyhow::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address}"))?;
     let local = listener.local_addr()?;
     Ok((listener, local))
 }

@@ -2,6 +2,7 @@
 //! environment variable behind it (the flag wins); `main` parses, the library only
 //! reads these structs.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -76,9 +77,9 @@ pub struct JwtConfig {
 /// The API server.
 #[derive(Args, Clone, Debug)]
 pub struct ServeConfig {
-    /// Address to listen on.
-    #[arg(long, env = "EXECHUB_BIND", default_value = "127.0.0.1:8080")]
-    pub bind: String,
+    /// Address to listen on, `HOST:PORT` (port 0 picks a free one).
+    #[arg(long, env = "EXECHUB_BIND", default_value = "127.0.0.1:8080", value_parser = socket_address)]
+    pub bind: SocketAddr,
     /// Accept every request as an admin without a token. For local play only.
     #[arg(long, env = "EXECHUB_INSECURE_NO_AUTH")]
     pub insecure_no_auth: bool,
@@ -116,7 +117,7 @@ pub struct ServeConfig {
 impl Default for ServeConfig {
     fn default() -> Self {
         ServeConfig {
-            bind: "127.0.0.1:8080".into(),
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             insecure_no_auth: false,
             max_body_bytes: 2 * 1024 * 1024,
             max_query_depth: 12,
@@ -131,6 +132,14 @@ impl Default for ServeConfig {
     }
 }
 
+/// A listening address, refused at parse time unless it is `HOST:PORT` with an IP
+/// address for the host (`--bind 18112` names no host).
+fn socket_address(value: &str) -> Result<SocketAddr, String> {
+    value.parse().map_err(|_| {
+        format!("`{value}` is not an address to listen on: give IP:PORT, e.g. 127.0.0.1:8080 or 0.0.0.0:{value}")
+    })
+}
+
 /// The job scheduler: its queue and, in worker processes, its workers.
 #[derive(Args, Clone, Debug)]
 pub struct SchedulerConfig {
@@ -141,8 +150,13 @@ pub struct SchedulerConfig {
     /// Namespace of the queues, so deployments can share one Redis.
     #[arg(long, env = "EXECHUB_QUEUE_PREFIX", default_value = "exechub")]
     pub queue_prefix: String,
-    /// Steps run at once by this process.
-    #[arg(long, env = "EXECHUB_WORKER_CONCURRENCY", default_value_t = 64)]
+    /// Steps run at once by this process (`--concurrency` is an alias).
+    #[arg(
+        long = "worker-concurrency",
+        visible_alias = "concurrency",
+        env = "EXECHUB_WORKER_CONCURRENCY",
+        default_value_t = 64
+    )]
     pub concurrency: usize,
     /// A job that waited this long counts one priority level higher.
     #[arg(long, env = "EXECHUB_PRIORITY_AGING", default_value = "30s", value_parser = humantime::parse_duration)]
@@ -160,7 +174,13 @@ pub struct SchedulerConfig {
     pub checkpoint_interval: Duration,
     /// How often idle workers look for jobs queued by other processes (this process's
     /// own jobs wake its workers at once).
-    #[arg(long, env = "EXECHUB_QUEUE_POLL_INTERVAL", default_value = "50ms", value_parser = humantime::parse_duration)]
+    #[arg(
+        long = "queue-poll-interval",
+        visible_alias = "poll-interval",
+        env = "EXECHUB_QUEUE_POLL_INTERVAL",
+        default_value = "50ms",
+        value_parser = humantime::parse_duration
+    )]
     pub poll_interval: Duration,
     /// Prefix of this process's worker name (a unique suffix is added).
     #[arg(long, env = "EXECHUB_WORKER_NAME", default_value = "exechub")]

@@ -110,6 +110,21 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+/// The `token` command that mints a token this server accepts: with the data
+/// directory whose generated secret it uses, or naming the key it was given.
+fn token_command(store: &StoreConfig, jwt: &JwtConfig) -> String {
+    let command = "cargo run --release -- token --role admin";
+    if jwt.secret.is_some() {
+        format!("{command}   (with the same EXECHUB_JWT_SECRET)")
+    } else if jwt.public_key.is_some() {
+        format!("{command}   (with the same EXECHUB_JWT_PUBLIC_KEY and its private key)")
+    } else if store.data_dir == std::path::Path::new("./data") {
+        command.to_owned()
+    } else {
+        format!("{command} --data-dir {}", store.data_dir.display())
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -126,15 +141,16 @@ async fn main() -> anyhow::Result<()> {
             jwt,
             scheduler,
         } => {
+            // Bound before anything starts, so that a taken port fails at once.
+            let (listener, address) = bind(serve.bind).await?;
             let app = App::build(&store, &jwt, &serve, &scheduler).await?;
-            let (listener, address) = bind(&serve.bind).await?;
             println!("exechub is listening on http://{address}");
             println!("  dashboard:     http://{address}/");
             println!("  GraphiQL:      http://{address}/graphql");
             if serve.insecure_no_auth {
                 println!("  auth:          OFF (--insecure-no-auth): every request is an admin");
             } else {
-                println!("  mint a token:  cargo run --release -- token --role admin");
+                println!("  mint a token:  {}", token_command(&store, &jwt));
                 println!("  then send it as the header  Authorization: Bearer <token>");
             }
             app.serve(listener, shutdown_signal()).await

@@ -14,7 +14,7 @@ async fn old_logs_age_out(backend: Backend) {
         backend,
         Options {
             serve: ServeConfig {
-                bind: "127.0.0.1:0".into(),
+                bind: "127.0.0.1:0".parse().unwrap(),
                 log_retention: Duration::from_secs(3600),
                 retention_interval: Duration::from_millis(50),
                 ..Default::default()

@@ -10,80 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
+use support::runs::{event_types, execution, step, time, wait_status, wait_until};
 use support::{Backend, Options, TestServer, error_code};
-
-const EXECUTION: &str = r#"
-query($id: ID!) {
-  execution(id: $id) {
-    id status
-    result { success summary output }
-    error { code message recoverable retryCount }
-    metrics { retries retryDurationMs stepsCompleted }
-    steps { id status retries output startedAt completedAt error { code recoverable } }
-    logs(first: 50) { nodes { level message step } }
-    events(first: 200) { sequence type status step { id status } }
-  }
-}"#;
-
-async fn execution(server: &TestServer, id: &str) -> Value {
-    server.gql(EXECUTION, json!({ "id": id })).await["execution"].clone()
-}
-
-/// Polls the execution until `done` holds, for at most `limit`.
-async fn wait_until(
-    server: &TestServer,
-    id: &str,
-    limit: Duration,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
-    let start = Instant::now();
-    loop {
-        let current = execution(server, id).await;
-        if done(&current) {
-            return current;
-        }
-        assert!(
-            start.elapsed() < limit,
-            "gave up waiting; execution is now {current:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
-async fn wait_status(server: &TestServer, id: &str, status: &str) -> Value {
-    wait_until(server, id, Duration::from_secs(30), |e| {
-        e["status"] == status
-    })
-    .await
-}
-
-fn step<'a>(execution: &'a Value, id: &str) -> &'a Value {
-    execution["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == id)
-        .unwrap_or_else(|| panic!("no step {id} in {execution:#}"))
-}
-
-fn time(value: &Value) -> DateTime<Utc> {
-    value
-        .as_str()
-        .unwrap_or_else(|| panic!("not a time: {value}"))
-        .parse()
-        .unwrap()
-}
-
-fn event_types(execution: &Value) -> Vec<String> {
-    execution["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["type"].as_str().unwrap().to_owned())
-        .collect()
-}
 
 async fn dag_runs_in_order_and_in_parallel(server: &TestServer) {
     let id = server
@@ -559,111 +488,6 @@ backend_tests!(
     external_steps_are_claimed_under_a_lease,
 );
 
-/// With one slot, an URGENT execution submitted last runs before the LOW ones
-/// queued ahead of it; and a LOW one still runs under a constant URGENT load once
-/// it has aged.
-async fn priority_and_aging(backend: Backend) {
-    let mut options = Options::default();
-    options.scheduler.concurrency = 1;
-    options.scheduler.priority_aging = Duration::from_millis(1200);
-    let server = TestServer::start_with(backend, options).await;
-    let create = |priority: &'static str, ms: u64| {
-        let server = &server;
-        async move {
-            server
-                .create(json!({
-                    "orderId": "o", "serviceId": priority, "priority": priority, "autoStart": true,
-                    "steps": [{ "id": "s", "name": "S", "handler": { "kind": "delay", "config": { "ms": ms } } }]
-                }))
-                .await
-        }
-    };
-    // Long enough for the jobs created next to reach the gate on a loaded machine
-    // (an idle Redis queue worker may take up to its 2 s heartbeat to fetch a job),
-    // short enough that the LOW ones do not age to URGENT meanwhile (2.5 levels).
-    let first = create("LOW", 3000).await;
-    wait_until(&server, &first, Duration::from_secs(10), |e| {
-        step(e, "s")["status"] == "RUNNING"
-    })
-    .await;
-    let low = [create("LOW", 200).await, create("LOW", 200).await];
-    let urgent = create("URGENT", 200).await;
-    // With one slot, the job that finished first started first. (A step's
-    // `startedAt` is when its start was recorded, which for a `delay` step may come
-    // after it began running.)
-    let done = wait_status(&server, &urgent, "COMPLETED").await;
-    let urgent_end = time(&step(&done, "s")["completedAt"]);
-    for id in &low {
-        let done = wait_status(&server, id, "COMPLETED").await;
-        assert!(
-            time(&step(&done, "s")["completedAt"]) > urgent_end,
-            "URGENT went first: {done:#}"
-        );
-    }
-
-    // Aging: keep URGENT work queued for 5 s; a LOW job still gets through (it
-    // counts as URGENT after 3.6 s, and then as the older job).
-    let aged = create("LOW", 10).await;
-    let until = Instant::now() + Duration::from_secs(5);
-    let mut urgent_ids = Vec::new();
-    while Instant::now() < until {
-        urgent_ids.push(create("URGENT", 150).await);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let aged_done = execution(&server, &aged).await;
-    assert_eq!(
-        aged_done["status"], "COMPLETED",
-        "LOW starved under URGENT load"
-    );
-    let still_queued = {
-        let mut count = 0;
-        for id in &urgent_ids {
-            if execution(&server, id).await["status"] != "COMPLETED" {
-                count += 1;
-            }
-        }
-        count
-    };
-    assert!(
-        still_queued > 0,
-        "the URGENT load was constant: some were still waiting"
-    );
-}
-
-/// A worker that finishes a step goes on with the next step of its chain only while
-/// no other job waits for its slot: with one slot, an URGENT execution created while
-/// a LOW chain runs starts before the chain's next step. (The chain's first step runs
-/// longer than a queued job can wait for an idle queue worker to fetch it: the
-/// queue's 2 s heartbeat bounds that.)
-async fn chains_yield_to_waiting_jobs(backend: Backend) {
-    let mut options = Options::default();
-    options.scheduler.concurrency = 1;
-    let server = TestServer::start_with(backend, options).await;
-    let delay = |id: &str, ms: u64| json!({ "id": id, "name": id, "handler": { "kind": "delay", "config": { "ms": ms } } });
-    let chain = server
-        .create(json!({
-            "orderId": "o", "serviceId": "chain", "priority": "LOW", "autoStart": true,
-            "steps": [delay("a", 3000), delay("b", 10), delay("c", 10)]
-        }))
-        .await;
-    wait_until(&server, &chain, Duration::from_secs(10), |e| {
-        step(e, "a")["status"] == "RUNNING"
-    })
-    .await;
-    let urgent = server
-        .create(json!({
-            "orderId": "o", "serviceId": "urgent", "priority": "URGENT", "autoStart": true,
-            "steps": [delay("s", 10)]
-        }))
-        .await;
-    let chain = wait_status(&server, &chain, "COMPLETED").await;
-    let urgent = wait_status(&server, &urgent, "COMPLETED").await;
-    assert!(
-        time(&step(&urgent, "s")["startedAt"]) < time(&step(&chain, "b")["startedAt"]),
-        "the chain went on while URGENT waited for its slot: {chain:#} {urgent:#}"
-    );
-}
-
 /// A RUNNING execution records a checkpoint every checkpoint interval, saying where
 /// it stands and what its finished steps returned; none once it has ended.
 async fn periodic_checkpoints(backend: Backend) {
@@ -710,13 +534,4 @@ async fn periodic_checkpoints(backend: Backend) {
     );
 }
 
-backend_suites!(priority_and_aging, periodic_checkpoints);
-
-/// On SQLite only: the premise is that the URGENT job reaches the gate while the
-/// chain's first step runs, and on Redis one CI run saw that job delivered only
-/// after 3 s (an idle apalis-redis worker fetching late; the gate and continuation
-/// under test are the same on either backend).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn chains_yield_to_waiting_jobs_on_sqlite() {
-    chains_yield_to_waiting_jobs(Backend::Sqlite).await;
-}
+backend_suites!(periodic_checkpoints);

@@ -146,7 +146,7 @@ impl Keys {
     /// outlive requests.
     pub fn verify_expiring(&self, token: &str) -> AppResult<(Principal, SystemTime)> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|e| AppError::Unauthenticated(format!("invalid token: {e}")))?;
+            .map_err(|e| AppError::Unauthenticated(token_refusal(&e)))?;
         let claims = data.claims;
         let expires = UNIX_EPOCH + Duration::from_secs(claims.exp);
         let principal = Principal {
@@ -183,5 +183,18 @@ impl Keys {
             &claims,
             encoding,
         )?)
+    }
+}
+
+/// Why a token was refused, in words a person can act on: a bad signature most
+/// often means the token was minted with another key (another data directory).
+fn token_refusal(error: &jsonwebtoken::errors::Error) -> String {
+    use jsonwebtoken::errors::ErrorKind;
+    match error.kind() {
+        ErrorKind::InvalidSignature => "invalid token: it was not signed with this server's key \
+            (mint it with the same --data-dir or --jwt-secret as the server: `exechub token`)"
+            .into(),
+        ErrorKind::ExpiredSignature => "invalid token: it has expired; mint a new one".into(),
+        _ => format!("invalid token: {error}"),
     }
 }

@@ -3,7 +3,9 @@
 //! (`errors`).
 
 pub mod context;
+pub mod error_codes;
 pub mod errors;
+pub mod limits;
 pub mod loaders;
 pub mod mutations;
 pub mod objects;
@@ -26,9 +28,12 @@ pub fn build_schema(services: Option<(Store, Scheduler)>, limits: &ServeConfig) 
         mutations::MutationRoot::default(),
         subscriptions::SubscriptionRoot,
     )
-    .limit_depth(limits.max_query_depth)
-    .limit_complexity(limits.max_query_complexity)
     .limit_recursive_depth(32)
+    .extension(error_codes::ErrorCodes)
+    .extension(limits::QueryLimits {
+        max_depth: limits.max_query_depth,
+        max_complexity: limits.max_query_complexity,
+    })
     .extension(parse_cache::ParseCache::default());
     if let Some((store, scheduler)) = services {
         let parts = loaders::parts_loader(store.clone(), limits.dataloader_delay);

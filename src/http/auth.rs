@@ -40,14 +40,39 @@ pub fn authorize(
         None => Err(AppError::Unauthenticated(
             "send `Authorization: Bearer <token>`".into(),
         )),
-        Some(value) => match value.strip_prefix("Bearer ") {
+        Some(value) => match bearer_token(value) {
             Some(token) => {
-                let (principal, expires) = state.keys.verify_expiring(token.trim())?;
+                let (principal, expires) = state.keys.verify_expiring(token)?;
                 Ok((principal, Some(expires)))
             }
             None => Err(AppError::Unauthenticated(
                 "the Authorization header must be `Bearer <token>`".into(),
             )),
         },
+    }
+}
+
+/// The token of a `Bearer <token>` value. The scheme is case-insensitive (RFC 9110
+/// §11.1), so `bearer …` is as good as `Bearer …`.
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|token| !token.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn the_scheme_is_case_insensitive() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("BEARER  abc "), Some("abc"));
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("Bearer "), None);
+        assert_eq!(bearer_token("abc"), None);
     }
 }

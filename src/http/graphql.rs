@@ -2,7 +2,6 @@
 //! queries from the query string (mutations over GET are refused with 405) or, for a
 //! browser, serves GraphiQL.
 
-use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::{parse_query, types::OperationType};
 use async_graphql_axum::GraphQLRequest;
 use async_graphql_axum::rejection::GraphQLRejection;
@@ -10,27 +9,48 @@ use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::auth::authenticate;
-use super::response::respond;
+use super::graphiql::page as graphiql;
+use super::response::{request_error, respond};
 
 pub async fn post_handler(
     State(state): State<AppState>,
     headers: HeaderMap,
-    request: GraphQLRequest,
+    request: Result<GraphQLRequest, GraphQLRejection>,
 ) -> Response {
-    let request = request.into_inner();
+    if !headers.contains_key(header::CONTENT_TYPE) {
+        return request_error(
+            &headers,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the request as `Content-Type: application/json`",
+        );
+    }
+    let request = match request {
+        Ok(request) => request.into_inner(),
+        Err(rejection) => return unreadable(&headers, rejection),
+    };
     if request.query.trim().is_empty() {
-        return missing_query();
+        return missing_query(&headers);
     }
     let request = request.data(authenticate(&state, &headers));
     respond(&headers, state.schema.execute(request).await)
 }
 
-fn missing_query() -> Response {
-    (StatusCode::BAD_REQUEST, "missing `query` parameter").into_response()
+fn missing_query(headers: &HeaderMap) -> Response {
+    request_error(
+        headers,
+        StatusCode::BAD_REQUEST,
+        "missing `query` parameter",
+    )
+}
+
+/// A body that is not a GraphQL request: what was wrong with it, said plainly.
+fn unreadable(headers: &HeaderMap, rejection: GraphQLRejection) -> Response {
+    let message = format!("the body is not a GraphQL request: {}", rejection.0);
+    request_error(headers, StatusCode::BAD_REQUEST, message)
 }
 
 fn wants_html(headers: &HeaderMap) -> bool {
@@ -53,15 +73,6 @@ fn is_mutation(request: &async_graphql::Request) -> bool {
         };
         selected && operation.node.ty != OperationType::Query
     })
-}
-
-fn graphiql() -> Html<String> {
-    Html(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql")
-            .finish(),
-    )
 }
 
 pub async fn get_handler(
@@ -89,6 +100,6 @@ pub async fn get_handler(
         }
         None => graphiql().into_response(),
         _ if wants_html(&headers) => graphiql().into_response(),
-        _ => missing_query(),
+        _ => missing_query(&headers),
     }
 }

@@ -1,9 +1,11 @@
-//! The axum router: the dashboard at `/`, `/graphql` (POST queries and mutations, GET queries or GraphiQL),
-//! and subscriptions over WebSocket), `/graphql/stream` (Server-Sent Events),
+//! The axum router: the dashboard at `/`, `/graphql` (POST queries and mutations, GET
+//! queries or GraphiQL, and subscriptions over WebSocket), GraphiQL's files under
+//! `/graphiql/`, `/graphql/stream` (Server-Sent Events),
 //! `/healthz` and `/readyz`, `/metrics`, with the body-size limit, CORS and request tracing.
 
 mod auth;
 mod dashboard;
+mod graphiql;
 mod graphql;
 mod health;
 mod metrics;
@@ -44,6 +46,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             "/graphql",
             get(graphql::get_handler).post(graphql::post_handler),
         )
+        .route("/graphiql/{file}", get(graphiql::asset))
         .route(
             "/graphql/stream",
             get(sse::stream_handler).post(sse::stream_handler),

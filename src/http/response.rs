@@ -27,6 +27,25 @@ fn is_request_error(response: &GqlResponse) -> bool {
         && response.errors.iter().all(|error| error.path.is_empty())
 }
 
+/// A request that is not a GraphQL request at all (no body to read, no query): a
+/// GraphQL error response with `status` and the code `BAD_REQUEST`, in the media
+/// type the client accepts.
+pub fn request_error(
+    request_headers: &HeaderMap,
+    status: StatusCode,
+    message: impl Into<String>,
+) -> Response {
+    let body = json!({
+        "errors": [{ "message": message.into(), "extensions": { "code": "BAD_REQUEST" } }]
+    });
+    let media = if accepts_graphql_response_json(request_headers) {
+        GRAPHQL_RESPONSE_JSON
+    } else {
+        JSON
+    };
+    (status, [(header::CONTENT_TYPE, media)], body.to_string()).into_response()
+}
+
 pub fn respond(request_headers: &HeaderMap, response: GqlResponse) -> Response {
     let graphql_response_json = accepts_graphql_response_json(request_headers);
     let (status, body) = if graphql_response_json && is_request_error(&response) {

@@ -96,10 +96,9 @@ impl PriorityGate {
         Slot(self.clone())
     }
 
-    /// Whether jobs wait for a slot (the tests wait for a waiter with it).
-    #[cfg(test)]
-    fn is_contended(&self) -> bool {
-        !self.state.lock().expect("gate lock").waiting.is_empty()
+    /// How many jobs wait for a slot.
+    pub fn waiting(&self) -> usize {
+        self.state.lock().expect("gate lock").waiting.len()
     }
 
     /// Hands a freed slot to the most deserving waiter still waiting.
@@ -179,7 +178,7 @@ mod tests {
             let gate = gate.clone();
             async move { gate.enter(Priority::Low, Utc::now()).await }
         });
-        while !gate.is_contended() {
+        while gate.waiting() == 0 {
             tokio::task::yield_now().await;
         }
         drop(first);

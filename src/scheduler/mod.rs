@@ -120,6 +120,11 @@ impl Scheduler {
         &self.0.events
     }
 
+    /// How many jobs this process took from the queue that wait for a worker slot.
+    pub fn jobs_waiting_for_a_slot(&self) -> usize {
+        self.0.gate.waiting()
+    }
+
     /// How long a job waits before it counts one priority level higher.
     pub fn aging(&self) -> Duration {
         self.0.config.priority_aging

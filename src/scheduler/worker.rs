@@ -43,9 +43,18 @@ struct Attempt {
 
 impl JobRunner for Scheduler {
     /// Runs the job on a task of its own, so that it finishes (and reports) even if
-    /// the queue worker that delivered it stops meanwhile.
+    /// the queue worker that delivered it stops meanwhile. A step's job is done for
+    /// the queue once it has its slot: its level's queue worker then fetches the
+    /// level's next job at once, so that every level always has its next job waiting
+    /// at the gate and a slot goes to the best job queued, not to the best of those
+    /// fetched while it was busy.
     async fn run(&self, job: Job) {
         let scheduler = self.clone();
+        if let Job::Step(job) = job {
+            let slot = self.0.gate.enter(job.priority, job.ready_at).await;
+            tokio::spawn(async move { scheduler.run_step_in(slot, job, None).await });
+            return;
+        }
         if let Err(error) = tokio::spawn(async move { scheduler.run_detached(job).await }).await {
             tracing::error!(?error, "a job panicked");
         }

@@ -13,6 +13,7 @@ use exechub::config::{JwtConfig, SchedulerConfig, ServeConfig, StoreConfig};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
+pub mod runs;
 pub mod ws;
 
 pub const SECRET: &str = "test-secret-of-exechub";
@@ -32,6 +33,8 @@ pub struct TestServer {
     /// The scheduler settings the server runs with (Redis, queue names, intervals),
     /// so that a test can start `exechub worker` processes on the same queue.
     pub scheduler: SchedulerConfig,
+    /// The server's own scheduler, to look at what it holds (e.g. its gate).
+    pub running: exechub::scheduler::Scheduler,
     shutdown: Option<oneshot::Sender<()>>,
 }
 
@@ -86,7 +89,7 @@ impl Default for Options {
                 ..Default::default()
             },
             serve: ServeConfig {
-                bind: "127.0.0.1:0".into(),
+                bind: "127.0.0.1:0".parse().unwrap(),
                 ..Default::default()
             },
             scheduler: SchedulerConfig {
@@ -127,7 +130,8 @@ impl TestServer {
         let app = App::build(&store, &options.jwt, &options.serve, &scheduler)
             .await
             .expect("build app");
-        let (listener, address) = bind(&options.serve.bind).await.expect("bind");
+        let (listener, address) = bind(options.serve.bind).await.expect("bind");
+        let running = app.scheduler.clone();
         let (stop, stopped) = oneshot::channel();
         tokio::spawn(app.serve(listener, async {
             let _ = stopped.await;
@@ -142,6 +146,7 @@ impl TestServer {
             data_dir,
             database_url,
             scheduler,
+            running,
             shutdown: Some(stop),
         }
     }

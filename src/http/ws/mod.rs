@@ -133,11 +133,11 @@ impl Connection {
             let sent = match flow {
                 Flow::Continue => Ok(()),
                 Flow::Send(text) => sink.send(Message::Text(text.into())).await,
-                Flow::Close(Close(code, reason)) => {
-                    tracing::debug!(code, %reason, "closing WebSocket");
+                Flow::Close(close) => {
+                    tracing::debug!(code = close.0, reason = %close.1, "closing WebSocket");
                     let frame = CloseFrame {
-                        code,
-                        reason: reason.into(),
+                        code: close.0,
+                        reason: close.sendable_reason().into(),
                     };
                     let _ = sink.send(Message::Close(Some(frame))).await;
                     break;

@@ -16,6 +16,24 @@ pub enum Protocol {
 /// A message that ends the connection: a close code and its reason.
 pub struct Close(pub u16, pub String);
 
+/// The most bytes a close reason may have: a close frame is a control frame, whose
+/// payload (2 bytes of code, then the reason) RFC 6455 caps at 125 bytes. Clients
+/// fail the whole connection on a longer one instead of reading the code.
+pub const MAX_CLOSE_REASON_BYTES: usize = 123;
+
+impl Close {
+    /// The reason as it can be sent: cut to `MAX_CLOSE_REASON_BYTES` on a character
+    /// boundary.
+    pub fn sendable_reason(&self) -> &str {
+        let reason = self.1.as_str();
+        let mut end = reason.len().min(MAX_CLOSE_REASON_BYTES);
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        &reason[..end]
+    }
+}
+
 pub const BAD_REQUEST: u16 = 4400;
 pub const UNAUTHORIZED: u16 = 4401;
 pub const FORBIDDEN: u16 = 4403;
@@ -135,5 +153,24 @@ impl Protocol {
 
     pub fn complete(self, id: &str) -> String {
         json!({"type": "complete", "id": id}).to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_reasons_fit_a_control_frame_on_a_character_boundary() {
+        let long = Close(BAD_REQUEST, format!("Invalid message: {}", "é".repeat(100)));
+        let reason = long.sendable_reason();
+        assert!(reason.len() <= MAX_CLOSE_REASON_BYTES);
+        assert!(
+            reason.len() >= MAX_CLOSE_REASON_BYTES - 1,
+            "cut no more than needed"
+        );
+        assert!(long.1.starts_with(reason));
+        let short = Close(UNAUTHORIZED, "Unauthorized".into());
+        assert_eq!(short.sendable_reason(), "Unauthorized");
     }
 }
