@@ -68,27 +68,42 @@ async fn limits(server: &TestServer) {
     let deep = "{ executions { nodes { steps { error { context } } } } }";
     let ok = server.gql_as(Some(&server.admin()), deep, json!({})).await;
     assert!(ok.get("errors").is_none(), "{ok}");
-    let mut too_deep = String::from("{ __schema { types { fields { type ");
-    for _ in 0..12 {
-        too_deep.push_str("{ ofType ");
+    // Whatever async-graphql refuses by itself carries a code too.
+    let admin = server.admin();
+    for (query, code) in [
+        ("{ nope }", "GRAPHQL_VALIDATION_FAILED"),
+        ("{ execution { id } }", "GRAPHQL_VALIDATION_FAILED"),
+        (
+            "{ executions(filter: { status: { eq: NOPE } }) { totalCount } }",
+            "GRAPHQL_VALIDATION_FAILED",
+        ),
+        ("{ me { subject ", "GRAPHQL_PARSE_FAILED"),
+    ] {
+        let body = server.gql_as(Some(&admin), query, json!({})).await;
+        assert_eq!(error_code(&body).as_deref(), Some(code), "{query}: {body}");
     }
-    too_deep.push_str("{ name }");
-    too_deep.push_str(&"}".repeat(12 + 4));
-    let body = server
-        .gql_as(Some(&server.admin()), &too_deep, json!({}))
-        .await;
-    assert!(
-        body["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("nested too deep"),
-        "{body}"
-    );
-
-    let body = server
-        .gql_as(Some(&server.admin()), "{ nope }", json!({}))
-        .await;
-    assert!(body["errors"].is_array());
+    // A body that is no GraphQL request, or comes without a media type: a 4xx with a
+    // GraphQL error document, not debug text.
+    let url = format!("{}/graphql", server.base);
+    let malformed = server
+        .client
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(r#"{"query": "{ me "#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), 400);
+    let body: serde_json::Value = malformed.json().await.unwrap();
+    assert_eq!(error_code(&body).as_deref(), Some("BAD_REQUEST"), "{body}");
+    let untyped = server
+        .client
+        .post(&url)
+        .body(r#"{"query": "{ me { subject } }"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(untyped.status(), 415);
     let unknown = server
         .gql_as(
             Some(&server.admin()),

@@ -96,3 +96,54 @@ async fn graphql_ws_reference_client() {
     let got = lines(client).await;
     assert!(got.iter().any(|l| l["closed"] == 4403), "{got:?}");
 }
+
+/// Runs `close.mjs`: the strict npm `ws` client sends `messages` and reports how the
+/// server closed the socket.
+async fn close_seen(server: &TestServer, messages: &[String]) -> Value {
+    let child = tokio::process::Command::new("node")
+        .arg(support::node_fixture("graphql-ws-client").join("close.mjs"))
+        .arg(format!("{}/graphql", server.base.replacen("http", "ws", 1)))
+        .args(messages)
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start node");
+    lines(child).await.remove(0)
+}
+
+/// A close frame carries at most 123 bytes of reason (RFC 6455): a long reason is
+/// cut, so strict clients read the code instead of failing the connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_close_reasons_reach_strict_clients() {
+    let server = TestServer::start(support::Backend::Sqlite).await;
+    let unknown = json!({ "type": "no_such_message_type", "payload": "x".repeat(300) }).to_string();
+    let seen = close_seen(&server, &[unknown]).await;
+    assert_eq!(seen["closed"], 4400, "{seen}");
+    let reason = seen["reason"].as_str().unwrap();
+    assert!(
+        reason.len() <= 123 && reason.starts_with("Invalid message received"),
+        "{seen}"
+    );
+
+    // A token signed with another key: refused with a long explanation, seen as 4403
+    // by the reference client.
+    let other_key = exechub::auth::Keys::load(
+        &exechub::config::JwtConfig {
+            secret: Some("another-servers-secret".into()),
+            ..Default::default()
+        },
+        &server.data_dir,
+    )
+    .unwrap();
+    let foreign = other_key
+        .mint(
+            exechub::auth::Role::Admin,
+            None,
+            "someone".into(),
+            Duration::from_secs(60),
+        )
+        .unwrap();
+    let query = "subscription { executionsFeed { id } }";
+    let got = lines(subscribe(&server, &foreign, query, json!({}), "")).await;
+    assert!(got.iter().any(|l| l["closed"] == 4403), "{got:?}");
+}

@@ -21,7 +21,7 @@ pub async fn post_handler(
     headers: HeaderMap,
     request: Result<GraphQLRequest, GraphQLRejection>,
 ) -> Response {
-    if !headers.contains_key(header::CONTENT_TYPE) {
+    if !is_json(&headers) {
         return request_error(
             &headers,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -37,6 +37,17 @@ pub async fn post_handler(
     }
     let request = request.data(authenticate(&state, &headers));
     respond(&headers, state.schema.execute(request).await)
+}
+
+/// Whether a POST's body says it is JSON, the one media type GraphQL over HTTP
+/// requires a server to read. (A client that sets none, such as `fetch` with a
+/// string body, sends `text/plain`.)
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
 }
 
 fn missing_query(headers: &HeaderMap) -> Response {
