@@ -182,6 +182,11 @@ pub struct SchedulerConfig {
         value_parser = humantime::parse_duration
     )]
     pub poll_interval: Duration,
+    /// Step handler kinds that only separate worker processes run (an embedder's own
+    /// kinds), comma-separated: steps may name them besides `external` and the
+    /// built-in `echo`, `delay` and `http`; any other kind is refused at create.
+    #[arg(long, env = "EXECHUB_HANDLER_KINDS", value_delimiter = ',')]
+    pub handler_kinds: Vec<String>,
     /// Prefix of this process's worker name (a unique suffix is added).
     #[arg(long, env = "EXECHUB_WORKER_NAME", default_value = "exechub")]
     pub worker_name: String,
@@ -202,6 +207,7 @@ impl Default for SchedulerConfig {
             reconcile_interval: Duration::from_secs(30),
             checkpoint_interval: Duration::from_secs(15 * 60),
             poll_interval: Duration::from_millis(50),
+            handler_kinds: Vec::new(),
             worker_name: "exechub".into(),
             webhook_allow_private: false,
         }

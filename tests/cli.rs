@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::process::Command;
 
 /// Flags of other programs that the README names (cargo's and the test harness').
-const NOT_OURS: [&str; 4] = ["--release", "--nocapture", "--check", "--test-threads"];
+const NOT_OURS: [&str; 4] = ["--release", "--nocapture", "--check", "--test"];
 
 fn help(binary: &str, args: &[&str]) -> String {
     let output = Command::new(binary)

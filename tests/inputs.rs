@@ -58,6 +58,11 @@ async fn bad_input_names_the_field_and_writes_nothing(server: &TestServer) {
             with(json!({ "steps": [{ "id": "a", "name": "A", "dependsOn": ["zz"] }] })),
         ),
         (
+            "input.steps[0].handler.kind",
+            CREATE,
+            with(json!({ "steps": [{ "id": "a", "name": "A", "handler": { "kind": "nosuch" } }] })),
+        ),
+        (
             "input.steps",
             CREATE,
             with(

@@ -8,21 +8,23 @@ use super::inputs::*;
 use super::progress;
 use super::records::*;
 use super::status::{ExecutionStatus, Status, StepStatus};
-use super::step_graph::StepGraph;
+use super::step_graph::{StepGraph, StepKinds};
 use super::types::*;
 use super::validate::{self, Progress, TimeoutMs};
 use super::webhooks;
 use crate::error::{AppError, AppResult};
 
 /// Builds a new execution (QUEUED, sequence 1 = EXECUTION_CREATED), started at once
-/// when `autoStart` is set. `customer_id` is the already-authorised ordering tenant.
+/// when `autoStart` is set. `customer_id` is the already-authorised ordering tenant;
+/// its steps may name the handler `kinds` only.
 pub fn create(
     input: CreateExecutionInput,
     customer_id: Option<String>,
+    kinds: &StepKinds,
     actor: &str,
     now: Timestamp,
 ) -> AppResult<Change> {
-    let steps = StepGraph::parse(input.steps.unwrap_or_default())?.0;
+    let steps = StepGraph::parse(input.steps.unwrap_or_default(), kinds)?.0;
     let webhooks = parse_webhooks("input.webhooks", input.webhooks, "", now)?;
     let mut execution = Execution {
         id: new_id(),
@@ -431,6 +433,7 @@ mod tests {
             input(serde_json::json!({ "orderId": "o", "serviceId": "s",
                 "webhooks": [{ "url": "https://example.com/h", "events": ["EXECUTION_COMPLETED"] }] })),
             None,
+            &StepKinds::new([]),
             "t",
             Utc::now(),
         )

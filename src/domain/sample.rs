@@ -13,6 +13,7 @@ use super::inputs::{AssigneeInput, CreateExecutionInput, StepInput};
 use super::lifecycle;
 use super::records::*;
 use super::status::{ExecutionStatus, StepStatus};
+use super::step_graph::StepKinds;
 use super::types::*;
 use crate::error::AppResult;
 
@@ -212,7 +213,8 @@ pub fn history(rng: &mut impl Rng, index: usize, now: Timestamp, days: i64) -> A
     };
     let customer = format!("customer-{}", rng.random_range(0..CUSTOMERS));
     let input = create_input(rng, index);
-    let mut change = lifecycle::create(input, Some(customer), ACTOR, created)?;
+    let external_only = StepKinds::new([]);
+    let mut change = lifecycle::create(input, Some(customer), &external_only, ACTOR, created)?;
     if outcome == ExecutionStatus::Queued {
         return Ok(change);
     }

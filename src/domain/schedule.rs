@@ -509,7 +509,8 @@ mod tests {
         }))
         .unwrap();
         let input = <CreateExecutionInput as async_graphql::InputType>::parse(Some(value)).unwrap();
-        let created = lifecycle::create(input, None, "t", now).unwrap();
+        let kinds = crate::domain::step_graph::StepKinds::new(["echo".into(), "http".into()]);
+        let created = lifecycle::create(input, None, &kinds, "t", now).unwrap();
         let (execution, steps) = (created.execution.clone(), created.steps);
         let started = lifecycle::start(&execution, "t", now).unwrap();
         let (execution, steps) = after(&execution, &steps, started);

@@ -3,21 +3,52 @@
 //! `dependsOn: null` to "the previous step", and answering which steps are ready.
 
 use std::borrow::Borrow;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::inputs::StepInput;
 use super::records::Step;
+use super::schedule::EXTERNAL;
 use super::status::StepStatus;
 use super::types::StepHandler;
 use super::validate::{self, MAX_STEPS, TimeoutMs};
 use crate::error::{AppError, AppResult};
+
+/// The handler kinds a step may name: `external` (claimed by agents and people) and
+/// every kind some worker runs. A kind nobody runs would wait forever, so it is
+/// refused when the step is created.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepKinds(BTreeSet<String>);
+
+impl StepKinds {
+    /// `external` and `kinds`.
+    pub fn new(kinds: impl IntoIterator<Item = String>) -> Self {
+        let mut known: BTreeSet<String> = kinds.into_iter().collect();
+        known.insert(EXTERNAL.to_owned());
+        StepKinds(known)
+    }
+
+    fn check(&self, field: &str, kind: &str) -> AppResult<()> {
+        if self.0.contains(kind) {
+            return Ok(());
+        }
+        let known: Vec<&str> = self.0.iter().map(String::as_str).collect();
+        Err(AppError::bad_input(
+            field,
+            format!(
+                "no worker runs steps of kind `{kind}`; known kinds: {} (declare kinds that \
+                 only separate workers run with --handler-kinds)",
+                known.join(", ")
+            ),
+        ))
+    }
+}
 
 /// A checked list of steps, in the client's order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StepGraph(pub Vec<Step>);
 
 impl StepGraph {
-    pub fn parse(inputs: Vec<StepInput>) -> AppResult<Self> {
+    pub fn parse(inputs: Vec<StepInput>, kinds: &StepKinds) -> AppResult<Self> {
         if inputs.len() > MAX_STEPS {
             return Err(AppError::bad_input(
                 "input.steps",
@@ -41,13 +72,18 @@ impl StepGraph {
             };
             let handler = match input.handler {
                 None => StepHandler {
-                    kind: "external".into(),
+                    kind: EXTERNAL.into(),
                     config: None,
                 },
-                Some(h) => StepHandler {
-                    kind: validate::short(&format!("{field}.handler.kind"), h.kind)?,
-                    config: validate::opt_json(&format!("{field}.handler.config"), h.config)?,
-                },
+                Some(h) => {
+                    let kind_field = format!("{field}.handler.kind");
+                    let kind = validate::short(&kind_field, h.kind)?;
+                    kinds.check(&kind_field, &kind)?;
+                    StepHandler {
+                        kind,
+                        config: validate::opt_json(&format!("{field}.handler.config"), h.config)?,
+                    }
+                }
             };
             steps.push(Step {
                 id,
@@ -163,11 +199,10 @@ mod tests {
 
     #[test]
     fn null_means_previous_and_empty_means_none() {
-        let graph = StepGraph::parse(vec![
-            input("a", None),
-            input("b", None),
-            input("c", Some(vec![])),
-        ])
+        let graph = StepGraph::parse(
+            vec![input("a", None), input("b", None), input("c", Some(vec![]))],
+            &StepKinds::new([]),
+        )
         .unwrap();
         assert_eq!(graph.0[0].depends_on, Vec::<String>::new());
         assert_eq!(graph.0[1].depends_on, vec!["a"]);
@@ -176,11 +211,29 @@ mod tests {
 
     #[test]
     fn cycles_and_unknown_dependencies_are_refused() {
-        let cycle = StepGraph::parse(vec![input("a", Some(vec!["b"])), input("b", None)]);
+        let kinds = StepKinds::new([]);
+        let cycle = StepGraph::parse(vec![input("a", Some(vec!["b"])), input("b", None)], &kinds);
         assert!(matches!(cycle, Err(AppError::BadInput { .. })));
-        let unknown = StepGraph::parse(vec![input("a", Some(vec!["zz"]))]);
+        let unknown = StepGraph::parse(vec![input("a", Some(vec!["zz"]))], &kinds);
         assert!(matches!(unknown, Err(AppError::BadInput { .. })));
-        let duplicate = StepGraph::parse(vec![input("a", None), input("a", None)]);
+        let duplicate = StepGraph::parse(vec![input("a", None), input("a", None)], &kinds);
         assert!(matches!(duplicate, Err(AppError::BadInput { .. })));
+    }
+
+    #[test]
+    fn a_kind_no_worker_runs_is_refused() {
+        let mut step = input("a", None);
+        step.handler = Some(crate::domain::inputs::StepHandlerInput {
+            kind: "nosuch".into(),
+            config: None,
+        });
+        let refused = StepGraph::parse(vec![step.clone()], &StepKinds::new(["echo".into()]));
+        let Err(AppError::BadInput { field, message }) = refused else {
+            panic!("{refused:?}");
+        };
+        assert_eq!(field, "input.steps[0].handler.kind");
+        assert!(message.contains("echo, external"), "{message}");
+        let declared = StepKinds::new(["nosuch".into()]);
+        assert!(StepGraph::parse(vec![step], &declared).is_ok());
     }
 }

@@ -149,8 +149,8 @@ mod tests {
     fn introspection_is_not_counted() {
         let deep = format!(
             "{{ __schema {{ types {{ {} name {} }} }} }}",
-            "fields { type { ofType { ofType { ofType { ofType {".repeat(3),
-            "} } } } }".repeat(3)
+            "fields { type { ofType { ofType {".repeat(3),
+            "} } } }".repeat(3)
         );
         assert_eq!(check(&deep, 3, 10), Ok(()));
         assert_eq!(check("{ a { __typename b } }", 2, 2), Ok(()));

@@ -57,6 +57,11 @@ impl Registry {
     pub fn get(&self, kind: &str) -> Option<Arc<dyn Handler>> {
         self.0.get(kind).cloned()
     }
+
+    /// The kinds registered.
+    pub fn kinds(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
 }
 
 /// An error of `code`, recoverable or not.

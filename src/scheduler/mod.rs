@@ -28,6 +28,7 @@ use crate::config::SchedulerConfig;
 use crate::domain::change::Change;
 use crate::domain::schedule::{self, StepJob};
 use crate::domain::status::{ExecutionStatus, StepStatus};
+use crate::domain::step_graph::StepKinds;
 use crate::domain::types::EventType;
 use crate::events::Hub;
 use crate::store::Store;
@@ -51,6 +52,8 @@ struct Inner {
     webhook_http: reqwest::Client,
     config: SchedulerConfig,
     handlers: Registry,
+    /// The kinds a step may name: ours, the declared ones, and `external`.
+    step_kinds: StepKinds,
     gate: Arc<PriorityGate>,
     /// This process's name, unique per process: the owner of the leases it takes.
     name: String,
@@ -90,7 +93,10 @@ impl Scheduler {
             std::process::id(),
             &uuid::Uuid::now_v7().simple().to_string()[20..]
         );
+        let declared = config.handler_kinds.iter().cloned();
+        let step_kinds = StepKinds::new(handlers.kinds().map(String::from).chain(declared));
         Ok(Scheduler(Arc::new(Inner {
+            step_kinds,
             gate: PriorityGate::new(config.concurrency, config.priority_aging),
             committer: commits::Committer::start(own.clone()),
             step_reader: step_reads::start(own),
@@ -118,6 +124,11 @@ impl Scheduler {
 
     pub fn events(&self) -> &Hub {
         &self.0.events
+    }
+
+    /// The handler kinds a new step may name.
+    pub fn step_kinds(&self) -> &StepKinds {
+        &self.0.step_kinds
     }
 
     /// How many jobs this process took from the queue that wait for a worker slot.

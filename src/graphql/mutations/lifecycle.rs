@@ -25,7 +25,9 @@ impl LifecycleMutations {
         let customer = input.customer_id.clone().map(|c| c.0);
         let provider = input.provider_id.as_ref().map(|p| p.as_str());
         let customer = principal.owner_for_new(customer, provider).gql()?;
-        let change = lifecycle::create(input, customer, &principal.subject, Utc::now()).gql()?;
+        let kinds = scheduler(ctx).step_kinds();
+        let now = Utc::now();
+        let change = lifecycle::create(input, customer, kinds, &principal.subject, now).gql()?;
         let execution = store(ctx).create(&principal, &change).await.gql()?;
         if execution.id == change.execution.id {
             scheduler(ctx).dispatch(&change);
