@@ -85,6 +85,18 @@ async fn graphql_ws_reference_client() {
     assert_eq!(events, stored, "{got:?}");
     assert_eq!(events.last().unwrap().1, "EXECUTION_COMPLETED");
 
+    // The execution completed: a new subscription replays its events and completes.
+    let got = lines(subscribe(
+        &server,
+        &server.admin(),
+        query,
+        json!({ "id": id }),
+        "",
+    ))
+    .await;
+    assert_eq!(got.last(), Some(&json!({ "complete": true })), "{got:?}");
+    assert_eq!(got.len(), stored.len() + 1, "{got:?}");
+
     // An unknown execution: the client's error callback gets the code.
     let client = subscribe(&server, &server.admin(), query, json!({ "id": "nope" }), "");
     let got = lines(client).await;

@@ -283,12 +283,15 @@ async fn progress_and_step_streams(server: &TestServer) {
             json!({ "id": id }),
         )
         .await;
-    let (mut progress, mut steps) = (Vec::new(), Vec::new());
-    while progress.last().is_none_or(|k| k != "EXECUTION_COMPLETED") || steps.len() < 2 {
+    // Both streams end (`complete`) once the execution has completed.
+    let (mut progress, mut steps, mut completed) = (Vec::new(), Vec::new(), Vec::new());
+    while completed.len() < 2 {
         let message = client.next_message().await;
         let payload = &message["payload"];
-        match message["id"].as_str().unwrap() {
-            "p" => progress.push(
+        let id = message["id"].as_str().unwrap().to_owned();
+        match (message["type"].as_str().unwrap(), id.as_str()) {
+            ("complete", _) => completed.push(id),
+            (_, "p") => progress.push(
                 event_of(payload, "executionProgress")["type"]
                     .as_str()
                     .unwrap()
@@ -302,6 +305,10 @@ async fn progress_and_step_streams(server: &TestServer) {
             ),
         }
     }
+    assert_eq!(
+        progress.last().map(String::as_str),
+        Some("EXECUTION_COMPLETED")
+    );
     assert_eq!(
         progress.first().map(String::as_str),
         Some("EXECUTION_STARTED")
@@ -377,6 +384,34 @@ async fn sse_stream(server: &TestServer) {
     }
     assert_eq!(kinds.first().map(String::as_str), Some("EXECUTION_CREATED"));
     assert_eq!(kinds.len(), server.stored_events(&id).await.len());
+    // The execution settled: the stream says `complete` and ends.
+    let rest = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut rest = buffer.clone();
+        while let Some(chunk) = response.chunk().await.unwrap() {
+            rest.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+        rest
+    })
+    .await
+    .expect("the stream ended once the execution completed");
+    assert!(rest.contains("event: complete"), "{rest}");
+    // Asked for from now on, a settled execution's stream has nothing to wait for.
+    let live = json!({ "query": "subscription($id: ID!) { executionEvents(executionId: $id) { type } }", "variables": { "id": id } });
+    let request = server
+        .client
+        .post(format!("{}/graphql/stream", server.base))
+        .header("Accept", "text/event-stream")
+        .bearer_auth(server.admin())
+        .json(&live);
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        request.send().await.unwrap().text().await.unwrap()
+    })
+    .await
+    .expect("the stream of a settled execution ends at once");
+    assert!(
+        ended.contains("event: complete") && !ended.contains("event: next"),
+        "{ended}"
+    );
 
     let refused = server
         .client

@@ -102,6 +102,10 @@ pub struct ClaimToken {
     pub step_id: String,
     pub attempt: i32,
     pub nonce: String,
+    /// The lease the claim asked for, in ms: what a heartbeat extends by unless it
+    /// names its own. (Absent from tokens issued before it was carried.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_ms: Option<i32>,
 }
 
 impl ClaimToken {
@@ -115,6 +119,16 @@ impl ClaimToken {
             .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
             .ok_or_else(|| AppError::bad_input("token", "not a claim token"))
+    }
+
+    /// What a heartbeat extends the lease by: `lease_ms` when it names one, else
+    /// the claim's own lease, else `default`.
+    pub fn heartbeat_lease(&self, lease_ms: Option<i32>, default: Duration) -> AppResult<Duration> {
+        match (lease_ms, self.lease_ms) {
+            (Some(ms), _) => lease("leaseMs", ms),
+            (None, Some(ms)) => lease("token", ms),
+            (None, None) => Ok(default),
+        }
     }
 
     pub fn fence(&self) -> Fence {
@@ -138,12 +152,31 @@ mod tests {
             step_id: "s".into(),
             attempt: 3,
             nonce: "n".into(),
+            lease_ms: Some(60_000),
         };
         assert_eq!(ClaimToken::parse(&token.encode()).unwrap(), token);
         assert!(matches!(
             ClaimToken::parse("%%"),
             Err(AppError::BadInput { .. })
         ));
+    }
+
+    #[test]
+    fn a_heartbeat_extends_by_the_lease_the_claim_asked_for() {
+        let mut token = ClaimToken {
+            execution_id: "e".into(),
+            step_id: "s".into(),
+            attempt: 1,
+            nonce: "n".into(),
+            lease_ms: Some(60_000),
+        };
+        let default = Duration::from_secs(30);
+        let lease = |token: &ClaimToken, ms| token.heartbeat_lease(ms, default).unwrap();
+        assert_eq!(lease(&token, None), Duration::from_secs(60));
+        assert_eq!(lease(&token, Some(5_000)), Duration::from_secs(5));
+        token.lease_ms = None;
+        assert_eq!(lease(&token, None), default);
+        assert!(token.heartbeat_lease(Some(10), default).is_err());
     }
 
     #[test]

@@ -48,6 +48,14 @@ pub struct Execution {
     pub updated_at: Timestamp,
 }
 
+impl Execution {
+    /// Whether the execution is where `Event::settles_execution` leaves it.
+    pub fn is_settled(&self) -> bool {
+        self.status.is_terminal()
+            || (self.status == ExecutionStatus::Failed && self.retry_at.is_none())
+    }
+}
+
 #[skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Step {
@@ -131,6 +139,19 @@ pub struct Event {
     pub payload: Box<EventPayload>,
     pub actor: Option<String>,
     pub reason: Option<String>,
+}
+
+impl Event {
+    /// Whether nothing more will happen to the execution after this event unless a
+    /// client acts again: it COMPLETED, was CANCELLED, or FAILED with no retry
+    /// scheduled. A stream of one execution's events ends here.
+    pub fn settles_execution(&self) -> bool {
+        match self.kind {
+            EventType::ExecutionCompleted | EventType::ExecutionCancelled => true,
+            EventType::ExecutionFailed => self.payload.will_retry != Some(true),
+            _ => false,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

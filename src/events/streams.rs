@@ -41,7 +41,10 @@ pub enum Start {
     Now(i64),
 }
 
-/// The events of one execution from `start`: first those stored, then live.
+/// The events of one execution from `start`: first those stored, then live, until
+/// the event that settles the execution (`Event::settles_execution`), wanted or not.
+/// `settled_at` is the last stored sequence when the execution had already settled
+/// as the stream was asked for: a stream that starts there has nothing to wait for.
 /// `topic` must have been subscribed before the sequence in `start` was read, so
 /// nothing committed in between is missed.
 pub fn execution_events(
@@ -49,6 +52,7 @@ pub fn execution_events(
     mut topic: Topic,
     execution_id: String,
     start: Start,
+    settled_at: Option<i64>,
     wanted: Wanted,
 ) -> impl Stream<Item = AppResult<Event>> + Send {
     async_stream::try_stream! {
@@ -56,19 +60,25 @@ pub fn execution_events(
             Start::After(sequence) | Start::Now(sequence) => sequence,
         };
         let catch_ups = topic.catch_ups();
-        if let Start::After(_) = start {
+        let mut settled = settled_at.is_some_and(|at| last >= at);
+        if let (Start::After(_), false) = (&start, settled) {
             for event in catch_ups.after(&store, &execution_id, last).await?.iter() {
                 last = event.sequence;
+                settled = event.settles_execution();
                 if wanted(event) {
                     yield event.clone();
                 }
+                if settled {
+                    break;
+                }
             }
         }
-        loop {
+        while !settled {
             let missed = match topic.receiver().recv().await {
                 Ok(message) if message.event.sequence <= last => continue,
                 Ok(message) if message.event.sequence == last + 1 => {
                     last += 1;
+                    settled = message.event.settles_execution();
                     if wanted(&message.event) {
                         yield message.event.clone();
                     }
@@ -82,8 +92,12 @@ pub fn execution_events(
             }
             for event in catch_ups.after(&store, &execution_id, last).await?.iter() {
                 last = event.sequence;
+                settled = event.settles_execution();
                 if wanted(event) {
                     yield event.clone();
+                }
+                if settled {
+                    break;
                 }
             }
         }

@@ -98,10 +98,11 @@ async fn one_execution(
     // Through the loader: thousands of clients subscribing at once make one read per
     // batch instead of each holding a read of its own while it waits for a
     // connection (12 KB apiece, and the allocator keeps the peak).
-    let last_sequence = loaders::execution(ctx, &principal, execution_id)
+    let execution = loaders::execution(ctx, &principal, execution_id)
         .await?
-        .ok_or_else(|| to_graphql(AppError::no_execution(execution_id)))?
-        .last_sequence;
+        .ok_or_else(|| to_graphql(AppError::no_execution(execution_id)))?;
+    let last_sequence = execution.last_sequence;
+    let settled_at = execution.is_settled().then_some(last_sequence);
     let start = match after_sequence {
         Some(sequence) => Start::After(sequence),
         None => Start::Now(last_sequence),
@@ -111,6 +112,7 @@ async fn one_execution(
         topic,
         execution_id.to_owned(),
         start,
+        settled_at,
         wanted,
     );
     Ok(events.map(GqlResult::gql))

@@ -37,6 +37,9 @@ fn runnable_executions() -> sea_orm::sea_query::SelectStatement {
         .to_owned()
 }
 
+/// Offers read per query while looking for ones a claimer fits.
+const OFFERS_PAGE: u64 = 100;
+
 impl Store {
     /// Extends the lease `fence` holds until `until`; false when the attempt is no
     /// longer running under that owner (it was interrupted, reaped or finished) or
@@ -186,43 +189,61 @@ impl Store {
     }
 
     /// The oldest steps of each priority level offered to claimers (handed out,
-    /// pending, of one of `kinds`, in a RUNNING execution the principal may see),
-    /// at most `per_level` of each.
+    /// pending, of one of `kinds`, in a RUNNING execution the principal may see) that
+    /// the claimer `fits`, at most `per_level` of each. Offers are read a page at a
+    /// time until enough fit or none are left, so a claimer finds what it fits
+    /// however many older offers it does not.
     pub async fn offers(
         &self,
         principal: &Principal,
         kinds: &[String],
-        per_level: u64,
+        fits: impl Fn(&Execution, &Step) -> bool,
+        per_level: usize,
     ) -> AppResult<Vec<Offer>> {
         let mut offers = Vec::new();
         for priority in Priority::ALL {
-            let visible = Query::select()
-                .column(execution::Column::Id)
-                .from(execution::Entity)
-                .and_where(execution::Column::Status.eq(ExecutionStatus::Running.as_str()))
-                .and_where(execution::Column::Priority.eq(priority.rank()))
-                .cond_where(scope::condition(&principal.scope()))
-                .to_owned();
-            let rows = step::Entity::find()
-                .filter(
-                    Condition::all()
-                        .add(step::Column::Status.eq(StepStatus::Pending.as_str()))
-                        .add(step::Column::ReadyAt.is_not_null())
-                        .add(step::Column::HandlerKind.is_in(kinds.iter().map(String::as_str)))
-                        .add(step::Column::ExecutionId.in_subquery(visible)),
-                )
-                .order_by_asc(step::Column::ReadyAt)
-                .limit(per_level)
-                .all(&self.db)
-                .await?;
-            let ids = rows.iter().map(|r| r.execution_id.clone()).collect();
-            let executions = self.executions_by_id(ids).await?;
-            for row in rows {
-                if let Some(execution) = executions.get(&row.execution_id) {
-                    offers.push(Offer {
-                        execution: execution.clone(),
-                        step: step_from_row(row)?,
-                    });
+            let mut fitting = 0;
+            for page in 0u64.. {
+                let visible = Query::select()
+                    .column(execution::Column::Id)
+                    .from(execution::Entity)
+                    .and_where(execution::Column::Status.eq(ExecutionStatus::Running.as_str()))
+                    .and_where(execution::Column::Priority.eq(priority.rank()))
+                    .cond_where(scope::condition(&principal.scope()))
+                    .to_owned();
+                let rows = step::Entity::find()
+                    .filter(
+                        Condition::all()
+                            .add(step::Column::Status.eq(StepStatus::Pending.as_str()))
+                            .add(step::Column::ReadyAt.is_not_null())
+                            .add(step::Column::HandlerKind.is_in(kinds.iter().map(String::as_str)))
+                            .add(step::Column::ExecutionId.in_subquery(visible)),
+                    )
+                    .order_by_asc(step::Column::ReadyAt)
+                    .order_by_asc(step::Column::ExecutionId)
+                    .order_by_asc(step::Column::StepId)
+                    .offset(page * OFFERS_PAGE)
+                    .limit(OFFERS_PAGE)
+                    .all(&self.db)
+                    .await?;
+                let last_page = (rows.len() as u64) < OFFERS_PAGE;
+                let ids = rows.iter().map(|r| r.execution_id.clone()).collect();
+                let executions = self.executions_by_id(ids).await?;
+                for row in rows {
+                    let Some(execution) = executions.get(&row.execution_id) else {
+                        continue;
+                    };
+                    let step = step_from_row(row)?;
+                    if fitting < per_level && fits(execution, &step) {
+                        fitting += 1;
+                        offers.push(Offer {
+                            execution: execution.clone(),
+                            step,
+                        });
+                    }
+                }
+                if last_page || fitting >= per_level {
+                    break;
                 }
             }
         }

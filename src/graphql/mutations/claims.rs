@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::auth::{Permission, Principal};
 use crate::domain::change::Change;
-use crate::domain::claim::{self, ClaimToken, effective_level};
+use crate::domain::claim::{ClaimToken, effective_level};
 use crate::domain::inputs::{ClaimStepInput, ExecutionErrorInput, StepMetricsInput};
 use crate::domain::lifecycle;
 use crate::domain::records::{Execution, Step, new_id};
@@ -19,8 +19,9 @@ use crate::graphql::context::{caller, scheduler, store};
 use crate::graphql::errors::GqlResult;
 use crate::store::changes::Snapshot;
 
-/// Offers looked at per priority level and claim.
-const OFFERS_PER_LEVEL: u64 = 25;
+/// Offers a claim may try per priority level: the best it fits, and a few more in
+/// case faster claimers take those first.
+const OFFERS_PER_LEVEL: usize = 8;
 
 #[derive(SimpleObject)]
 pub struct StepClaim {
@@ -92,11 +93,11 @@ impl ClaimMutations {
         let filter = input.parse().gql()?;
         let aging = scheduler(ctx).aging();
         let now = Utc::now();
+        let fits = |execution: &Execution, step: &Step| filter.fits(execution, step);
         let mut offers = store(ctx)
-            .offers(&principal, &filter.handler_kinds, OFFERS_PER_LEVEL)
+            .offers(&principal, &filter.handler_kinds, fits, OFFERS_PER_LEVEL)
             .await
             .gql()?;
-        offers.retain(|o| filter.fits(&o.execution, &o.step));
         let level = |o: &crate::store::schedule::Offer| {
             let ready_at = o.step.schedule.ready_at.unwrap_or(now);
             (
@@ -111,6 +112,7 @@ impl ClaimMutations {
                 step_id: offer.step.id.clone(),
                 attempt: offer.step.attempt + 1,
                 nonce: new_id(),
+                lease_ms: Some(filter.lease.as_millis() as i32),
             };
             let claimed = store(ctx)
                 .apply(&principal, "claimStep", &token.execution_id, false, |s| {
@@ -139,8 +141,8 @@ impl ClaimMutations {
         Ok(None)
     }
 
-    /// Extends the claim's lease (by `leaseMs`, default the scheduler's step lease)
-    /// and, with `progress`, reports the execution's progress.
+    /// Extends the claim's lease (by `leaseMs`, default the lease the claim asked
+    /// for) and, with `progress`, reports the execution's progress.
     async fn heartbeat_step(
         &self,
         ctx: &Context<'_>,
@@ -150,10 +152,9 @@ impl ClaimMutations {
     ) -> Result<StepClaim> {
         let principal = caller(ctx, Permission::Report).gql()?;
         let token = ClaimToken::parse(&token).gql()?;
-        let lease = match lease_ms {
-            Some(ms) => claim::lease("leaseMs", ms).gql()?,
-            None => scheduler(ctx).lease(),
-        };
+        let lease = token
+            .heartbeat_lease(lease_ms, scheduler(ctx).lease())
+            .gql()?;
         let change = apply_with_token(ctx, &principal, "heartbeatStep", &token, |s| {
             let now = Utc::now();
             let until = now + TimeDelta::from_std(lease).unwrap_or_default();
