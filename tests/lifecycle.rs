@@ -5,7 +5,7 @@
 mod support;
 
 use serde_json::{Value, json};
-use support::TestServer;
+use support::{TestServer, error_code};
 
 const EXECUTION: &str = r#"
 query($id: ID!) {
@@ -257,13 +257,29 @@ async fn fail_and_retry(server: &TestServer) {
         failed["failStep"],
         json!({ "status": "FAILED", "error": { "code": "API_TIMEOUT", "step": "a", "recoverable": true } })
     );
+    // Without a retry policy, a failed step fails the execution for good.
     let failed = server
         .gql(
-            r#"mutation($id: ID!) { failExecution(id: $id, error: { code: "STEP_FAILED", message: "a failed" }) { status error { code retryCount } } }"#,
+            r#"query($id: ID!) { execution(id: $id) { status error { code step retryCount } } }"#,
             json!({ "id": id }),
         )
         .await;
-    assert_eq!(failed["failExecution"]["status"], "FAILED");
+    assert_eq!(
+        failed["execution"],
+        json!({ "status": "FAILED", "error": { "code": "API_TIMEOUT", "step": "a", "retryCount": 0 } })
+    );
+    let again = server
+        .gql_as(
+            Some(&server.admin()),
+            r#"mutation($id: ID!) { failExecution(id: $id, error: { code: "STEP_FAILED", message: "a failed" }) { status } }"#,
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(
+        error_code(&again).as_deref(),
+        Some("INVALID_TRANSITION"),
+        "{again}"
+    );
     let retried = server
         .gql(
             "mutation($id: ID!) { retryExecution(id: $id) { status error { code } metrics { retries } steps { status retries } } }",

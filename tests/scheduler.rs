@@ -183,8 +183,8 @@ async fn http_step_retries_with_linear_backoff(server: &TestServer) {
     assert_eq!(
         warnings,
         [
-            "Retrying after 300ms (attempt 2/4)",
-            "Retrying after 600ms (attempt 3/4)"
+            "Retrying after 300ms (attempt 1/3)",
+            "Retrying after 600ms (attempt 2/3)"
         ]
     );
     let types = event_types(&done);

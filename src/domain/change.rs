@@ -134,14 +134,21 @@ impl Change {
         );
     }
 
-    /// Logs a WARN line about a step, written by the service itself.
-    pub fn warn(&mut self, step_id: &str, message: String, context: Option<serde_json::Value>) {
+    /// Logs a line (about a step, or the whole execution) written by the service
+    /// itself.
+    pub fn note(
+        &mut self,
+        level: LogLevel,
+        step_id: Option<&str>,
+        message: String,
+        context: Option<serde_json::Value>,
+    ) {
         let log = LogEntry {
             id: new_id(),
             timestamp: self.now,
-            level: LogLevel::Warn,
+            level,
             message,
-            step: Some(step_id.to_owned()),
+            step: step_id.map(str::to_owned),
             context: context.map(async_graphql::Json),
             metadata: None,
         };

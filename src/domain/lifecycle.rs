@@ -279,18 +279,6 @@ pub fn complete_into(change: &mut Change, result: ExecutionResult) -> AppResult<
     Ok(())
 }
 
-pub fn fail(
-    execution: &Execution,
-    error: ExecutionErrorInput,
-    actor: &str,
-    now: Timestamp,
-) -> AppResult<Change> {
-    let error = error.parse(now)?;
-    let mut change = Change::new(execution, actor, now);
-    fail_into(&mut change, error, None)?;
-    Ok(change)
-}
-
 /// →FAILED with `error`; with `retry_at`, the execution will run again then.
 pub fn fail_into(
     change: &mut Change,

@@ -46,16 +46,14 @@ fn fibonacci(n: u32) -> u64 {
     a
 }
 
-/// The WARN line written when a retry is scheduled, e.g.
-/// "Retrying after 2s (attempt 2/3)".
-pub fn retry_message(wait: Duration, retry: i32, max_retries: i32) -> String {
+/// The WARN line written when retry `number` of `max_retries` is scheduled, e.g.
+/// "Retrying after 2s (attempt 1/3)".
+pub fn retry_message(wait: Duration, number: i32, max_retries: i32) -> String {
     // Whole milliseconds: the jitter's fractions are noise to a reader.
     let shown = Duration::from_millis(wait.as_millis() as u64);
     format!(
-        "Retrying after {} (attempt {}/{})",
+        "Retrying after {} (attempt {number}/{max_retries})",
         humantime::format_duration(shown),
-        retry + 1,
-        max_retries + 1
     )
 }
 
@@ -119,11 +117,11 @@ mod tests {
     #[test]
     fn the_retry_line_names_the_wait_and_the_attempt() {
         assert_eq!(
-            retry_message(Duration::from_secs(2), 1, 2),
-            "Retrying after 2s (attempt 2/3)"
+            retry_message(Duration::from_secs(1), 1, 3),
+            "Retrying after 1s (attempt 1/3)"
         );
         assert_eq!(
-            retry_message(Duration::from_millis(1500), 1, 2),
+            retry_message(Duration::from_millis(1500), 2, 3),
             "Retrying after 1s 500ms (attempt 2/3)"
         );
     }

@@ -4,7 +4,7 @@
 //! step is fenced: a report must name the attempt (and lease owner) that is current.
 
 use async_graphql::Json;
-use chrono::TimeDelta;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -13,10 +13,10 @@ use super::inputs::StepMetricsInput;
 use super::lifecycle::{self, complete_into, fail_into};
 use super::progress;
 use super::records::*;
-use super::retry;
+
 use super::status::{ExecutionStatus, StepStatus};
 use super::step_graph::unfinished_dependencies;
-use super::steps::{begin_attempt, complete_step, fail_parsed_step};
+use super::steps::{begin_attempt, complete_step};
 use super::types::{EventType, ExecutionError, ExecutionResult, Priority};
 use crate::error::{AppError, AppResult};
 
@@ -170,6 +170,19 @@ pub fn begin(
     lease_until: Timestamp,
     now: Timestamp,
 ) -> AppResult<Change> {
+    let step = startable(execution, steps, step_id, attempt)?;
+    let mut change = Change::new(execution, SCHEDULER, now);
+    start(&mut change, step, owner, lease_until);
+    Ok(change)
+}
+
+/// The step, when attempt `attempt` of it may start now.
+fn startable<'a>(
+    execution: &Execution,
+    steps: &'a [Step],
+    step_id: &str,
+    attempt: i32,
+) -> AppResult<&'a Step> {
     let step = find(steps, step_id)?;
     if !is_runnable(execution.status)
         || step.status != StepStatus::Pending
@@ -179,9 +192,7 @@ pub fn begin(
     {
         return Err(stale("the job"));
     }
-    let mut change = Change::new(execution, SCHEDULER, now);
-    start(&mut change, step, owner, lease_until);
-    Ok(change)
+    Ok(step)
 }
 
 /// Starts the ready `step` within `change`, for `owner` holding a lease until
@@ -303,53 +314,6 @@ fn result_when_done(all: &[&Step]) -> Option<ExecutionResult> {
     })
 }
 
-/// The step's attempt failed with `error`. Under the execution's retry policy the
-/// execution goes FAILED with a retry due after the policy's delay (and a WARN log
-/// line says so); otherwise it goes FAILED for good with the step's error. `random`
-/// in [0, 1) picks the jitter.
-pub fn fail(
-    execution: &Execution,
-    steps: &[Step],
-    fence: &Fence,
-    error: ExecutionError,
-    random: f64,
-    actor: &str,
-    now: Timestamp,
-) -> AppResult<Change> {
-    let step = check_fence(steps, fence, now)?;
-    let policy = execution.retry_policy.as_ref();
-    let retry_at = policy
-        .filter(|_| retry::should_retry(policy, &error, step.retries))
-        .map(|policy| (policy, retry::delay(policy, step.retries + 1, random)));
-    let next_retry_at =
-        retry_at.map(|(_, wait)| now + TimeDelta::from_std(wait).unwrap_or_default());
-    let mut change = fail_parsed_step(
-        execution,
-        steps,
-        &fence.step_id,
-        error,
-        next_retry_at,
-        actor,
-        now,
-    )?;
-    let failed = change.steps.iter().find(|s| s.id == fence.step_id).cloned();
-    let error = failed
-        .and_then(|s| s.error)
-        .unwrap_or_else(|| system_error("step failed"));
-    if let Some((policy, wait)) = retry_at {
-        let message = retry::retry_message(wait, step.retries + 1, policy.max_retries);
-        change.warn(
-            &fence.step_id,
-            message,
-            Some(serde_json::json!({ "code": error.code })),
-        );
-    }
-    if change.execution.status == ExecutionStatus::Running {
-        fail_into(&mut change, error, next_retry_at)?;
-    }
-    Ok(change)
-}
-
 /// A failed attempt the system caused (lost worker, panic), recoverable.
 pub fn system_error(message: &str) -> ExecutionError {
     ExecutionError {
@@ -364,68 +328,26 @@ pub fn system_error(message: &str) -> ExecutionError {
     }
 }
 
-/// A running step whose lease ran out goes back to PENDING (to be handed out again)
-/// with a recoverable `SYSTEM_ERROR` "worker lost" and a WARN log line.
-pub fn release_lost(
-    execution: &Execution,
-    steps: &[Step],
-    step_id: &str,
-    attempt: i32,
-    now: Timestamp,
-) -> AppResult<Change> {
-    let step = find(steps, step_id)?;
-    let expired = step
-        .schedule
-        .lease_expires_at
-        .is_some_and(|until| until <= now);
-    if step.status != StepStatus::Running || step.attempt != attempt || !expired {
-        return Err(stale("the lease"));
-    }
-    let mut step = step.clone();
-    let owner = step.schedule.lease_owner.clone().unwrap_or_default();
-    step.status = StepStatus::Pending;
-    step.schedule = Default::default();
-    step.error = Some(ExecutionError {
-        step: Some(step.id.clone().into()),
-        timestamp: Some(now),
-        retry_count: step.retries,
-        ..system_error("worker lost")
-    });
-    let mut change = Change::new(execution, SCHEDULER, now);
-    change.put_step(step);
-    change.warn(
-        step_id,
-        format!("Lease of attempt {attempt} held by `{owner}` expired; the step runs again"),
-        None,
-    );
-    Ok(change)
-}
-
-/// Lends a handed-out pending step to the external claimer `owner` until `lease_until`.
+/// Lends a handed-out pending step to the external claimer `owner` (the claim's nonce)
+/// until `lease_until`; its events name `claimer`, who claimed it.
 pub fn claim(
     execution: &Execution,
     steps: &[Step],
     step_id: &str,
     owner: &str,
     lease_until: Timestamp,
+    claimer: &str,
     now: Timestamp,
 ) -> AppResult<Change> {
     let step = find(steps, step_id)?;
-    if execution.status != ExecutionStatus::Running
-        || step.status != StepStatus::Pending
-        || step.schedule.ready_at.is_none()
-    {
+    if execution.status != ExecutionStatus::Running {
         return Err(stale("the offer"));
     }
-    begin(
-        execution,
-        steps,
-        step_id,
-        step.attempt,
-        owner,
-        lease_until,
-        now,
-    )
+    let step =
+        startable(execution, steps, step_id, step.attempt).map_err(|_| stale("the offer"))?;
+    let mut change = Change::new(execution, claimer, now);
+    start(&mut change, step, owner, lease_until);
+    Ok(change)
 }
 
 /// Whether a running execution has run longer than its `timeoutMs`, paused time
@@ -485,7 +407,7 @@ mod tests {
     use super::*;
     use crate::domain::inputs::CreateExecutionInput;
     use crate::domain::lifecycle;
-    use chrono::Utc;
+    use chrono::{TimeDelta, Utc};
     use serde_json::json;
 
     const WORKER: &str = "worker-1";

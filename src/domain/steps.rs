@@ -6,7 +6,7 @@ use async_graphql::Json;
 use serde_json::Value;
 
 use super::change::Change;
-use super::inputs::{ExecutionErrorInput, StartStepInput, StepMetricsInput};
+use super::inputs::{StartStepInput, StepMetricsInput};
 use super::progress;
 use super::records::*;
 use super::status::{ExecutionStatus, StepStatus};
@@ -27,7 +27,7 @@ fn require_reportable(execution: &Execution) -> AppResult<()> {
     }
 }
 
-fn find<'a>(steps: &'a [Step], id: &str) -> AppResult<&'a Step> {
+pub(super) fn find<'a>(steps: &'a [Step], id: &str) -> AppResult<&'a Step> {
     steps
         .iter()
         .find(|s| s.id == id)
@@ -199,18 +199,6 @@ pub fn complete_step(
         EventPayload::default(),
         None,
     ))
-}
-
-pub fn fail_step(
-    execution: &Execution,
-    steps: &[Step],
-    step_id: &str,
-    error: ExecutionErrorInput,
-    actor: &str,
-    now: Timestamp,
-) -> AppResult<Change> {
-    let error = error.parse(now)?;
-    fail_parsed_step(execution, steps, step_id, error, None, actor, now)
 }
 
 /// Fails the step with an already checked `error`; `next_retry_at` is when it will

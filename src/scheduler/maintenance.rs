@@ -13,7 +13,7 @@ use chrono::{TimeDelta, Utc};
 use super::Scheduler;
 use super::queue::Job;
 use super::worker::is_stale;
-use crate::domain::schedule;
+use crate::domain::{failure, schedule};
 use crate::error::AppResult;
 
 /// Rows looked at per query and tick.
@@ -52,17 +52,18 @@ impl Scheduler {
     async fn reap(&self) -> AppResult<()> {
         let now = Utc::now();
         for (execution_id, step_id, attempt) in self.0.store.expired_leases(now, BATCH).await? {
+            let random = rand::random::<f64>();
             let released = self
-                .apply("releaseLostStep", &execution_id, {
+                .apply("loseLease", &execution_id, {
                     let step_id = step_id.clone();
                     move |s, now| {
-                        schedule::release_lost(&s.execution, &s.steps, &step_id, attempt, now)
+                        failure::lose_lease(&s.execution, &s.steps, &step_id, attempt, random, now)
                     }
                 })
                 .await;
             match released {
                 Ok(_) => {
-                    tracing::warn!(%execution_id, %step_id, attempt, "lease expired; step handed out again")
+                    tracing::warn!(%execution_id, %step_id, attempt, "lease expired; the attempt failed as lost")
                 }
                 Err(error) if is_stale(&error) => {}
                 Err(error) => return Err(error),

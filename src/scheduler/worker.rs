@@ -22,6 +22,7 @@ use super::handlers::{HandlerResult, StepCall, error};
 use super::queue::{Job, JobRunner};
 use crate::auth::Principal;
 use crate::domain::change::Change;
+use crate::domain::failure;
 use crate::domain::records::{Step, Timestamp};
 use crate::domain::schedule::{self, Fence, SCHEDULER, StepJob};
 use crate::domain::status::StepStatus;
@@ -294,7 +295,7 @@ impl Scheduler {
                 timestamp: Some(now),
                 ..failure
             };
-            schedule::fail(
+            failure::fail_fenced(
                 &s.execution,
                 &s.steps,
                 &fence,

@@ -17,7 +17,7 @@ query($id: ID!) {
     metrics { retries retryDurationMs stepsCompleted }
     steps { id status retries output startedAt completedAt error { code recoverable } }
     logs(first: 50) { nodes { level message step } }
-    events(first: 200) { sequence type status step { id status } }
+    events(first: 200) { sequence type status actor step { id status } }
   }
 }"#;
 

@@ -13,7 +13,7 @@ use crate::domain::claim::{ClaimToken, effective_level};
 use crate::domain::inputs::{ClaimStepInput, ExecutionErrorInput, StepMetricsInput};
 use crate::domain::lifecycle;
 use crate::domain::records::{Execution, Step, new_id};
-use crate::domain::schedule;
+use crate::domain::{failure, schedule};
 use crate::error::{AppError, AppResult};
 use crate::graphql::context::{caller, scheduler, store};
 use crate::graphql::errors::GqlResult;
@@ -124,6 +124,7 @@ impl ClaimMutations {
                         &token.step_id,
                         &token.nonce,
                         until,
+                        &principal.subject,
                         now,
                     )
                 })
@@ -209,7 +210,7 @@ impl ClaimMutations {
         let change = apply_with_token(ctx, &principal, "failClaimedStep", &token, |s| {
             let now = Utc::now();
             let error = error.parse(now)?;
-            schedule::fail(
+            failure::fail_fenced(
                 &s.execution,
                 &s.steps,
                 &token.fence(),

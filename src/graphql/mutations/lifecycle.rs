@@ -6,8 +6,8 @@ use chrono::Utc;
 use super::{mutate, mutate_loading_webhooks};
 use crate::auth::Permission;
 use crate::domain::inputs::*;
-use crate::domain::lifecycle;
 use crate::domain::records::Execution;
+use crate::domain::{failure, lifecycle};
 use crate::graphql::context::{caller, scheduler, store};
 use crate::graphql::errors::GqlResult;
 
@@ -110,9 +110,16 @@ impl LifecycleMutations {
         id: ID,
         error: ExecutionErrorInput,
     ) -> Result<Execution> {
-        let change = mutate(ctx, Permission::Manage, "failExecution", &id, |s, p| {
-            lifecycle::fail(&s.execution, error, &p.subject, Utc::now())
-        })
+        let random = rand::random::<f64>();
+        let change = mutate(
+            ctx,
+            Permission::Manage,
+            "failExecution",
+            &id,
+            move |s, p| {
+                failure::fail_execution(&s.execution, error, random, &p.subject, Utc::now())
+            },
+        )
         .await?;
         Ok(change.execution)
     }

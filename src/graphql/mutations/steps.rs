@@ -10,7 +10,7 @@ use crate::auth::Permission;
 use crate::domain::change::Change;
 use crate::domain::inputs::*;
 use crate::domain::records::Step;
-use crate::domain::steps;
+use crate::domain::{failure, steps};
 use crate::error::AppError;
 use crate::graphql::errors::GqlResult;
 
@@ -86,17 +86,19 @@ impl StepMutations {
         error: ExecutionErrorInput,
     ) -> Result<Step> {
         let rule_step_id = step_id.clone();
+        let random = rand::random::<f64>();
         let change = mutate(
             ctx,
             Permission::Report,
             "failStep",
             &execution_id,
             move |s, p| {
-                steps::fail_step(
+                failure::fail_reported_step(
                     &s.execution,
                     &s.steps,
                     &rule_step_id,
                     error,
+                    random,
                     &p.subject,
                     Utc::now(),
                 )

@@ -1,0 +1,195 @@
+//! One failure semantics, whoever reports it: a built-in handler through its worker,
+//! an agent through its claim, a client through `failStep` or `failExecution`, or the
+//! reaper for an attempt whose lease ran out. A failure is logged (an ERROR line);
+//! when it is recoverable, the execution's retry policy accepts its code and retries
+//! are left, the execution goes FAILED with a retry scheduled (`willRetry`, a WARN
+//! line "Retrying after …") and the scheduler later walks it RETRY → STARTING →
+//! RUNNING with its failed steps back to PENDING; otherwise it stays FAILED.
+
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use serde_json::json;
+
+use super::change::Change;
+use super::inputs::ExecutionErrorInput;
+use super::lifecycle::fail_into;
+use super::records::*;
+use super::retry;
+use super::schedule::{Fence, SCHEDULER, check_fence, system_error};
+use super::status::{ExecutionStatus, StepStatus};
+use super::steps::{fail_parsed_step, find};
+use super::types::{BackoffStrategy, ExecutionError, LogLevel, RetryPolicy};
+use crate::error::{AppError, AppResult};
+
+/// How an execution without a retry policy treats lost attempts (a worker killed,
+/// an agent gone silent): two more tries, 1 s then 2 s later, as BullMQ retries a
+/// stalled job, so that a step that kills its worker every time ends FAILED.
+pub const LOST_ATTEMPTS: RetryPolicy = RetryPolicy {
+    max_retries: 2,
+    backoff: BackoffStrategy::Exponential,
+    initial_delay_ms: 1_000,
+    max_delay_ms: 30_000,
+    jitter: false,
+    retryable_errors: None,
+};
+
+/// A retry the policy grants: the `number`th of `of`, after `wait`.
+struct PlannedRetry {
+    number: i32,
+    of: i32,
+    wait: Duration,
+}
+
+fn planned(
+    policy: Option<&RetryPolicy>,
+    error: &ExecutionError,
+    retries: i32,
+    random: f64,
+) -> Option<PlannedRetry> {
+    let policy = policy.filter(|p| retry::should_retry(Some(p), error, retries))?;
+    Some(PlannedRetry {
+        number: retries + 1,
+        of: policy.max_retries,
+        wait: retry::delay(policy, retries + 1, random),
+    })
+}
+
+/// The attempt `fence` holds failed with `error` (a worker's or a claimer's report).
+pub fn fail_fenced(
+    execution: &Execution,
+    steps: &[Step],
+    fence: &Fence,
+    error: ExecutionError,
+    random: f64,
+    actor: &str,
+    now: Timestamp,
+) -> AppResult<Change> {
+    check_fence(steps, fence, now)?;
+    fail_step(
+        execution,
+        steps,
+        &fence.step_id,
+        error,
+        None,
+        random,
+        actor,
+        now,
+    )
+}
+
+/// The step failed with `error`; `fallback` is the policy when the execution has
+/// none. The execution fails with it when running, to be retried if the policy says.
+#[allow(clippy::too_many_arguments)]
+pub fn fail_step(
+    execution: &Execution,
+    steps: &[Step],
+    step_id: &str,
+    error: ExecutionError,
+    fallback: Option<&RetryPolicy>,
+    random: f64,
+    actor: &str,
+    now: Timestamp,
+) -> AppResult<Change> {
+    let retries = find(steps, step_id)?.retries;
+    let policy = execution.retry_policy.as_ref().or(fallback);
+    let retry = planned(policy, &error, retries, random);
+    let retry_at = retry.as_ref().map(|r| at(now, r));
+    let mut change = fail_parsed_step(execution, steps, step_id, error, retry_at, actor, now)?;
+    let error = change
+        .steps
+        .iter()
+        .find(|s| s.id == step_id)
+        .and_then(|s| s.error.clone())
+        .unwrap_or_else(|| system_error("step failed"));
+    log_failure(&mut change, Some(step_id), &error, retry.as_ref());
+    if change.execution.status == ExecutionStatus::Running {
+        fail_into(&mut change, error, retry_at)?;
+    }
+    Ok(change)
+}
+
+/// A client reports that the step failed (`failStep`).
+pub fn fail_reported_step(
+    execution: &Execution,
+    steps: &[Step],
+    step_id: &str,
+    error: ExecutionErrorInput,
+    random: f64,
+    actor: &str,
+    now: Timestamp,
+) -> AppResult<Change> {
+    let error = error.parse(now)?;
+    fail_step(execution, steps, step_id, error, None, random, actor, now)
+}
+
+/// A client reports that the execution failed as a whole (`failExecution`).
+pub fn fail_execution(
+    execution: &Execution,
+    error: ExecutionErrorInput,
+    random: f64,
+    actor: &str,
+    now: Timestamp,
+) -> AppResult<Change> {
+    let error = error.parse(now)?;
+    let policy = execution.retry_policy.as_ref();
+    let retry = planned(policy, &error, execution.metrics.retries, random);
+    let mut change = Change::new(execution, actor, now);
+    log_failure(&mut change, None, &error, retry.as_ref());
+    fail_into(&mut change, error, retry.as_ref().map(|r| at(now, r)))?;
+    Ok(change)
+}
+
+/// A running step whose lease ran out: its attempt failed with the recoverable
+/// `SYSTEM_ERROR` "worker lost" (naming the attempt and who held it), retried under
+/// the execution's policy or else `LOST_ATTEMPTS`.
+pub fn lose_lease(
+    execution: &Execution,
+    steps: &[Step],
+    step_id: &str,
+    attempt: i32,
+    random: f64,
+    now: Timestamp,
+) -> AppResult<Change> {
+    let step = find(steps, step_id)?;
+    let expired = step
+        .schedule
+        .lease_expires_at
+        .is_some_and(|until| until <= now);
+    if step.status != StepStatus::Running || step.attempt != attempt || !expired {
+        return Err(AppError::Conflict("the lease is no longer current".into()));
+    }
+    let owner = step.schedule.lease_owner.clone().unwrap_or_default();
+    let error = ExecutionError {
+        timestamp: Some(now),
+        context: Some(async_graphql::Json(
+            json!({ "attempt": attempt, "leaseOwner": owner }),
+        )),
+        ..system_error("worker lost")
+    };
+    let lost = Some(&LOST_ATTEMPTS);
+    fail_step(
+        execution, steps, step_id, error, lost, random, SCHEDULER, now,
+    )
+}
+
+fn at(now: Timestamp, retry: &PlannedRetry) -> Timestamp {
+    now + TimeDelta::from_std(retry.wait).unwrap_or_default()
+}
+
+/// The ERROR line of a failure and, when it will be retried, the WARN line saying
+/// when ("Retrying after 1s (attempt 1/3)").
+fn log_failure(
+    change: &mut Change,
+    step: Option<&str>,
+    error: &ExecutionError,
+    retry: Option<&PlannedRetry>,
+) {
+    let context = json!({ "code": error.code, "recoverable": error.recoverable });
+    let message = format!("{}: {}", error.code, error.message);
+    change.note(LogLevel::Error, step, message, Some(context.clone()));
+    if let Some(retry) = retry {
+        let message = retry::retry_message(retry.wait, retry.number, retry.of);
+        change.note(LogLevel::Warn, step, message, Some(context));
+    }
+}
