@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 
 use crate::auth::Keys;
 use crate::config::{JwtConfig, SchedulerConfig, ServeConfig, StoreConfig};
+use crate::domain::clock;
 use crate::graphql::build_schema;
 use crate::http::{AppState, router};
 use crate::scheduler::Scheduler;
@@ -138,7 +139,7 @@ pub async fn seed(
     use rand::SeedableRng;
     const BATCH: usize = 1000;
     let mut rng = rand::rngs::StdRng::seed_from_u64(random_seed);
-    let now = Utc::now();
+    let now = clock::now();
     let batches = (0..count).step_by(BATCH).map(move |start| {
         (start..(start + BATCH).min(count))
             .map(|index| crate::domain::sample::history(&mut rng, index, now, days))

@@ -64,9 +64,9 @@ async fn seed(server: &TestServer) {
                 };
                 server
                     .gql(
+                        // The step's failure fails the execution with its error.
                         r#"mutation($id: ID!, $c: String!, $r: Boolean!, $m: String!) {
-                             failStep(executionId: $id, stepId: "work", error: { code: $c, message: $m, recoverable: $r }) { id }
-                             failExecution(id: $id, error: { code: $c, message: $m, recoverable: $r }) { id } }"#,
+                             failStep(executionId: $id, stepId: "work", error: { code: $c, message: $m, recoverable: $r }) { id } }"#,
                         json!({ "id": id, "c": code, "r": i % 6 == 2, "m": format!("failure {i}") }),
                     )
                     .await;

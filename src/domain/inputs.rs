@@ -6,6 +6,7 @@ use async_graphql::{ID, InputObject, Json};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use super::clock;
 use super::records::{Checkpoint, LogEntry, Timestamp, new_id};
 use super::types::*;
 use super::validate::{self, ErrorCode};
@@ -226,7 +227,10 @@ impl LogInput {
     pub fn parse(self, field: &str, now: Timestamp) -> AppResult<LogEntry> {
         Ok(LogEntry {
             id: new_id(),
-            timestamp: self.timestamp.unwrap_or(now),
+            timestamp: self
+                .timestamp
+                .map(clock::at_stored_precision)
+                .unwrap_or(now),
             level: self.level,
             message: validate::text(&format!("{field}.message"), self.message)?,
             step: validate::opt_id(&format!("{field}.step"), self.step)?.map(|s| s.0),

@@ -5,6 +5,7 @@
 pub mod analytics;
 pub mod change;
 pub mod claim;
+pub mod clock;
 pub mod failure;
 pub mod filter;
 pub mod inputs;

@@ -8,11 +8,12 @@
 
 use std::time::Duration;
 
-use chrono::{TimeDelta, Utc};
+use chrono::TimeDelta;
 
 use super::Scheduler;
 use super::queue::Job;
 use super::worker::is_stale;
+use crate::domain::clock;
 use crate::domain::{failure, schedule};
 use crate::error::AppResult;
 
@@ -50,7 +51,7 @@ pub async fn run(scheduler: Scheduler) {
 
 impl Scheduler {
     async fn reap(&self) -> AppResult<()> {
-        let now = Utc::now();
+        let now = clock::now();
         for (execution_id, step_id, attempt) in self.0.store.expired_leases(now, BATCH).await? {
             let random = rand::random::<f64>();
             let released = self
@@ -85,7 +86,7 @@ impl Scheduler {
     }
 
     async fn reconcile(&self) -> AppResult<()> {
-        let now = Utc::now();
+        let now = clock::now();
         let cutoff =
             now - TimeDelta::from_std(self.0.config.reconcile_interval).unwrap_or_default();
         let lost = self.0.store.unstarted_jobs(cutoff, BATCH).await?;
@@ -122,7 +123,7 @@ impl Scheduler {
     /// Records a checkpoint of each RUNNING execution whose last one is a checkpoint
     /// interval old.
     async fn checkpoint(&self) -> AppResult<()> {
-        let now = Utc::now();
+        let now = clock::now();
         let cutoff =
             now - TimeDelta::from_std(self.0.config.checkpoint_interval).unwrap_or_default();
         for execution_id in self.0.store.checkpoints_due(cutoff, BATCH).await? {

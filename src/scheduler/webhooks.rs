@@ -14,6 +14,7 @@ use super::Scheduler;
 use super::queue::Job;
 use crate::auth::Principal;
 use crate::domain::change::Change;
+use crate::domain::clock;
 use crate::domain::records::{Event, Execution, Webhook, WebhookDelivery, new_id};
 use crate::domain::webhooks::{backoff, event_name, is_private, payload, signature};
 use crate::error::{AppError, AppResult};
@@ -85,7 +86,7 @@ impl Scheduler {
                 Ok(_) => None,
                 Err(error) => Some(error.clone()),
             },
-            delivered_at: Utc::now(),
+            delivered_at: clock::now(),
             duration_ms: started.elapsed().as_millis() as i64,
         };
         tracing::debug!(webhook = %webhook.id, sequence = event.sequence, attempt, ok, "webhook attempt");

@@ -22,6 +22,7 @@ use super::handlers::{HandlerResult, StepCall, error};
 use super::queue::{Job, JobRunner};
 use crate::auth::Principal;
 use crate::domain::change::Change;
+use crate::domain::clock;
 use crate::domain::failure;
 use crate::domain::records::{Step, Timestamp};
 use crate::domain::schedule::{self, Fence, SCHEDULER, StepJob};
@@ -113,7 +114,7 @@ impl Scheduler {
     where
         F: FnOnce(&Snapshot, Timestamp) -> AppResult<Change> + Send + 'static,
     {
-        let rule = Box::new(move |snapshot: &Snapshot| rule(snapshot, Utc::now()));
+        let rule = Box::new(move |snapshot: &Snapshot| rule(snapshot, clock::now()));
         self.apply_as(Principal::scheduler(), action, execution_id, rule)
     }
 
@@ -181,8 +182,13 @@ impl Scheduler {
             )
         };
         if let Some(waiting) = self.contained_step(job, handed_out).await {
-            let step = schedule::as_begun(&waiting, Utc::now());
-            let began = self.submit("beginStep", &job.execution_id, begin);
+            // The attempt begins now, before its start commits: the start records
+            // this time, when the work began.
+            let began_at = clock::now();
+            let step = schedule::as_begun(&waiting, began_at);
+            let began = self.submit("beginStep", &job.execution_id, move |s, _| {
+                begin(s, began_at)
+            });
             return self
                 .attempt_at(&job.execution_id, step, job.ready_at, began)
                 .await;
@@ -270,6 +276,8 @@ impl Scheduler {
         let outcome = self
             .run_handler(&execution_id, &step, &fence, interrupt)
             .await;
+        // The report records when the work ended, not when the report commits.
+        let ended_at = clock::now();
         self.untrack(&execution_id, &step);
         let Some(outcome) = outcome else {
             tracing::info!(execution = %execution_id, step = %step.id, "step interrupted");
@@ -284,13 +292,14 @@ impl Scheduler {
         metrics::counter!("exechub_steps_total", "outcome" => outcome_label).increment(1);
         let failure = match outcome {
             Ok(output) => {
-                self.report_success(&execution_id, fence, output, began);
+                self.report_success(&execution_id, fence, output, ended_at, began);
                 return;
             }
             Err(failure) => failure,
         };
         let random = rand::rng().random::<f64>();
-        let reported = self.submit("failStep", &execution_id, move |s, now| {
+        let reported = self.submit("failStep", &execution_id, move |s, _| {
+            let now = ended_at;
             let failure = crate::domain::types::ExecutionError {
                 timestamp: Some(now),
                 ..failure
@@ -313,17 +322,21 @@ impl Scheduler {
     /// in that slot (`schedule::continue_with`): a chain's next step skips the queue
     /// and a commit. A contained next step starts at once, as a queued one does; any
     /// other once its start is committed. The reporting worker does not wait for the
-    /// decision: its slot is free as soon as the report is queued.
+    /// decision: its slot is free as soon as the report is queued. `ended_at`, when
+    /// the handler returned, is the step's completion time (and a continued step's
+    /// start).
     fn report_success(
         &self,
         execution_id: &str,
         fence: Fence,
         output: Option<serde_json::Value>,
+        ended_at: Timestamp,
         began: Option<JoinHandle<()>>,
     ) {
         let (started, next) = oneshot::channel::<(Slot, Step)>();
         let (scheduler, owner, lease) = (self.clone(), self.0.name.clone(), self.lease_delta());
-        let completed = self.submit("completeStep", execution_id, move |s, now| {
+        let completed = self.submit("completeStep", execution_id, move |s, _| {
+            let now = ended_at;
             let mut change = schedule::succeed(
                 &s.execution,
                 &s.steps,
@@ -470,7 +483,7 @@ impl Scheduler {
         ticks.tick().await;
         loop {
             ticks.tick().await;
-            let now = Utc::now();
+            let now = clock::now();
             match self
                 .0
                 .store

@@ -10,6 +10,7 @@ use serde_json::Value;
 use crate::auth::{Permission, Principal};
 use crate::domain::change::Change;
 use crate::domain::claim::{ClaimToken, effective_level};
+use crate::domain::clock;
 use crate::domain::inputs::{ClaimStepInput, ExecutionErrorInput, StepMetricsInput};
 use crate::domain::lifecycle;
 use crate::domain::records::{Execution, Step, new_id};
@@ -92,7 +93,7 @@ impl ClaimMutations {
         let principal = caller(ctx, Permission::Report).gql()?;
         let filter = input.parse().gql()?;
         let aging = scheduler(ctx).aging();
-        let now = Utc::now();
+        let now = clock::now();
         let fits = |execution: &Execution, step: &Step| filter.fits(execution, step);
         let mut offers = store(ctx)
             .offers(&principal, &filter.handler_kinds, fits, OFFERS_PER_LEVEL)
@@ -116,7 +117,7 @@ impl ClaimMutations {
             };
             let claimed = store(ctx)
                 .apply(&principal, "claimStep", &token.execution_id, false, |s| {
-                    let now = Utc::now();
+                    let now = clock::now();
                     let until = now + TimeDelta::from_std(filter.lease).unwrap_or_default();
                     schedule::claim(
                         &s.execution,
@@ -157,7 +158,7 @@ impl ClaimMutations {
             .heartbeat_lease(lease_ms, scheduler(ctx).lease())
             .gql()?;
         let change = apply_with_token(ctx, &principal, "heartbeatStep", &token, |s| {
-            let now = Utc::now();
+            let now = clock::now();
             let until = now + TimeDelta::from_std(lease).unwrap_or_default();
             let mut change = match progress {
                 Some(value) => {
@@ -191,7 +192,7 @@ impl ClaimMutations {
                 output,
                 metrics,
                 &principal.subject,
-                Utc::now(),
+                clock::now(),
             )
         })
         .await?;
@@ -208,7 +209,7 @@ impl ClaimMutations {
         let token = ClaimToken::parse(&token).gql()?;
         let random = rand::rng().random::<f64>();
         let change = apply_with_token(ctx, &principal, "failClaimedStep", &token, |s| {
-            let now = Utc::now();
+            let now = clock::now();
             let error = error.parse(now)?;
             failure::fail_fenced(
                 &s.execution,

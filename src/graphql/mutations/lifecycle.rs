@@ -1,10 +1,10 @@
 //! Creating and updating executions, and moving them through their lifecycle.
 
 use async_graphql::{Context, ID, Object, Result};
-use chrono::Utc;
 
 use super::{mutate, mutate_loading_webhooks};
 use crate::auth::Permission;
+use crate::domain::clock;
 use crate::domain::inputs::*;
 use crate::domain::records::Execution;
 use crate::domain::{failure, lifecycle};
@@ -26,7 +26,7 @@ impl LifecycleMutations {
         let provider = input.provider_id.as_ref().map(|p| p.as_str());
         let customer = principal.owner_for_new(customer, provider).gql()?;
         let kinds = scheduler(ctx).step_kinds();
-        let now = Utc::now();
+        let now = clock::now();
         let change = lifecycle::create(input, customer, kinds, &principal.subject, now).gql()?;
         let execution = store(ctx).create(&principal, &change).await.gql()?;
         if execution.id == change.execution.id {
@@ -43,7 +43,7 @@ impl LifecycleMutations {
     ) -> Result<Execution> {
         let change =
             mutate_loading_webhooks(ctx, Permission::Manage, "updateExecution", &id, |s, p| {
-                lifecycle::update(&s.execution, &s.webhooks, input, &p.subject, Utc::now())
+                lifecycle::update(&s.execution, &s.webhooks, input, &p.subject, clock::now())
             })
             .await?;
         Ok(change.execution)
@@ -51,7 +51,7 @@ impl LifecycleMutations {
 
     async fn start_execution(&self, ctx: &Context<'_>, id: ID) -> Result<Execution> {
         let change = mutate(ctx, Permission::Manage, "startExecution", &id, |s, p| {
-            lifecycle::start(&s.execution, &p.subject, Utc::now())
+            lifecycle::start(&s.execution, &p.subject, clock::now())
         })
         .await?;
         Ok(change.execution)
@@ -64,7 +64,7 @@ impl LifecycleMutations {
         reason: Option<String>,
     ) -> Result<Execution> {
         let change = mutate(ctx, Permission::Manage, "pauseExecution", &id, |s, p| {
-            lifecycle::pause(&s.execution, &s.steps, reason, &p.subject, Utc::now())
+            lifecycle::pause(&s.execution, &s.steps, reason, &p.subject, clock::now())
         })
         .await?;
         Ok(change.execution)
@@ -72,7 +72,7 @@ impl LifecycleMutations {
 
     async fn resume_execution(&self, ctx: &Context<'_>, id: ID) -> Result<Execution> {
         let change = mutate(ctx, Permission::Manage, "resumeExecution", &id, |s, p| {
-            lifecycle::resume(&s.execution, &p.subject, Utc::now())
+            lifecycle::resume(&s.execution, &p.subject, clock::now())
         })
         .await?;
         Ok(change.execution)
@@ -85,7 +85,7 @@ impl LifecycleMutations {
         reason: Option<String>,
     ) -> Result<Execution> {
         let change = mutate(ctx, Permission::Manage, "cancelExecution", &id, |s, p| {
-            lifecycle::cancel(&s.execution, reason, &p.subject, Utc::now())
+            lifecycle::cancel(&s.execution, reason, &p.subject, clock::now())
         })
         .await?;
         Ok(change.execution)
@@ -98,7 +98,7 @@ impl LifecycleMutations {
         result: ExecutionResultInput,
     ) -> Result<Execution> {
         let change = mutate(ctx, Permission::Manage, "completeExecution", &id, |s, p| {
-            lifecycle::complete(&s.execution, result, &p.subject, Utc::now())
+            lifecycle::complete(&s.execution, result, &p.subject, clock::now())
         })
         .await?;
         Ok(change.execution)
@@ -117,7 +117,7 @@ impl LifecycleMutations {
             "failExecution",
             &id,
             move |s, p| {
-                failure::fail_execution(&s.execution, error, random, &p.subject, Utc::now())
+                failure::fail_execution(&s.execution, error, random, &p.subject, clock::now())
             },
         )
         .await?;
@@ -126,7 +126,7 @@ impl LifecycleMutations {
 
     async fn retry_execution(&self, ctx: &Context<'_>, id: ID) -> Result<Execution> {
         let change = mutate(ctx, Permission::Manage, "retryExecution", &id, |s, p| {
-            lifecycle::retry(&s.execution, &s.steps, &p.subject, Utc::now())
+            lifecycle::retry(&s.execution, &s.steps, &p.subject, clock::now())
         })
         .await?;
         Ok(change.execution)

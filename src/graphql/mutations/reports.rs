@@ -2,10 +2,10 @@
 //! logs and checkpoints.
 
 use async_graphql::{Context, ID, Object, Result};
-use chrono::Utc;
 
 use super::mutate;
 use crate::auth::Permission;
+use crate::domain::clock;
 use crate::domain::inputs::*;
 use crate::domain::lifecycle;
 use crate::domain::records::{Checkpoint, Execution, LogEntry};
@@ -23,7 +23,9 @@ impl ReportMutations {
             Permission::Report,
             "updateProgress",
             &id,
-            move |s, p| lifecycle::update_progress(&s.execution, progress, &p.subject, Utc::now()),
+            move |s, p| {
+                lifecycle::update_progress(&s.execution, progress, &p.subject, clock::now())
+            },
         )
         .await?;
         Ok(change.execution)
@@ -36,7 +38,7 @@ impl ReportMutations {
         metrics: MetricsInput,
     ) -> Result<Execution> {
         let change = mutate(ctx, Permission::Report, "recordMetrics", &id, |s, p| {
-            lifecycle::record_metrics(&s.execution, metrics, &p.subject, Utc::now())
+            lifecycle::record_metrics(&s.execution, metrics, &p.subject, clock::now())
         })
         .await?;
         Ok(change.execution)
@@ -56,7 +58,7 @@ impl ReportMutations {
         logs: Vec<LogInput>,
     ) -> Result<Vec<LogEntry>> {
         let change = mutate(ctx, Permission::Report, "appendLogs", &id, |s, p| {
-            lifecycle::append_logs(&s.execution, logs, &p.subject, Utc::now())
+            lifecycle::append_logs(&s.execution, logs, &p.subject, clock::now())
         })
         .await?;
         Ok(change.logs)
@@ -69,7 +71,7 @@ impl ReportMutations {
         input: CheckpointInput,
     ) -> Result<Checkpoint> {
         let change = mutate(ctx, Permission::Report, "createCheckpoint", &id, |s, p| {
-            lifecycle::create_checkpoint(&s.execution, input, &p.subject, Utc::now())
+            lifecycle::create_checkpoint(&s.execution, input, &p.subject, clock::now())
         })
         .await?;
         change

@@ -2,12 +2,13 @@
 //! complete, fail and skip.
 
 use async_graphql::{Context, ID, Json, Object, Result};
-use chrono::Utc;
+
 use serde_json::Value;
 
 use super::mutate;
 use crate::auth::Permission;
 use crate::domain::change::Change;
+use crate::domain::clock;
 use crate::domain::inputs::*;
 use crate::domain::records::Step;
 use crate::domain::{failure, steps};
@@ -42,7 +43,7 @@ impl StepMutations {
             Permission::Report,
             "startStep",
             &execution_id,
-            |s, p| steps::start_step(&s.execution, &s.steps, step, &p.subject, Utc::now()),
+            |s, p| steps::start_step(&s.execution, &s.steps, step, &p.subject, clock::now()),
         )
         .await?;
         written_step(change, &step_id)
@@ -70,7 +71,7 @@ impl StepMutations {
                     output,
                     metrics,
                     &p.subject,
-                    Utc::now(),
+                    clock::now(),
                 )
             },
         )
@@ -100,7 +101,7 @@ impl StepMutations {
                     error,
                     random,
                     &p.subject,
-                    Utc::now(),
+                    clock::now(),
                 )
             },
         )
@@ -128,7 +129,7 @@ impl StepMutations {
                     &rule_step_id,
                     reason,
                     &p.subject,
-                    Utc::now(),
+                    clock::now(),
                 )
             },
         )
