@@ -21,10 +21,15 @@ pub struct Fanout {
     sender: mpsc::Sender<String>,
 }
 
-/// A message on the channel is the publishing process's id, then each event as JSON,
-/// each on a line of its own (JSON text has no raw newline): a process skips its own
-/// messages (delivered already) without parsing them.
+/// A message on the channel is a header line, `exechub-events/<version>
+/// <publishing process's id>`, then each event as JSON, each on a line of its own
+/// (JSON text has no raw newline). A process skips its own messages (delivered
+/// already) without parsing them, and ignores a version it cannot read (during a
+/// rolling upgrade), asking its subscribers to read what they missed from the table.
 const LINE_END: char = '\n';
+/// The message format this process writes and reads. Raise it when `Published`
+/// changes in a way older readers would misread.
+const FORMAT: &str = "exechub-events/2";
 
 impl Fanout {
     pub(super) fn send(&self, message: &Message) {
@@ -64,7 +69,7 @@ async fn publish(
     const BATCH: usize = 256;
     let mut batch = Vec::new();
     while receiver.recv_many(&mut batch, BATCH).await > 0 {
-        let mut message = origin.clone();
+        let mut message = header(&origin);
         for json in batch.drain(..) {
             message.push(LINE_END);
             message.push_str(&json);
@@ -76,19 +81,33 @@ async fn publish(
     }
 }
 
+fn header(origin: &str) -> String {
+    format!("{FORMAT} {origin}")
+}
+
 /// Delivers what other processes publish, reconnecting after a second on failure.
 async fn listen(client: redis::Client, channel: String, origin: String, hub: Hub) {
     loop {
         match client.get_async_pubsub().await {
             Ok(mut pubsub) => match pubsub.subscribe(&channel).await {
                 Ok(()) => {
+                    // Messages published while no connection listened are lost.
+                    hub.resync();
                     let mut messages = pubsub.on_message();
                     while let Some(message) = messages.next().await {
                         let Ok(payload) = message.get_payload::<String>() else {
                             continue;
                         };
                         let mut lines = payload.split(LINE_END);
-                        if lines.next() == Some(origin.as_str()) {
+                        let head = lines.next().unwrap_or_default();
+                        if head == header(&origin) {
+                            continue;
+                        }
+                        if !head.starts_with(FORMAT)
+                            || head.as_bytes().get(FORMAT.len()) != Some(&b' ')
+                        {
+                            tracing::warn!(header = %head, "an event message in another format; reading from the table");
+                            hub.resync();
                             continue;
                         }
                         for json in lines {

@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::{broadcast, watch};
 
 use super::catch_up::CatchUps;
 use super::fanout::Fanout;
@@ -40,18 +41,46 @@ struct Inner {
     fanout: OnceLock<Fanout>,
     /// The reads lagging subscribers catch up with.
     catch_ups: CatchUps,
+    /// Bumped when events may have gone by unseen (a fan-out message this process
+    /// cannot read): every subscriber then reads what it missed from the table.
+    resync: watch::Sender<u64>,
+}
+
+/// A subscriber's end of a channel: its messages, and a lag whenever the hub asks
+/// every subscriber to resynchronise.
+pub struct Receiver {
+    messages: broadcast::Receiver<Message>,
+    resync: watch::Receiver<u64>,
+}
+
+impl Receiver {
+    /// The next message, or `Lagged` when some may have been missed.
+    pub async fn recv(&mut self) -> Result<Message, RecvError> {
+        tokio::select! {
+            biased;
+            changed = self.resync.changed() => match changed {
+                Ok(()) => Err(RecvError::Lagged(0)),
+                Err(_) => std::future::pending().await,
+            },
+            message = self.messages.recv() => message,
+        }
+    }
+
+    pub fn try_recv(&mut self) -> Result<Message, TryRecvError> {
+        self.messages.try_recv()
+    }
 }
 
 /// A subscription to one execution's events; leaving drops the channel when it was
 /// the last one.
 pub struct Topic {
-    receiver: Option<broadcast::Receiver<Message>>,
+    receiver: Option<Receiver>,
     execution_id: String,
     hub: Hub,
 }
 
 impl Topic {
-    pub fn receiver(&mut self) -> &mut broadcast::Receiver<Message> {
+    pub fn receiver(&mut self) -> &mut Receiver {
         self.receiver.as_mut().expect("receiver until dropped")
     }
 
@@ -87,6 +116,7 @@ impl Hub {
             feed: broadcast::channel(FEED_CAPACITY).0,
             fanout: OnceLock::new(),
             catch_ups: CatchUps::default(),
+            resync: watch::channel(0).0,
         }))
     }
 
@@ -100,19 +130,32 @@ impl Hub {
 
     pub fn subscribe(&self, execution_id: &str) -> Topic {
         let mut topics = self.0.topics.lock().expect("topics lock");
-        let receiver = topics
+        let messages = topics
             .entry(execution_id.to_owned())
             .or_insert_with(|| broadcast::channel(TOPIC_CAPACITY).0)
             .subscribe();
         Topic {
-            receiver: Some(receiver),
+            receiver: Some(self.receiver(messages)),
             execution_id: execution_id.to_owned(),
             hub: self.clone(),
         }
     }
 
-    pub fn subscribe_feed(&self) -> broadcast::Receiver<Message> {
-        self.0.feed.subscribe()
+    pub fn subscribe_feed(&self) -> Receiver {
+        self.receiver(self.0.feed.subscribe())
+    }
+
+    fn receiver(&self, messages: broadcast::Receiver<Message>) -> Receiver {
+        Receiver {
+            messages,
+            resync: self.0.resync.subscribe(),
+        }
+    }
+
+    /// Tells every subscriber of this process that events may have gone by unseen:
+    /// each reads what it missed from the table.
+    pub(super) fn resync(&self) {
+        self.0.resync.send_modify(|generation| *generation += 1);
     }
 
     /// Publishes a committed change's events here and, with Redis, to every process.
