@@ -10,6 +10,7 @@ use anyhow::Context;
 use chrono::Utc;
 
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use crate::auth::Keys;
 use crate::config::{JwtConfig, SchedulerConfig, ServeConfig, StoreConfig};
@@ -24,6 +25,8 @@ pub struct App {
     pub store: Store,
     pub scheduler: Scheduler,
     pub router: axum::Router,
+    /// Cancelled when the server stops (`serve`).
+    shutdown: CancellationToken,
 }
 
 impl App {
@@ -40,6 +43,7 @@ impl App {
         }
         let keys = Arc::new(Keys::load(jwt, &store_config.data_dir)?);
         spawn_log_retention(store.clone(), serve.log_retention, serve.retention_interval);
+        let shutdown = CancellationToken::new();
         let state = AppState {
             schema: build_schema(Some((store.clone(), scheduler.clone())), serve),
             store: store.clone(),
@@ -47,23 +51,41 @@ impl App {
             insecure_no_auth: serve.insecure_no_auth,
             ws_init_timeout: serve.ws_init_timeout,
             ws_ping_interval: serve.ws_ping_interval,
+            shutdown: shutdown.clone(),
         };
         Ok(App {
             store,
             scheduler,
             router: router(state, serve.max_body_bytes),
+            shutdown,
         })
     }
 
-    /// Serves on `listener` until the process ends or `shutdown` resolves.
+    /// Serves on `listener` until `stop` resolves, then stops without losing work:
+    /// takes no new connections, closes WebSockets (1001) and ends SSE streams,
+    /// lets requests in flight finish, and drains the scheduler
+    /// (`Scheduler::drain`).
     pub async fn serve(
         self,
         listener: TcpListener,
-        shutdown: impl Future<Output = ()> + Send + 'static,
+        stop: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        axum::serve(listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        let shutdown = self.shutdown.clone();
+        let serving = axum::serve(listener, self.router).with_graceful_shutdown(async move {
+            stop.await;
+            shutdown.cancel();
+        });
+        let serving = async {
+            let served = serving.await;
+            self.shutdown.cancel();
+            served
+        };
+        let draining = async {
+            self.shutdown.cancelled().await;
+            self.scheduler.drain().await;
+        };
+        let (served, ()) = tokio::join!(serving, draining);
+        served?;
         Ok(())
     }
 }

@@ -182,6 +182,10 @@ pub struct SchedulerConfig {
         value_parser = humantime::parse_duration
     )]
     pub poll_interval: Duration,
+    /// On SIGTERM, how long running built-in steps may take to finish; the rest are
+    /// interrupted and given back (a lost attempt) to run again elsewhere at once.
+    #[arg(long, env = "EXECHUB_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
     /// Step handler kinds that only separate worker processes run (an embedder's own
     /// kinds), comma-separated: steps may name them besides `external` and the
     /// built-in `echo`, `delay` and `http`; any other kind is refused at create.
@@ -207,6 +211,7 @@ impl Default for SchedulerConfig {
             reconcile_interval: Duration::from_secs(30),
             checkpoint_interval: Duration::from_secs(15 * 60),
             poll_interval: Duration::from_millis(50),
+            shutdown_grace: Duration::from_secs(10),
             handler_kinds: Vec::new(),
             worker_name: "exechub".into(),
             webhook_allow_private: false,

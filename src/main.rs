@@ -92,8 +92,8 @@ enum Command {
     },
 }
 
-/// Ctrl-C or SIGTERM (what service managers send): stop accepting, finish in-flight
-/// requests, exit.
+/// Ctrl-C or SIGTERM (what service managers send): the process then stops without
+/// losing work (`App::serve`, `Scheduler::drain`) and exits 0.
 async fn shutdown_signal() {
     let terminate = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -159,6 +159,7 @@ async fn main() -> anyhow::Result<()> {
             let worker = run_worker(&store, &scheduler).await?;
             println!("exechub worker {} is running", worker.name());
             shutdown_signal().await;
+            worker.drain().await;
             Ok(())
         }
         Command::Migrate { store } => {

@@ -4,43 +4,11 @@
 
 mod support;
 
-use std::process::Child;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 use support::ws::{TRANSPORT_WS, WsClient, event_of};
-use support::{Backend, Options, TestServer, post_gql, postgres_configured};
-
-/// A child process killed when the test ends, however it ends.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `exechub serve --no-workers` on a free port; returns it once it answers.
-async fn serve(server: &TestServer) -> (Process, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let bind = format!("127.0.0.1:{port}");
-    let process = Process(server.spawn("serve", &["--no-workers", "--bind", &bind]));
-    let base = format!("http://{bind}");
-    let started = Instant::now();
-    while reqwest::get(format!("{base}/healthz")).await.is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "serve did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    (process, base)
-}
+use support::{Backend, Options, Process, TestServer, post_gql, postgres_configured};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_cross_processes() {
@@ -51,8 +19,8 @@ async fn events_cross_processes() {
     let mut options = Options::default();
     options.serve.no_workers = true;
     let server = TestServer::start_with(Backend::Postgres, options).await;
-    let (_a, a) = serve(&server).await;
-    let (_b, b) = serve(&server).await;
+    let (_a, a) = server.serve_process(&[]).await;
+    let (_b, b) = server.serve_process(&[]).await;
     let _worker = Process(server.spawn("worker", &[]));
 
     let token = server.admin();

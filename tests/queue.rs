@@ -98,7 +98,13 @@ where
         .collect();
     queue.push(jobs).await.expect("push");
     let ran = Arc::new(AtomicUsize::new(0));
-    queue.spawn_workers(&format!("worker-{id}"), 4, Arc::new(Counting(ran.clone())));
+    let stop = tokio_util::sync::CancellationToken::new();
+    queue.spawn_workers(
+        &format!("worker-{id}"),
+        4,
+        Arc::new(Counting(ran.clone())),
+        stop,
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     while ran.load(Ordering::SeqCst) < 3 {
         assert!(Instant::now() < deadline, "the jobs never ran");

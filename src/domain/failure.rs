@@ -160,17 +160,47 @@ pub fn lose_lease(
         return Err(AppError::Conflict("the lease is no longer current".into()));
     }
     let owner = step.schedule.lease_owner.clone().unwrap_or_default();
-    let error = ExecutionError {
-        timestamp: Some(now),
-        context: Some(async_graphql::Json(
-            json!({ "attempt": attempt, "leaseOwner": owner }),
-        )),
-        ..system_error("worker lost")
-    };
+    let error = lost_attempt("worker lost", attempt, &owner, now);
     let lost = Some(&LOST_ATTEMPTS);
     fail_step(
         execution, steps, step_id, error, lost, random, SCHEDULER, now,
     )
+}
+
+/// A worker that stops (SIGTERM) gives back an attempt it could not finish in its
+/// grace time: a lost attempt as `lose_lease` records it, at once rather than when
+/// the lease runs out.
+pub fn give_back(
+    execution: &Execution,
+    steps: &[Step],
+    fence: &Fence,
+    random: f64,
+    now: Timestamp,
+) -> AppResult<Change> {
+    check_fence(steps, fence, now)?;
+    let error = lost_attempt("worker stopped", fence.attempt, &fence.owner, now);
+    let lost = Some(&LOST_ATTEMPTS);
+    fail_step(
+        execution,
+        steps,
+        &fence.step_id,
+        error,
+        lost,
+        random,
+        SCHEDULER,
+        now,
+    )
+}
+
+/// The recoverable `SYSTEM_ERROR` of a lost attempt, naming it and who held it.
+fn lost_attempt(message: &str, attempt: i32, owner: &str, now: Timestamp) -> ExecutionError {
+    ExecutionError {
+        timestamp: Some(now),
+        context: Some(async_graphql::Json(
+            json!({ "attempt": attempt, "leaseOwner": owner }),
+        )),
+        ..system_error(message)
+    }
 }
 
 fn at(now: Timestamp, retry: &PlannedRetry) -> Timestamp {

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
+use tokio_util::sync::CancellationToken;
 use tower_http::cors::CorsLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
@@ -37,6 +38,9 @@ pub struct AppState {
     pub ws_init_timeout: Duration,
     /// `--ws-ping-interval`, also the SSE keep-alive.
     pub ws_ping_interval: Duration,
+    /// Cancelled when the server stops: WebSockets close with 1001 and SSE streams
+    /// end, so that no connection keeps a stopping server alive.
+    pub shutdown: CancellationToken,
 }
 
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {

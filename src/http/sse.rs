@@ -36,6 +36,8 @@ pub async fn stream_handler(
         let data = serde_json::to_string(&response).expect("responses serialize");
         Ok(Event::default().event("next").data(data))
     });
+    // A stopping server ends the stream (`complete`), as a finished operation does.
+    let results = results.take_until(state.shutdown.clone().cancelled_owned());
     let complete = stream::once(async { Ok(Event::default().event("complete").data("")) });
     Sse::new(results.chain(complete)).keep_alive(KeepAlive::new().interval(state.ws_ping_interval))
 }

@@ -21,6 +21,8 @@ pub struct PriorityGate {
 
 struct State {
     free: usize,
+    /// Set when the process stops: no job gets a slot any more.
+    closed: bool,
     next_ticket: u64,
     waiting: Vec<Waiter>,
 }
@@ -35,7 +37,7 @@ struct Waiter {
 impl State {
     /// Takes a slot if one is free and no job waits for it.
     fn take_free(&mut self) -> bool {
-        let free = self.free > 0 && self.waiting.is_empty();
+        let free = self.free > 0 && self.waiting.is_empty() && !self.closed;
         if free {
             self.free -= 1;
         }
@@ -58,6 +60,7 @@ impl PriorityGate {
             aging,
             state: Mutex::new(State {
                 free: slots.max(1),
+                closed: false,
                 next_ticket: 0,
                 waiting: Vec::new(),
             }),
@@ -101,11 +104,20 @@ impl PriorityGate {
         self.state.lock().expect("gate lock").waiting.len()
     }
 
+    /// Gives no more slots: the jobs waiting wait for good (their process is
+    /// stopping, and the reconciler queues their steps again elsewhere).
+    pub fn close(&self) {
+        self.state.lock().expect("gate lock").closed = true;
+    }
+
     /// Hands a freed slot to the most deserving waiter still waiting.
     fn release(&self) {
         let mut state = self.state.lock().expect("gate lock");
         let now = Utc::now();
-        while let Some(best) = self.most_deserving(&state.waiting, now) {
+        while let Some(best) = self
+            .most_deserving(&state.waiting, now)
+            .filter(|_| !state.closed)
+        {
             let waiter = state.waiting.swap_remove(best);
             if waiter.wake.send(()).is_ok() {
                 return;

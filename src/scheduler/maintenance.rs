@@ -30,6 +30,7 @@ pub async fn run(scheduler: Scheduler) {
     );
     loop {
         tokio::select! {
+            _ = scheduler.0.stopping.cancelled() => return,
             _ = ticks.tick() => {
                 if let Err(error) = scheduler.reap().await {
                     tracing::warn!(?error, "reaping leases and timeouts failed");

@@ -8,6 +8,7 @@
 
 mod batches;
 mod commits;
+mod drain;
 pub mod gate;
 pub mod handlers;
 mod maintenance;
@@ -23,6 +24,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::config::SchedulerConfig;
 use crate::domain::change::Change;
@@ -62,6 +64,11 @@ struct Inner {
     running: Mutex<HashMap<(String, String), (i32, CancellationToken)>>,
     /// Whether this process runs steps (`start_workers`).
     workers_started: AtomicBool,
+    /// Cancelled when the process stops: its queue workers and maintenance end.
+    stopping: CancellationToken,
+    /// The steps running here and the reports and jobs on their way to the
+    /// database and the queue: what a stopping process waits for.
+    tasks: TaskTracker,
 }
 
 impl Scheduler {
@@ -111,6 +118,8 @@ impl Scheduler {
             name,
             running: Mutex::new(HashMap::new()),
             workers_started: AtomicBool::new(false),
+            stopping: CancellationToken::new(),
+            tasks: TaskTracker::new(),
         })))
     }
 
@@ -150,9 +159,12 @@ impl Scheduler {
     pub fn start_workers(&self) {
         self.0.workers_started.store(true, Ordering::Relaxed);
         let lookahead = self.0.config.concurrency;
-        self.0
-            .queue
-            .spawn_workers(&self.0.name, lookahead, Arc::new(self.clone()));
+        self.0.queue.spawn_workers(
+            &self.0.name,
+            lookahead,
+            Arc::new(self.clone()),
+            self.0.stopping.clone(),
+        );
         tokio::spawn(maintenance::run(self.clone()));
         tracing::info!(worker = %self.0.name, concurrency = lookahead, redis = self.0.queue.is_redis(), "workers started");
     }
@@ -189,7 +201,7 @@ impl Scheduler {
         }
         if !jobs.is_empty() {
             let scheduler = self.clone();
-            tokio::spawn(async move { scheduler.push(jobs).await });
+            self.track_task(async move { scheduler.push(jobs).await });
         }
     }
 
@@ -208,7 +220,7 @@ impl Scheduler {
                 Some(slot) => {
                     let scheduler = self.clone();
                     let step = change.steps.iter().find(|s| s.id == job.step_id).cloned();
-                    tokio::spawn(async move { scheduler.run_step_in(slot, job, step).await });
+                    self.track_task(async move { scheduler.run_step_in(slot, job, step).await });
                 }
                 None => queued.push(job),
             }

@@ -14,6 +14,7 @@ use apalis_redis::RedisStorage;
 use apalis_sqlite::{SqliteConnectOptions, SqlitePoolOptions, SqliteStorage};
 use futures::channel::mpsc;
 use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
 
 use crate::domain::schedule::StepJob;
 use crate::domain::types::Priority;
@@ -246,20 +247,37 @@ impl Queue {
     }
 
     /// Starts one apalis worker per level, each taking up to `lookahead` jobs at a
-    /// time, all handing their jobs to `runner`. `name` must be unique per process.
-    /// A worker that stops (e.g. Redis lost its registration) is started again under
-    /// a fresh name.
-    pub fn spawn_workers<R: JobRunner>(&self, name: &str, lookahead: usize, runner: Arc<R>) {
+    /// time, all handing their jobs to `runner`, until `stop`. `name` must be unique
+    /// per process. A worker that stops by itself (e.g. Redis lost its registration)
+    /// is started again under a fresh name.
+    pub fn spawn_workers<R: JobRunner>(
+        &self,
+        name: &str,
+        lookahead: usize,
+        runner: Arc<R>,
+        stop: CancellationToken,
+    ) {
         for priority in Priority::ALL.iter().copied() {
             let queue = self.clone();
             let runner = runner.clone();
             let name = format!("{name}-{}", priority.as_str().to_lowercase());
+            let stop = stop.clone();
             tokio::spawn(async move {
                 for generation in 0u64.. {
                     let worker_name = format!("{name}-{generation}");
-                    let outcome = queue
-                        .start_worker(priority, worker_name.clone(), lookahead, runner.clone())
-                        .await;
+                    let mut worker = queue.start_worker(
+                        priority,
+                        worker_name.clone(),
+                        lookahead,
+                        runner.clone(),
+                    );
+                    let outcome = tokio::select! {
+                        outcome = &mut worker => outcome,
+                        _ = stop.cancelled() => {
+                            worker.abort();
+                            return;
+                        }
+                    };
                     tracing::warn!(worker = %worker_name, ?outcome, "queue worker stopped; restarting");
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }

@@ -54,7 +54,7 @@ impl JobRunner for Scheduler {
         let scheduler = self.clone();
         if let Job::Step(job) = job {
             let slot = self.0.gate.enter(job.priority, job.ready_at).await;
-            tokio::spawn(async move { scheduler.run_step_in(slot, job, None).await });
+            self.track_task(async move { scheduler.run_step_in(slot, job, None).await });
             return;
         }
         if let Err(error) = tokio::spawn(async move { scheduler.run_detached(job).await }).await {
@@ -314,7 +314,20 @@ impl Scheduler {
                 now,
             )
         });
-        commit_in_background(execution_id, reported_after(began, reported));
+        self.commit_in_background(execution_id, reported_after(began, reported));
+    }
+
+    /// Lets a report commit (and its change be dispatched) on a task of its own, so
+    /// that the worker's slot and queue job are free for the next job meanwhile: a
+    /// slot bounds the handlers running, not the reports waiting for their
+    /// transaction. A stopping process waits for it (`drain`); should the process
+    /// die first, the step's lease runs out and it runs again.
+    fn commit_in_background(
+        &self,
+        execution_id: String,
+        reported: impl Future<Output = AppResult<Change>> + Send + 'static,
+    ) {
+        self.track_task(async move { committed(&execution_id, reported).await });
     }
 
     /// Reports a success. When the completion is decided and this process has a slot
@@ -363,7 +376,7 @@ impl Scheduler {
         });
         let completed = reported_after(began, completed);
         let (scheduler, execution_id) = (self.clone(), execution_id.to_owned());
-        tokio::spawn(async move {
+        self.track_task(async move {
             let Ok((_slot, step)) = next.await else {
                 return committed(&execution_id, completed).await;
             };
@@ -513,17 +526,6 @@ async fn reported_after(
         let _ = began.await;
     }
     reported.await
-}
-
-/// Lets a report commit (and its change be dispatched) on a task of its own, so that
-/// the worker's slot and queue job are free for the next job meanwhile: a slot bounds
-/// the handlers running, not the reports waiting for their transaction. Should the
-/// process die before the report commits, the step's lease runs out and it runs again.
-fn commit_in_background(
-    execution_id: String,
-    reported: impl Future<Output = AppResult<Change>> + Send + 'static,
-) {
-    tokio::spawn(async move { committed(&execution_id, reported).await });
 }
 
 /// Waits for a report to commit and its change to be dispatched; logs a refusal.

@@ -291,6 +291,68 @@ impl TestServer {
     }
 }
 
+/// A child process killed when the test ends, however it ends.
+pub struct Process(pub std::process::Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Process {
+    /// Sends SIGTERM, as a service manager stopping it would.
+    pub fn terminate(&self) {
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    }
+
+    /// Waits at most `limit` for the process to exit; its exit status.
+    pub async fn exit_within(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still running after {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl TestServer {
+    /// Starts `exechub serve --no-workers <args>` on a free port of this server's
+    /// database and queue; returns it once it answers.
+    pub async fn serve_process(&self, args: &[&str]) -> (Process, String) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let bind = format!("127.0.0.1:{port}");
+        let mut all = vec!["--no-workers", "--bind", &bind];
+        all.extend(args);
+        let process = Process(self.spawn("serve", &all));
+        let base = format!("http://{bind}");
+        let started = std::time::Instant::now();
+        while reqwest::get(format!("{base}/healthz")).await.is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "serve did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        (process, base)
+    }
+}
+
 /// The Node.js fixture `tests/fixtures/<name>`, its packages installed (`npm ci` on
 /// first use).
 pub fn node_fixture(name: &str) -> PathBuf {

@@ -129,6 +129,9 @@ impl Connection {
                 }
                 _ = &mut expiry => Flow::Close(Close(FORBIDDEN, "Forbidden: the token expired".into())),
                 _ = pings.tick() => Flow::Send(self.protocol.keep_alive()),
+                _ = self.state.shutdown.cancelled() => {
+                    Flow::Close(Close(GOING_AWAY, "The server is shutting down".into()))
+                }
             };
             let sent = match flow {
                 Flow::Continue => Ok(()),

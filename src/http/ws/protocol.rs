@@ -34,6 +34,8 @@ impl Close {
     }
 }
 
+/// The server is going away (RFC 6455).
+pub const GOING_AWAY: u16 = 1001;
 pub const BAD_REQUEST: u16 = 4400;
 pub const UNAUTHORIZED: u16 = 4401;
 pub const FORBIDDEN: u16 = 4403;
