@@ -170,4 +170,58 @@ async fn private_destinations_refused() {
     );
 }
 
-backend_suites!(signed_and_retried);
+backend_suites!(
+    signed_and_retried,
+    the_outbox_delivers_what_was_never_queued
+);
+
+/// An event committed whose delivery was never queued (its process died between the
+/// commit and the queue) is delivered all the same: it waits in the outbox, written
+/// with the event, until the reconciler queues it; once delivered it leaves.
+async fn the_outbox_delivers_what_was_never_queued(backend: Backend) {
+    let mut options = Options::default();
+    options.scheduler.webhook_allow_private = true;
+    options.scheduler.reconcile_interval = Duration::from_secs(1);
+    let server = TestServer::start_with(backend, options).await;
+    let (url, received) = receiver(0).await;
+    let id = server
+        .create(json!({ "orderId": "o", "serviceId": "s",
+            "webhooks": [{ "url": url, "events": ["EXECUTION_CANCELLED"] }] }))
+        .await;
+    // Committed as a rule the scheduler never hears of: no job is queued.
+    server
+        .running
+        .store()
+        .apply(
+            &exechub::auth::Principal::scheduler(),
+            "cancelExecution",
+            &id,
+            false,
+            |s| {
+                exechub::domain::lifecycle::cancel(
+                    &s.execution,
+                    None,
+                    "test",
+                    exechub::domain::clock::now(),
+                )
+            },
+        )
+        .await
+        .expect("cancelled");
+    let webhook = deliveries(&server, &id, 1).await;
+    assert_eq!(
+        webhook["deliveries"][0]["event"], "EXECUTION_CANCELLED",
+        "{webhook:#}"
+    );
+    assert_eq!(webhook["deliveries"][0]["ok"], true);
+    let started = Instant::now();
+    while server.count("SELECT COUNT(*) FROM webhook_outbox").await > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the outbox row stayed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(received.lock().unwrap().len(), 1, "delivered once");
+}

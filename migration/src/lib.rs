@@ -9,6 +9,7 @@ mod m0002_scheduler;
 mod m0003_events;
 mod m0004_analyst_indexes;
 mod m0005_daily_stats_index;
+mod m0006_webhook_outbox;
 
 /// A plain (or unique) index named after its table and columns.
 pub(crate) fn index<T: Iden + Copy + 'static, C: Iden + Copy + 'static>(
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_events::Migration),
             Box::new(m0004_analyst_indexes::Migration),
             Box::new(m0005_daily_stats_index::Migration),
+            Box::new(m0006_webhook_outbox::Migration),
         ]
     }
 }

@@ -9,6 +9,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
+use super::change::Change;
 use super::records::{Event, Execution, Webhook};
 use super::types::EventType;
 
@@ -24,6 +25,14 @@ pub fn watched<'a>(webhooks: impl Iterator<Item = &'a Webhook>) -> Vec<EventType
 }
 
 /// An event type as webhooks name it: `EXECUTION_COMPLETED` → `execution.completed`.
+/// The events of a change that its execution's webhooks want delivered.
+pub fn wanted(change: &Change) -> impl Iterator<Item = &Event> {
+    change
+        .events
+        .iter()
+        .filter(|e| change.execution.webhook_events.contains(&e.kind))
+}
+
 pub fn event_name(kind: EventType) -> String {
     kind.as_str().to_lowercase().replacen('_', ".", 1)
 }

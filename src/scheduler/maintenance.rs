@@ -12,6 +12,7 @@ use chrono::TimeDelta;
 
 use super::Scheduler;
 use super::queue::Job;
+use super::webhooks;
 use super::worker::is_stale;
 use crate::domain::clock;
 use crate::domain::{failure, schedule};
@@ -91,15 +92,22 @@ impl Scheduler {
         let cutoff =
             now - TimeDelta::from_std(self.0.config.reconcile_interval).unwrap_or_default();
         let lost = self.0.store.unstarted_jobs(cutoff, BATCH).await?;
-        if !lost.is_empty() {
+        let undelivered = self.0.store.undelivered(cutoff, BATCH).await?;
+        if !lost.is_empty() || !undelivered.is_empty() {
             tracing::info!(
-                count = lost.len(),
-                "re-queueing handed-out steps no worker started"
+                steps = lost.len(),
+                webhook_events = undelivered.len(),
+                "re-queueing handed-out steps no worker started and webhook deliveries never made"
             );
         }
+        let steps = lost.into_iter().map(Job::Step);
+        let deliveries = undelivered
+            .iter()
+            .map(|(execution_id, sequence)| webhooks::first_delivery(execution_id, *sequence));
         self.push(
-            lost.into_iter()
-                .map(|job| (Job::Step(job), Duration::ZERO))
+            steps
+                .chain(deliveries)
+                .map(|job| (job, Duration::ZERO))
                 .collect(),
         )
         .await;

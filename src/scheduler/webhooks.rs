@@ -1,8 +1,10 @@
-//! Webhook delivery: a committed event that an execution's webhooks want becomes a
-//! job; the job POSTs the signed payload to each such webhook, stores every attempt
-//! (`Webhook.deliveries`), and queues the next attempt after a backoff while the
-//! webhook's `retries` allow. Destinations in private ranges are refused unless
-//! `--webhook-allow-private`.
+//! Webhook delivery: a committed event that an execution's webhooks want is in the
+//! outbox (written with the event) and becomes a job; the job POSTs the signed
+//! payload to each such webhook, stores every attempt (`Webhook.deliveries`), queues
+//! the next attempt after a backoff while the webhook's `retries` allow, and takes
+//! the event out of the outbox. The reconciler queues what the outbox still holds.
+//! Delivery is at least once (a receiver tells repeats by `sequence`). Destinations
+//! in private ranges are refused unless `--webhook-allow-private`.
 
 use std::time::{Duration, Instant};
 
@@ -16,22 +18,24 @@ use crate::auth::Principal;
 use crate::domain::change::Change;
 use crate::domain::clock;
 use crate::domain::records::{Event, Execution, Webhook, WebhookDelivery, new_id};
-use crate::domain::webhooks::{backoff, event_name, is_private, payload, signature};
+use crate::domain::webhooks::{self, backoff, event_name, is_private, payload, signature};
 use crate::error::{AppError, AppResult};
 
 /// The delivery jobs of a committed change: one per event its webhooks want.
 pub(super) fn jobs(change: &Change) -> Vec<Job> {
-    change
-        .events
-        .iter()
-        .filter(|e| change.execution.webhook_events.contains(&e.kind))
-        .map(|e| Job::Webhook {
-            execution_id: e.execution_id.clone(),
-            sequence: e.sequence,
-            webhook_id: None,
-            attempt: 1,
-        })
+    webhooks::wanted(change)
+        .map(|e| first_delivery(&e.execution_id, e.sequence))
         .collect()
+}
+
+/// The job of an event's first delivery round, to every webhook that wants it.
+pub(super) fn first_delivery(execution_id: &str, sequence: i64) -> Job {
+    Job::Webhook {
+        execution_id: execution_id.to_owned(),
+        sequence,
+        webhook_id: None,
+        attempt: 1,
+    }
 }
 
 impl Scheduler {
@@ -55,7 +59,7 @@ impl Scheduler {
         };
         let (execution, event, webhooks) = match loaded.await {
             Ok((Some(execution), Some(event), webhooks)) => (execution, event, webhooks),
-            Ok(_) => return, // deleted since
+            Ok(_) => return self.leave_outbox(execution_id, sequence, webhook_id).await, // deleted since
             Err(error) => {
                 tracing::warn!(%execution_id, sequence, ?error, "webhook delivery not loaded");
                 return;
@@ -67,6 +71,19 @@ impl Scheduler {
         });
         let deliveries = targets.map(|w| self.attempt(w, &execution, &event, attempt));
         futures::future::join_all(deliveries).await;
+        self.leave_outbox(execution_id, sequence, webhook_id).await;
+    }
+
+    /// Once an event's first delivery round is done (each attempt stored, each retry
+    /// queued), it leaves the outbox; a retry of one webhook (`webhook_id`) has no
+    /// row there.
+    async fn leave_outbox(&self, execution_id: &str, sequence: i64, webhook_id: Option<&str>) {
+        if webhook_id.is_some() {
+            return;
+        }
+        if let Err(error) = self.store().delivered(execution_id, sequence).await {
+            tracing::warn!(%execution_id, sequence, ?error, "webhook outbox row kept; delivered again later");
+        }
     }
 
     /// One attempt to one webhook: POST, store the outcome, queue the next attempt.

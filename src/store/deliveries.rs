@@ -1,12 +1,13 @@
 //! Recording webhook delivery attempts, each its own row, readable through
-//! `Webhook.deliveries`.
+//! `Webhook.deliveries`; and the outbox of events whose first delivery is still to
+//! do (written with the events, in `writes`).
 
-use sea_orm::EntityTrait;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::Store;
-use super::entities::webhook_delivery;
-use super::mapping::delivery_to_row;
-use crate::domain::records::WebhookDelivery;
+use super::entities::{webhook_delivery, webhook_outbox};
+use super::mapping::{delivery_to_row, to_ms};
+use crate::domain::records::{Timestamp, WebhookDelivery};
 use crate::error::AppResult;
 
 impl Store {
@@ -19,5 +20,34 @@ impl Store {
             .exec_without_returning(&self.db)
             .await?;
         Ok(())
+    }
+
+    /// The event's first delivery round is done: it leaves the outbox.
+    pub async fn delivered(&self, execution_id: &str, sequence: i64) -> AppResult<()> {
+        webhook_outbox::Entity::delete_many()
+            .filter(webhook_outbox::Column::ExecutionId.eq(execution_id))
+            .filter(webhook_outbox::Column::Sequence.eq(sequence))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Events still in the outbox that were recorded before `cutoff`, oldest first:
+    /// their delivery was never queued, or its job was lost.
+    pub async fn undelivered(
+        &self,
+        cutoff: Timestamp,
+        limit: u64,
+    ) -> AppResult<Vec<(String, i64)>> {
+        let rows = webhook_outbox::Entity::find()
+            .filter(webhook_outbox::Column::CreatedAt.lt(to_ms(cutoff)))
+            .order_by_asc(webhook_outbox::Column::CreatedAt)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.execution_id, r.sequence))
+            .collect())
     }
 }

@@ -14,6 +14,7 @@ use super::mapping::*;
 use crate::auth::Principal;
 use crate::domain::change::Change;
 use crate::domain::records::{Execution, new_id};
+use crate::domain::webhooks;
 use crate::error::AppResult;
 
 /// Rows per multi-row INSERT, well inside SQLite's and Postgres' parameter limits.
@@ -127,6 +128,19 @@ pub(super) async fn write_parts(txn: &DatabaseTransaction, changes: &[&Change]) 
         .flat_map(|c| c.webhooks_added.iter().map(webhook_to_row))
         .collect();
     insert_chunked(txn, webhooks, None).await?;
+    // The outbox, so that no wanted event goes undelivered should this process die
+    // before its delivery is queued (the reconciler queues what is left).
+    let outbox = changes
+        .iter()
+        .flat_map(|c| {
+            webhooks::wanted(c).map(|e| webhook_outbox::ActiveModel {
+                execution_id: Set(e.execution_id.clone()),
+                sequence: Set(e.sequence),
+                created_at: Set(to_ms(e.timestamp)),
+            })
+        })
+        .collect();
+    insert_chunked(txn, outbox, None).await?;
     let events = changes
         .iter()
         .flat_map(|c| c.events.iter().map(event_to_row))

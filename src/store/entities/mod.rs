@@ -10,3 +10,4 @@ pub mod log;
 pub mod step;
 pub mod webhook;
 pub mod webhook_delivery;
+pub mod webhook_outbox;
