@@ -1,7 +1,9 @@
 //! The dashboard at `/` in a real, headless Chromium (Debian's `chromium`, driven by
 //! npm `playwright-core`): a person enters a token, sees an execution created through
 //! the API appear, presses Start, watches progress reach 100 % live, opens the step
-//! timeline and the analytics, and as a viewer finds the lifecycle buttons off.
+//! timeline, sees why another execution failed (its error, id and stored history),
+//! finds it by its order id, opens the analytics, and as a viewer finds the
+//! lifecycle buttons off.
 //! Screenshots land in `target/tmp/dashboard-screenshots/`.
 
 mod support;
@@ -70,8 +72,27 @@ async fn a_person_watches_an_execution_run_live() {
         .collect();
     assert!(seen.iter().any(|p| *p > 0 && *p < 100), "{seen:?}");
     assert_eq!(stage("timeline")["bars"], 3);
+    let failed = stage("failed detail");
+    let why = failed["failure"].as_str().unwrap();
+    assert!(
+        why.contains("OCR_UNREADABLE") && why.contains("page 3 is blank") && why.contains("ocr"),
+        "{why}"
+    );
+    assert_eq!(failed["showsId"], true);
+    let history = failed["history"].to_string();
+    assert!(
+        history.contains("EXECUTION_CREATED") && history.contains("EXECUTION_FAILED"),
+        "{history}"
+    );
+    assert_eq!(failed["count"], "2 of 2");
+    assert_eq!(failed["searchByOrder"], 1);
     assert_eq!(stage("viewer")["enabledButtons"], 0);
-    for shot in ["1-list.png", "2-timeline.png", "3-analytics.png"] {
+    for shot in [
+        "1-list.png",
+        "2-timeline.png",
+        "3-analytics.png",
+        "4-failed.png",
+    ] {
         let size = std::fs::metadata(shots.join(shot))
             .map(|m| m.len())
             .unwrap_or(0);

@@ -121,7 +121,12 @@ fn matches(filter: &Value, e: &Value) -> bool {
             "errorRecoverable" => field(e, key) == arg,
             "search" => {
                 let needle = arg.as_str().unwrap().to_lowercase();
-                let mut haystacks = vec![&e["result"]["summary"], &e["error"]["message"]];
+                let mut haystacks = vec![
+                    &e["orderId"],
+                    &e["serviceId"],
+                    &e["result"]["summary"],
+                    &e["error"]["message"],
+                ];
                 haystacks.extend(e["steps"].as_array().unwrap().iter().map(|s| &s["name"]));
                 haystacks.iter().any(|h| {
                     h.as_str()

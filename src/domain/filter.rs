@@ -126,7 +126,8 @@ pub struct ExecutionFilter {
     pub updated_at: Option<DateTimeFilter>,
     pub started_at: Option<DateTimeFilter>,
     pub completed_at: Option<DateTimeFilter>,
-    /// Case-insensitive substring of result summary, error message or step names.
+    /// Case-insensitive substring of the order id, service id, result summary, error
+    /// message or step names.
     pub search: Option<String>,
     pub and: Option<Vec<ExecutionFilter>>,
     pub or: Option<Vec<ExecutionFilter>>,

@@ -295,6 +295,8 @@ fn search(needle: &str) -> Condition {
         .and_where(ilike(Expr::col(step::Column::Name), needle, false))
         .to_owned();
     Condition::any()
+        .add(ilike(col(Column::OrderId), needle, false))
+        .add(ilike(col(Column::ServiceId), needle, false))
         .add(ilike(col(Column::ResultSummary), needle, false))
         .add(ilike(col(Column::ErrorMessage), needle, false))
         .add(col(Column::Id).in_subquery(step_names))
