@@ -7,8 +7,9 @@ mod support;
 use std::time::Duration;
 
 use serde_json::json;
+use support::processes::Process;
 use support::ws::{TRANSPORT_WS, WsClient, event_of};
-use support::{Backend, Options, Process, TestServer, post_gql, postgres_configured};
+use support::{Backend, Options, TestServer, post_gql, postgres_configured};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_cross_processes() {

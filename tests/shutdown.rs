@@ -9,9 +9,10 @@ mod support;
 use std::time::Duration;
 
 use serde_json::json;
+use support::processes::Process;
 use support::runs::{execution, step, wait_until};
 use support::ws::{Ending, TRANSPORT_WS, WsClient};
-use support::{Backend, Options, Process, TestServer};
+use support::{Backend, Options, TestServer};
 
 fn delay(ms: u64) -> serde_json::Value {
     json!({ "orderId": "o", "serviceId": "drain", "autoStart": true,

@@ -6,11 +6,13 @@
 //! delivers a webhook), and the maintenance loop reaps lost leases, times executions
 //! out and re-queues what the queue lost.
 
+mod applying;
 mod batches;
 mod commits;
 mod drain;
 pub mod gate;
 pub mod handlers;
+mod handling;
 mod maintenance;
 pub mod queue;
 mod step_reads;

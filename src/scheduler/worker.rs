@@ -8,9 +8,8 @@
 //! and dropped.
 
 use std::collections::hash_map::Entry;
-use std::time::Duration;
 
-use chrono::{TimeDelta, Utc};
+use chrono::Utc;
 use rand::Rng;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -18,9 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Scheduler;
 use super::gate::Slot;
-use super::handlers::{HandlerResult, StepCall, error};
 use super::queue::{Job, JobRunner};
-use crate::auth::Principal;
 use crate::domain::change::Change;
 use crate::domain::clock;
 use crate::domain::failure;
@@ -28,7 +25,6 @@ use crate::domain::records::{Step, Timestamp};
 use crate::domain::schedule::{self, Fence, SCHEDULER, StepJob};
 use crate::domain::status::StepStatus;
 use crate::error::{AppError, AppResult};
-use crate::store::batch::{BatchedRule, Rule};
 use crate::store::changes::Snapshot;
 
 /// A step attempt this process runs: started (or starting) for it, and tracked.
@@ -87,68 +83,6 @@ impl Scheduler {
                     .await
             }
         }
-    }
-
-    /// Applies a scheduler rule as the scheduler, in the next shared transaction, and
-    /// dispatches its change.
-    pub(super) async fn apply<F>(
-        &self,
-        action: &'static str,
-        execution_id: &str,
-        rule: F,
-    ) -> AppResult<Change>
-    where
-        F: FnOnce(&Snapshot, Timestamp) -> AppResult<Change> + Send + 'static,
-    {
-        self.submit(action, execution_id, rule).await
-    }
-
-    /// As `apply`, but the rule is queued before this returns, so that rules
-    /// submitted one after the other apply in that order.
-    fn submit<F>(
-        &self,
-        action: &'static str,
-        execution_id: &str,
-        rule: F,
-    ) -> impl Future<Output = AppResult<Change>> + Send + 'static
-    where
-        F: FnOnce(&Snapshot, Timestamp) -> AppResult<Change> + Send + 'static,
-    {
-        let rule = Box::new(move |snapshot: &Snapshot| rule(snapshot, clock::now()));
-        self.apply_as(Principal::scheduler(), action, execution_id, rule)
-    }
-
-    /// Applies a client's command (a rule as `principal`) in the next shared
-    /// transaction, and dispatches its change. `NOT_FOUND` when the execution does
-    /// not exist or is invisible to the principal. The rule is queued before this
-    /// returns.
-    pub fn apply_as(
-        &self,
-        principal: Principal,
-        action: &'static str,
-        execution_id: &str,
-        rule: Rule,
-    ) -> impl Future<Output = AppResult<Change>> + Send + 'static {
-        let committed = self.0.committer.submit(BatchedRule {
-            principal,
-            action,
-            execution_id: execution_id.to_owned(),
-            rule,
-        });
-        let scheduler = self.clone();
-        async move {
-            let change = committed.await?;
-            scheduler.dispatch(&change);
-            Ok(change)
-        }
-    }
-
-    pub(super) fn lease_until(&self, now: Timestamp) -> Timestamp {
-        now + self.lease_delta()
-    }
-
-    fn lease_delta(&self) -> TimeDelta {
-        TimeDelta::from_std(self.0.config.lease).unwrap_or_default()
     }
 
     /// Runs the job's step (and, through `report_success`, maybe the steps its
@@ -438,78 +372,6 @@ impl Scheduler {
             && entry.get().0 == step.attempt
         {
             entry.remove();
-        }
-    }
-
-    /// Runs the step's handler until it finishes (the outcome), or is interrupted
-    /// (`None`): through `interrupt` (a refused start, or a change that took the step
-    /// back) or by losing the lease.
-    async fn run_handler(
-        &self,
-        execution_id: &str,
-        step: &Step,
-        fence: &Fence,
-        interrupt: CancellationToken,
-    ) -> Option<HandlerResult> {
-        let Some(handler) = self.0.handlers.get(&step.handler.kind) else {
-            let message = format!("no handler for step kind `{}`", step.handler.kind);
-            return Some(Err(error("SYSTEM_ERROR", message, false)));
-        };
-        let renewal = tokio::spawn(self.clone().keep_lease(
-            execution_id.to_owned(),
-            fence.clone(),
-            interrupt.clone(),
-        ));
-        let call = StepCall {
-            execution_id: execution_id.to_owned(),
-            step_id: step.id.clone(),
-            attempt: step.attempt,
-            input: step.input.as_ref().map(|i| i.0.clone()),
-            config: step.handler.config.as_ref().map(|c| c.0.clone()),
-        };
-        let mut running = tokio::spawn(handler.run(call));
-        let timeout = step
-            .timeout_ms
-            .map(|ms| Duration::from_millis(ms.max(0) as u64))
-            .unwrap_or(Duration::MAX);
-        let outcome = tokio::select! {
-            joined = tokio::time::timeout(timeout, &mut running) => Some(match joined {
-                Ok(Ok(result)) => result,
-                Ok(Err(panic)) => Err(error("SYSTEM_ERROR", format!("the handler failed: {panic}"), true)),
-                Err(_) => Err(error(
-                    "TIMEOUT",
-                    format!("the step ran longer than {} ms", timeout.as_millis()),
-                    true,
-                )),
-            }),
-            _ = interrupt.cancelled() => None,
-        };
-        running.abort();
-        renewal.abort();
-        outcome
-    }
-
-    /// Renews the lease every third of its length while the handler runs; interrupts
-    /// the handler once the lease cannot be renewed (the step was taken back).
-    async fn keep_lease(self, execution_id: String, fence: Fence, interrupt: CancellationToken) {
-        let mut ticks = tokio::time::interval(self.0.config.lease / 3);
-        ticks.tick().await;
-        loop {
-            ticks.tick().await;
-            let now = clock::now();
-            match self
-                .0
-                .store
-                .renew_lease(&execution_id, &fence, now, self.lease_until(now))
-                .await
-            {
-                Ok(true) => {}
-                Ok(false) => {
-                    interrupt.cancel();
-                    return;
-                }
-                Err(error) => tracing::warn!(?error, "lease renewal failed"),
-            }
         }
     }
 }
