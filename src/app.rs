@@ -13,8 +13,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Keys;
+use crate::clock;
 use crate::config::{JwtConfig, SchedulerConfig, ServeConfig, StoreConfig};
-use crate::domain::clock;
 use crate::graphql::build_schema;
 use crate::http::{AppState, router};
 use crate::scheduler::Scheduler;
@@ -85,6 +85,8 @@ impl App {
             self.scheduler.drain().await;
         };
         let (served, ()) = tokio::join!(serving, draining);
+        // Requests that were still running may have dispatched changes since.
+        self.scheduler.flush().await;
         served?;
         Ok(())
     }

@@ -132,11 +132,19 @@ impl Default for ServeConfig {
     }
 }
 
-/// A listening address, refused at parse time unless it is `HOST:PORT` with an IP
-/// address for the host (`--bind 18112` names no host).
+/// A listening address, `HOST:PORT` (the host a name or an IP address), resolved at
+/// parse time so that `--bind 18112` (no host) is refused before anything starts.
 fn socket_address(value: &str) -> Result<SocketAddr, String> {
-    value.parse().map_err(|_| {
-        format!("`{value}` is not an address to listen on: give IP:PORT, e.g. 127.0.0.1:8080 or 0.0.0.0:{value}")
+    use std::net::ToSocketAddrs;
+    let resolved = value.to_socket_addrs().ok().and_then(|mut all| all.next());
+    resolved.ok_or_else(|| {
+        let hint = match value.parse::<u16>() {
+            Ok(port) => format!(" (port {port} on this machine only: 127.0.0.1:{port})"),
+            Err(_) => String::new(),
+        };
+        format!(
+            "`{value}` is not an address to listen on: give HOST:PORT, e.g. 127.0.0.1:8080{hint}"
+        )
     })
 }
 

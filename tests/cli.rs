@@ -78,7 +78,10 @@ fn a_bind_address_without_a_host_is_refused_at_once() {
         .unwrap();
     assert!(!output.status.success());
     let said = String::from_utf8_lossy(&output.stderr);
-    assert!(said.contains("18112") && said.contains("IP:PORT"), "{said}");
+    assert!(
+        said.contains("18112") && said.contains("HOST:PORT"),
+        "{said}"
+    );
 }
 
 #[test]

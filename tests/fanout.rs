@@ -131,7 +131,7 @@ async fn an_unreadable_message_is_read_from_the_table() {
                 &s.execution,
                 vec![line],
                 "other-version",
-                exechub::domain::clock::now(),
+                exechub::clock::now(),
             )
         })
         .await

@@ -89,9 +89,7 @@ async fn priority_and_aging(backend: Backend) {
     .await;
     let low = [create("LOW", 200).await, create("LOW", 200).await];
     let urgent = create("URGENT", 200).await;
-    // With one slot, the job that finished first started first. (A step's
-    // `startedAt` is when its start was recorded, which for a `delay` step may come
-    // after it began running.)
+    // With one slot, the job that finished first started first.
     let done = wait_status(&server, &urgent, "COMPLETED").await;
     let urgent_end = time(&step(&done, "s")["completedAt"]);
     for id in &low {

@@ -75,7 +75,17 @@ async fn a_stopping_worker_finishes_or_gives_back_its_steps(backend: Backend) {
         e["status"] == "COMPLETED"
     })
     .await;
-    assert_eq!(step(&done, "s")["retries"], 1, "{done:#}");
+    let count = |kind: &str| {
+        let events = done["events"].as_array().unwrap();
+        events.iter().filter(|e| e["type"] == kind).count()
+    };
+    assert_eq!(
+        (count("STEP_STARTED"), count("STEP_FAILED")),
+        (2, 1),
+        "{done:#}"
+    );
+    // A stop is not the step's failure: no retry of the policy is spent.
+    assert_eq!(step(&done, "s")["retries"], 0, "{done:#}");
 }
 
 backend_suites!(a_stopping_worker_finishes_or_gives_back_its_steps);

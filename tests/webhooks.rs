@@ -202,7 +202,7 @@ async fn the_outbox_delivers_what_was_never_queued(backend: Backend) {
                     &s.execution,
                     None,
                     "test",
-                    exechub::domain::clock::now(),
+                    exechub::clock::now(),
                 )
             },
         )

@@ -1,17 +1,13 @@
-//! Where time enters the domain. Times are kept to the millisecond, the precision
-//! they are stored with on both backends (epoch milliseconds), and cut to it once,
-//! here: a time the API returns is exactly the one it filters, sorts and compares by.
+//! The precision of time: milliseconds, as times are stored on both backends (epoch
+//! milliseconds). A time is cut to it once, where it enters the service
+//! (`crate::clock::now`, a client's timestamp), so a time the API returns is exactly
+//! the one it filters, sorts and compares by.
 
-use chrono::{SubsecRound, Utc};
+use chrono::SubsecRound;
 
 use super::records::Timestamp;
 
-/// The current time, at the stored precision.
-pub fn now() -> Timestamp {
-    at_stored_precision(Utc::now())
-}
-
-/// `time` cut to the stored precision (a client's timestamp, say).
+/// `time` cut to the stored precision.
 pub fn at_stored_precision(time: Timestamp) -> Timestamp {
     time.trunc_subsecs(3)
 }
@@ -23,10 +19,8 @@ mod tests {
     #[test]
     fn times_are_cut_to_the_millisecond() {
         let time: Timestamp = "2026-12-02T10:11:12.345678901Z".parse().unwrap();
-        assert_eq!(
-            at_stored_precision(time).to_rfc3339(),
-            "2026-12-02T10:11:12.345+00:00"
-        );
-        assert_eq!(now(), at_stored_precision(now()));
+        let cut = at_stored_precision(time);
+        assert_eq!(cut.to_rfc3339(), "2026-12-02T10:11:12.345+00:00");
+        assert_eq!(at_stored_precision(cut), cut);
     }
 }

@@ -161,6 +161,10 @@ pub fn lose_lease(
     }
     let owner = step.schedule.lease_owner.clone().unwrap_or_default();
     let error = lost_attempt("worker lost", attempt, &owner, now);
+    if execution.status != ExecutionStatus::Running {
+        // A paused execution hands the step out again when it resumes.
+        return run_again(execution, steps, step_id, error, now);
+    }
     let lost = Some(&LOST_ATTEMPTS);
     fail_step(
         execution, steps, step_id, error, lost, random, SCHEDULER, now,
@@ -168,28 +172,46 @@ pub fn lose_lease(
 }
 
 /// A worker that stops (SIGTERM) gives back an attempt it could not finish in its
-/// grace time: a lost attempt as `lose_lease` records it, at once rather than when
-/// the lease runs out.
+/// grace time: the lost attempt is recorded, and the step runs again at once, not
+/// when the lease runs out. A stop is the service's doing, not the step's failure:
+/// it neither counts against the retry policy nor fails the execution.
 pub fn give_back(
     execution: &Execution,
     steps: &[Step],
     fence: &Fence,
-    random: f64,
     now: Timestamp,
 ) -> AppResult<Change> {
     check_fence(steps, fence, now)?;
     let error = lost_attempt("worker stopped", fence.attempt, &fence.owner, now);
-    let lost = Some(&LOST_ATTEMPTS);
-    fail_step(
+    run_again(execution, steps, &fence.step_id, error, now)
+}
+
+/// The attempt was lost (`error`, on record as STEP_FAILED and an ERROR line) and
+/// the step goes back to PENDING, to be handed out again as soon as the execution
+/// runs.
+fn run_again(
+    execution: &Execution,
+    steps: &[Step],
+    step_id: &str,
+    error: ExecutionError,
+    now: Timestamp,
+) -> AppResult<Change> {
+    let mut change = fail_parsed_step(
         execution,
         steps,
-        &fence.step_id,
-        error,
-        lost,
-        random,
+        step_id,
+        error.clone(),
+        Some(now),
         SCHEDULER,
         now,
-    )
+    )?;
+    log_failure(&mut change, Some(step_id), &error, None);
+    if let Some(step) = change.steps.iter_mut().find(|s| s.id == step_id) {
+        step.status = StepStatus::Pending;
+        step.completed_at = None;
+        step.duration_ms = None;
+    }
+    Ok(change)
 }
 
 /// The recoverable `SYSTEM_ERROR` of a lost attempt, naming it and who held it.

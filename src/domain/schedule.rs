@@ -4,7 +4,6 @@
 //! step is fenced: a report must name the attempt (and lease owner) that is current.
 
 use async_graphql::Json;
-
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 

@@ -24,7 +24,6 @@ pub fn watched<'a>(webhooks: impl Iterator<Item = &'a Webhook>) -> Vec<EventType
     kinds
 }
 
-/// An event type as webhooks name it: `EXECUTION_COMPLETED` → `execution.completed`.
 /// The events of a change that its execution's webhooks want delivered.
 pub fn wanted(change: &Change) -> impl Iterator<Item = &Event> {
     change
@@ -33,6 +32,7 @@ pub fn wanted(change: &Change) -> impl Iterator<Item = &Event> {
         .filter(|e| change.execution.webhook_events.contains(&e.kind))
 }
 
+/// An event type as webhooks name it: `EXECUTION_COMPLETED` → `execution.completed`.
 pub fn event_name(kind: EventType) -> String {
     kind.as_str().to_lowercase().replacen('_', ".", 1)
 }

@@ -62,14 +62,14 @@ pub fn execution_events(
         let catch_ups = topic.catch_ups();
         let mut settled = settled_at.is_some_and(|at| last >= at);
         if let (Start::After(_), false) = (&start, settled) {
-            for event in catch_ups.after(&store, &execution_id, last).await?.iter() {
+            let events = catch_ups.after(&store, &execution_id, last).await?;
+            for (read, event) in events.iter().enumerate() {
                 last = event.sequence;
-                settled = event.settles_execution();
+                // Only the latest event read can settle the execution now: an earlier
+                // one was followed by more (a retry by hand, say).
+                settled = event.settles_execution() && read + 1 == events.len();
                 if wanted(event) {
                     yield event.clone();
-                }
-                if settled {
-                    break;
                 }
             }
         }
@@ -90,14 +90,12 @@ pub fn execution_events(
             if !missed {
                 break;
             }
-            for event in catch_ups.after(&store, &execution_id, last).await?.iter() {
+            let events = catch_ups.after(&store, &execution_id, last).await?;
+            for (read, event) in events.iter().enumerate() {
                 last = event.sequence;
-                settled = event.settles_execution();
+                settled = event.settles_execution() && read + 1 == events.len();
                 if wanted(event) {
                     yield event.clone();
-                }
-                if settled {
-                    break;
                 }
             }
         }

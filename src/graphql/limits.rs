@@ -2,10 +2,13 @@
 //! `--max-query-complexity`), enforced on what a query asks of the data and not on
 //! introspection: graphql-js' standard introspection query (what GraphiQL and every
 //! codegen tool send) nests `ofType` far deeper than any real query, and asks for
-//! nothing but the schema. Fields named `__…` and what they select are not counted;
-//! every other field counts one towards complexity, fragments as if written inline,
-//! as async-graphql's own limits count.
+//! nothing but the schema. What `__schema` and `__type` select is not counted: each
+//! counts one towards complexity (so that a query cannot repeat it under thousands
+//! of aliases for free), `__typename` nothing. Every other field counts one towards
+//! complexity and one level of depth, fragments as if written inline, as
+//! async-graphql's own limits count.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
@@ -43,7 +46,7 @@ impl Extension for QueryLimits {
 }
 
 /// What a selection asks for: how deep it nests and how many fields it names.
-#[derive(Default)]
+#[derive(Clone, Copy, Default)]
 struct Cost {
     depth: usize,
     complexity: usize,
@@ -57,6 +60,7 @@ impl QueryLimits {
                 document,
                 limit: self.max_complexity,
                 fragments: Vec::new(),
+                costs: HashMap::new(),
             };
             let cost = walk.cost(&operation.node.selection_set.node);
             if cost.complexity > self.max_complexity {
@@ -90,6 +94,8 @@ struct Walk<'a> {
     /// The fragments being walked, so that a cycle (refused by validation later)
     /// ends the walk instead of recursing forever.
     fragments: Vec<&'a Name>,
+    /// Each fragment's cost, walked once however often it is spread.
+    costs: HashMap<&'a Name, Cost>,
 }
 
 impl<'a> Walk<'a> {
@@ -100,7 +106,11 @@ impl<'a> Walk<'a> {
                 break;
             }
             let inner = match &selection.node {
-                Selection::Field(field) if field.node.name.node.starts_with("__") => continue,
+                Selection::Field(field) if field.node.name.node == "__typename" => continue,
+                Selection::Field(field) if field.node.name.node.starts_with("__") => Cost {
+                    depth: 0,
+                    complexity: 1,
+                },
                 Selection::Field(field) => {
                     let inner = self.cost(&field.node.selection_set.node);
                     Cost {
@@ -114,13 +124,17 @@ impl<'a> Walk<'a> {
                     let Some(fragment) = self.document.fragments.get(name) else {
                         continue;
                     };
-                    if self.fragments.contains(&name) {
+                    if let Some(known) = self.costs.get(name) {
+                        *known
+                    } else if self.fragments.contains(&name) {
                         continue;
+                    } else {
+                        self.fragments.push(name);
+                        let inner = self.cost(&fragment.node.selection_set.node);
+                        self.fragments.pop();
+                        self.costs.insert(name, inner);
+                        inner
                     }
-                    self.fragments.push(name);
-                    let inner = self.cost(&fragment.node.selection_set.node);
-                    self.fragments.pop();
-                    inner
                 }
             };
             cost.depth = cost.depth.max(inner.depth);
@@ -170,6 +184,29 @@ mod tests {
         assert_eq!(check(query, 10, 6), Ok(()));
         let refused = check(query, 10, 5).unwrap_err();
         assert!(refused.contains("too complex"), "{refused}");
+    }
+
+    #[test]
+    fn introspection_under_many_aliases_is_counted() {
+        let aliases: String = (0..20)
+            .map(|n| format!("a{n}: __schema {{ types {{ name }} }} "))
+            .collect();
+        let refused = check(&format!("{{ {aliases} }}"), 3, 10).unwrap_err();
+        assert!(refused.contains("too complex"), "{refused}");
+    }
+
+    #[test]
+    fn fragments_spread_everywhere_are_walked_once() {
+        // Ten levels of ten spreads each: 10^10 paths, one walk per fragment.
+        let mut query = String::from("{ ...F0 } ");
+        for level in 0..10 {
+            let spreads = format!("...F{} ", level + 1).repeat(10);
+            query.push_str(&format!(
+                "fragment F{level} on Query {{ __typename {spreads} }} "
+            ));
+        }
+        query.push_str("fragment F10 on Query { __typename }");
+        assert_eq!(check(&query, 10, 10), Ok(()));
     }
 
     #[test]

@@ -59,7 +59,7 @@ fn missing_query(headers: &HeaderMap) -> Response {
 }
 
 /// A body that is not a GraphQL request: what was wrong with it, said plainly.
-fn unreadable(headers: &HeaderMap, rejection: GraphQLRejection) -> Response {
+pub(super) fn unreadable(headers: &HeaderMap, rejection: GraphQLRejection) -> Response {
     let message = format!("the body is not a GraphQL request: {}", rejection.0);
     request_error(headers, StatusCode::BAD_REQUEST, message)
 }
@@ -99,12 +99,14 @@ pub async fn get_handler(
         Some(request) if !request.0.query.is_empty() => {
             let request = request.into_inner();
             if is_mutation(&request) {
-                return (
+                let mut refused = request_error(
+                    &headers,
                     StatusCode::METHOD_NOT_ALLOWED,
-                    [(header::ALLOW, "POST")],
                     "mutations must be sent with POST",
-                )
-                    .into_response();
+                );
+                let allow = header::HeaderValue::from_static("POST");
+                refused.headers_mut().insert(header::ALLOW, allow);
+                return refused;
             }
             let request = request.data(authenticate(&state, &headers));
             respond(&headers, state.schema.execute(request).await)

@@ -4,17 +4,18 @@
 //! For clients that cannot open a WebSocket; the token comes in the `Authorization`
 //! header or as `?token=`.
 
-use std::convert::Infallible;
-
 use async_graphql_axum::GraphQLRequest;
+use async_graphql_axum::rejection::GraphQLRejection;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use futures::{Stream, StreamExt, stream};
+use axum::response::{IntoResponse, Response};
+use futures::{StreamExt, stream};
 use serde::Deserialize;
 
 use super::AppState;
 use super::auth::{authenticate, authentication};
+use super::graphql::unreadable;
 
 #[derive(Deserialize)]
 pub struct TokenParam {
@@ -25,8 +26,12 @@ pub async fn stream_handler(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(param): Query<TokenParam>,
-    request: GraphQLRequest,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    request: Result<GraphQLRequest, GraphQLRejection>,
+) -> Response {
+    let request = match request {
+        Ok(request) => request,
+        Err(rejection) => return unreadable(&headers, rejection),
+    };
     let authentication = match param.token {
         Some(token) => authentication(&state, Some(&format!("Bearer {token}"))),
         None => authenticate(&state, &headers),
@@ -34,10 +39,12 @@ pub async fn stream_handler(
     let request = request.into_inner().data(authentication);
     let results = state.schema.execute_stream(request).map(|response| {
         let data = serde_json::to_string(&response).expect("responses serialize");
-        Ok(Event::default().event("next").data(data))
+        Ok::<_, std::convert::Infallible>(Event::default().event("next").data(data))
     });
     // A stopping server ends the stream (`complete`), as a finished operation does.
     let results = results.take_until(state.shutdown.clone().cancelled_owned());
     let complete = stream::once(async { Ok(Event::default().event("complete").data("")) });
-    Sse::new(results.chain(complete)).keep_alive(KeepAlive::new().interval(state.ws_ping_interval))
+    Sse::new(results.chain(complete))
+        .keep_alive(KeepAlive::new().interval(state.ws_ping_interval))
+        .into_response()
 }

@@ -6,8 +6,8 @@ use chrono::TimeDelta;
 
 use super::Scheduler;
 use crate::auth::Principal;
+use crate::clock;
 use crate::domain::change::Change;
-use crate::domain::clock;
 use crate::domain::records::Timestamp;
 use crate::error::AppResult;
 use crate::store::batch::{BatchedRule, Rule};

@@ -7,7 +7,6 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use rand::Rng;
 use tokio::time::Instant;
 
 use super::Scheduler;
@@ -16,6 +15,8 @@ use crate::domain::schedule::Fence;
 
 /// How long the reports and jobs on their way may take once the steps are done.
 const FLUSH: Duration = Duration::from_secs(10);
+/// How often attempts that began after the slots closed are looked for and given back.
+const ROUND: Duration = Duration::from_millis(100);
 
 impl Scheduler {
     /// Drains this process's scheduler (see the module comment). Returns once
@@ -33,7 +34,24 @@ impl Scheduler {
         {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        self.give_back_running().await;
+        // An attempt whose start was still committing when the slots closed is
+        // tracked only once it commits: give back until no task is left.
+        self.0.tasks.close();
+        let flushed = Instant::now() + FLUSH;
+        loop {
+            self.give_back_running().await;
+            let settled = tokio::time::timeout(ROUND, self.0.tasks.wait()).await;
+            if settled.is_ok() || Instant::now() >= flushed {
+                break;
+            }
+        }
+        self.flush().await;
+        tracing::info!("stopped");
+    }
+
+    /// Waits (at most `FLUSH`) for the reports and jobs still on their way: after
+    /// `drain`, and again once the last API request that might dispatch is done.
+    pub async fn flush(&self) {
         self.0.tasks.close();
         if tokio::time::timeout(FLUSH, self.0.tasks.wait())
             .await
@@ -41,7 +59,6 @@ impl Scheduler {
         {
             tracing::warn!("stopping with reports still on their way; their leases will run out");
         }
-        tracing::info!("stopped");
     }
 
     /// Interrupts the attempts still running here and records each as lost.
@@ -60,10 +77,9 @@ impl Scheduler {
                 attempt,
                 owner: self.0.name.clone(),
             };
-            let random = rand::rng().random::<f64>();
             let given = self
                 .apply("giveBackStep", &execution_id, move |s, now| {
-                    failure::give_back(&s.execution, &s.steps, &fence, random, now)
+                    failure::give_back(&s.execution, &s.steps, &fence, now)
                 })
                 .await;
             match given {

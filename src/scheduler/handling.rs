@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Scheduler;
 use super::handlers::{HandlerResult, StepCall, error};
-use crate::domain::clock;
+use crate::clock;
 use crate::domain::records::Step;
 use crate::domain::schedule::Fence;
 

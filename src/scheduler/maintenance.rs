@@ -14,7 +14,7 @@ use super::Scheduler;
 use super::queue::Job;
 use super::webhooks;
 use super::worker::is_stale;
-use crate::domain::clock;
+use crate::clock;
 use crate::domain::{failure, schedule};
 use crate::error::AppResult;
 
@@ -92,7 +92,7 @@ impl Scheduler {
         let cutoff =
             now - TimeDelta::from_std(self.0.config.reconcile_interval).unwrap_or_default();
         let lost = self.0.store.unstarted_jobs(cutoff, BATCH).await?;
-        let undelivered = self.0.store.undelivered(cutoff, BATCH).await?;
+        let undelivered = self.0.store.requeue_undelivered(cutoff, now, BATCH).await?;
         if !lost.is_empty() || !undelivered.is_empty() {
             tracing::info!(
                 steps = lost.len(),

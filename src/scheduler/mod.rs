@@ -198,8 +198,8 @@ impl Scheduler {
                 execution_id: change.execution.id.clone(),
                 priority: change.execution.priority,
             };
-            jobs.push((job.clone(), delay));
-            self.retry_on_time(job, delay);
+            jobs.push((job, delay));
+            self.retry_on_time(change.execution.id.clone(), delay);
         }
         if !jobs.is_empty() {
             let scheduler = self.clone();
@@ -233,11 +233,11 @@ impl Scheduler {
     /// Runs a retry when it is due from this process too: a delayed job on Redis is
     /// only promoted at its queue's next poll, which may be a second late. Whichever
     /// comes first runs the retry; the other finds it done.
-    fn retry_on_time(&self, job: Job, delay: Duration) {
+    fn retry_on_time(&self, execution_id: String, delay: Duration) {
         let scheduler = self.clone();
         let retry: futures::future::BoxFuture<'static, ()> = Box::pin(async move {
             tokio::time::sleep(delay).await;
-            scheduler.run_detached(job).await;
+            scheduler.run_retry(&execution_id).await;
         });
         tokio::spawn(retry);
     }

@@ -18,8 +18,8 @@ use tokio_util::sync::CancellationToken;
 use super::Scheduler;
 use super::gate::Slot;
 use super::queue::{Job, JobRunner};
+use crate::clock;
 use crate::domain::change::Change;
-use crate::domain::clock;
 use crate::domain::failure;
 use crate::domain::records::{Step, Timestamp};
 use crate::domain::schedule::{self, Fence, SCHEDULER, StepJob};
@@ -48,52 +48,48 @@ impl JobRunner for Scheduler {
     /// fetched while it was busy.
     async fn run(&self, job: Job) {
         let scheduler = self.clone();
-        if let Job::Step(job) = job {
-            let slot = self.0.gate.enter(job.priority, job.ready_at).await;
-            self.track_task(async move { scheduler.run_step_in(slot, job, None).await });
-            return;
-        }
-        if let Err(error) = tokio::spawn(async move { scheduler.run_detached(job).await }).await {
-            tracing::error!(?error, "a job panicked");
-        }
-    }
-}
-
-impl Scheduler {
-    pub(super) async fn run_detached(&self, job: Job) {
-        match job {
-            Job::Step(job) => self.run_step(job).await,
+        let detached = match job {
+            Job::Step(job) => {
+                let slot = self.0.gate.enter(job.priority, job.ready_at).await;
+                self.track_task(async move { scheduler.run_step_in(slot, job, None).await });
+                return;
+            }
             Job::Retry { execution_id, .. } => {
-                let applied = self
-                    .apply("retryExecution", &execution_id, |s, now| {
-                        schedule::retry_due(&s.execution, &s.steps, now)
-                    })
-                    .await;
-                if let Err(error) = applied {
-                    tracing::debug!(%execution_id, ?error, "retry job dropped");
-                }
+                tokio::spawn(async move { scheduler.run_retry(&execution_id).await })
             }
             Job::Webhook {
                 execution_id,
                 sequence,
                 webhook_id,
                 attempt,
-            } => {
-                self.deliver(&execution_id, sequence, webhook_id.as_deref(), attempt)
+            } => tokio::spawn(async move {
+                scheduler
+                    .deliver(&execution_id, sequence, webhook_id.as_deref(), attempt)
                     .await
-            }
+            }),
+        };
+        if let Err(error) = detached.await {
+            tracing::error!(?error, "a job panicked");
+        }
+    }
+}
+
+impl Scheduler {
+    /// Retries a failed execution whose retry is due (a stale retry is dropped).
+    pub(super) async fn run_retry(&self, execution_id: &str) {
+        let applied = self
+            .apply("retryExecution", execution_id, |s, now| {
+                schedule::retry_due(&s.execution, &s.steps, now)
+            })
+            .await;
+        if let Err(error) = applied {
+            tracing::debug!(%execution_id, ?error, "retry job dropped");
         }
     }
 
-    /// Runs the job's step (and, through `report_success`, maybe the steps its
-    /// completion hands out).
-    async fn run_step(&self, job: StepJob) {
-        let slot = self.0.gate.enter(job.priority, job.ready_at).await;
-        self.run_step_in(slot, job, None).await;
-    }
-
-    /// As `run_step`, in a slot already taken; `handed_out` is the job's step as the
-    /// change that handed it out left it, when this process committed that change.
+    /// Runs the job's step in `_slot` (and, through `report_success`, maybe the steps
+    /// its completion hands out); `handed_out` is the job's step as the change that
+    /// handed it out left it, when this process committed that change.
     pub(super) async fn run_step_in(&self, _slot: Slot, job: StepJob, handed_out: Option<Step>) {
         if let Some(attempt) = self.begin_job(&job, handed_out).await {
             self.run_attempt(attempt).await;

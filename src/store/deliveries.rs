@@ -2,6 +2,7 @@
 //! `Webhook.deliveries`; and the outbox of events whose first delivery is still to
 //! do (written with the events, in `writes`).
 
+use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::Store;
@@ -32,19 +33,32 @@ impl Store {
         Ok(())
     }
 
-    /// Events still in the outbox that were recorded before `cutoff`, oldest first:
-    /// their delivery was never queued, or its job was lost.
-    pub async fn undelivered(
+    /// Events still in the outbox since before `cutoff`, oldest first: their delivery
+    /// was never queued, or its job was lost. Each is marked as queued again at
+    /// `now`, so that it is queued again only if it is still there a whole interval
+    /// later (and not at every look while its delivery is on its way).
+    pub async fn requeue_undelivered(
         &self,
         cutoff: Timestamp,
+        now: Timestamp,
         limit: u64,
     ) -> AppResult<Vec<(String, i64)>> {
+        let (_turn, txn) = self.begin_write().await?;
         let rows = webhook_outbox::Entity::find()
             .filter(webhook_outbox::Column::CreatedAt.lt(to_ms(cutoff)))
             .order_by_asc(webhook_outbox::Column::CreatedAt)
             .limit(limit)
-            .all(&self.db)
+            .all(&txn)
             .await?;
+        for row in &rows {
+            webhook_outbox::Entity::update_many()
+                .col_expr(webhook_outbox::Column::CreatedAt, Expr::value(to_ms(now)))
+                .filter(webhook_outbox::Column::ExecutionId.eq(&row.execution_id))
+                .filter(webhook_outbox::Column::Sequence.eq(row.sequence))
+                .exec(&txn)
+                .await?;
+        }
+        txn.commit().await?;
         Ok(rows
             .into_iter()
             .map(|r| (r.execution_id, r.sequence))

@@ -8,9 +8,9 @@ use rand::Rng;
 use serde_json::Value;
 
 use crate::auth::{Permission, Principal};
+use crate::clock;
 use crate::domain::change::Change;
 use crate::domain::claim::{ClaimToken, effective_level};
-use crate::domain::clock;
 use crate::domain::inputs::{ClaimStepInput, ExecutionErrorInput, StepMetricsInput};
 use crate::domain::lifecycle;
 use crate::domain::records::{Execution, Step, new_id};

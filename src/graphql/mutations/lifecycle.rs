@@ -4,7 +4,7 @@ use async_graphql::{Context, ID, Object, Result};
 
 use super::{mutate, mutate_loading_webhooks};
 use crate::auth::Permission;
-use crate::domain::clock;
+use crate::clock;
 use crate::domain::inputs::*;
 use crate::domain::records::Execution;
 use crate::domain::{failure, lifecycle};

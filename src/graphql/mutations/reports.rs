@@ -5,7 +5,7 @@ use async_graphql::{Context, ID, Object, Result};
 
 use super::mutate;
 use crate::auth::Permission;
-use crate::domain::clock;
+use crate::clock;
 use crate::domain::inputs::*;
 use crate::domain::lifecycle;
 use crate::domain::records::{Checkpoint, Execution, LogEntry};

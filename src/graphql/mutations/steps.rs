@@ -2,13 +2,12 @@
 //! complete, fail and skip.
 
 use async_graphql::{Context, ID, Json, Object, Result};
-
 use serde_json::Value;
 
 use super::mutate;
 use crate::auth::Permission;
+use crate::clock;
 use crate::domain::change::Change;
-use crate::domain::clock;
 use crate::domain::inputs::*;
 use crate::domain::records::Step;
 use crate::domain::{failure, steps};
