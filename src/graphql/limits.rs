@@ -6,14 +6,12 @@
 //! counts one towards complexity (so that a query cannot repeat it under thousands
 //! of aliases for free), `__typename` nothing. Every other field counts one towards
 //! complexity and one level of depth, fragments as if written inline, as
-//! async-graphql's own limits count.
+//! async-graphql's own limits count. The parse cache checks each document once.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{ErrorExtensions, Name, ServerError, ServerResult, Variables};
+use async_graphql::{ErrorExtensions, Name, ServerError, ServerResult};
 
 /// The code of a refusal for depth or complexity.
 pub const QUERY_TOO_COMPLEX: &str = "QUERY_TOO_COMPLEX";
@@ -22,27 +20,6 @@ pub const QUERY_TOO_COMPLEX: &str = "QUERY_TOO_COMPLEX";
 pub struct QueryLimits {
     pub max_depth: usize,
     pub max_complexity: usize,
-}
-
-impl ExtensionFactory for QueryLimits {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(*self)
-    }
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for QueryLimits {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        self.check(&document)?;
-        Ok(document)
-    }
 }
 
 /// What a selection asks for: how deep it nests and how many fields it names.

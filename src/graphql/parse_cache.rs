@@ -1,6 +1,8 @@
 //! A cache of parsed GraphQL documents keyed by query text. Frontends and agents send
 //! the same few operations over and over; parsing them anew is a tenth of the cost of
-//! a small query (see BENCHMARKS.md). Validation still runs on every request.
+//! a small query (see BENCHMARKS.md). A document is checked against the query limits
+//! (`limits`) once, when it is parsed: only documents within them are cached.
+//! Validation still runs on every request.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -9,14 +11,17 @@ use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, N
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{ServerResult, Variables};
 
+use super::limits::QueryLimits;
+
 /// Documents kept at most; the cache starts over when it is full, so a client that
 /// sends ever-new query texts cannot grow it without bound.
 const CAPACITY: usize = 1024;
 /// Longer query texts are not cached.
 const MAX_QUERY_BYTES: usize = 16 * 1024;
 
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct ParseCache {
+    limits: QueryLimits,
     documents: Arc<Mutex<HashMap<String, ExecutableDocument>>>,
 }
 
@@ -39,6 +44,7 @@ impl Extension for ParseCache {
             return Ok(document.clone());
         }
         let document = next.run(ctx, query, variables).await?;
+        self.limits.check(&document)?;
         if query.len() <= MAX_QUERY_BYTES {
             let mut documents = self.lock();
             if documents.len() >= CAPACITY {
@@ -51,6 +57,13 @@ impl Extension for ParseCache {
 }
 
 impl ParseCache {
+    pub fn new(limits: QueryLimits) -> Self {
+        ParseCache {
+            limits,
+            documents: Arc::default(),
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, ExecutableDocument>> {
         self.documents
             .lock()

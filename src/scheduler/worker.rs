@@ -266,8 +266,7 @@ impl Scheduler {
     /// and a commit. A contained next step starts at once, as a queued one does; any
     /// other once its start is committed. The reporting worker does not wait for the
     /// decision: its slot is free as soon as the report is queued. `ended_at`, when
-    /// the handler returned, is the step's completion time (and a continued step's
-    /// start).
+    /// the handler returned, is the step's completion time.
     fn report_success(
         &self,
         execution_id: &str,
@@ -278,8 +277,7 @@ impl Scheduler {
     ) {
         let (started, next) = oneshot::channel::<(Slot, Step)>();
         let (scheduler, owner, lease) = (self.clone(), self.0.name.clone(), self.lease_delta());
-        let completed = self.submit("completeStep", execution_id, move |s, _| {
-            let now = ended_at;
+        let completed = self.submit("completeStep", execution_id, move |s, decided| {
             let mut change = schedule::succeed(
                 &s.execution,
                 &s.steps,
@@ -287,8 +285,11 @@ impl Scheduler {
                 output.map(async_graphql::Json),
                 None,
                 SCHEDULER,
-                now,
+                ended_at,
             )?;
+            // What follows happens now: the steps handed out, and the one continued
+            // here, begin when the completion is decided.
+            change.now = decided;
             let runs_here = |step: &Step| scheduler.0.handlers.get(&step.handler.kind).is_some();
             if let Some(slot) = scheduler.0.gate.try_enter()
                 && let Some(step) = schedule::continue_with(
@@ -297,7 +298,7 @@ impl Scheduler {
                     &s.steps,
                     runs_here,
                     &owner,
-                    now + lease,
+                    decided + lease,
                 )
             {
                 let _ = started.send((slot, step));

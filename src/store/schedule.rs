@@ -39,6 +39,10 @@ fn runnable_executions() -> sea_orm::sea_query::SelectStatement {
 
 /// Offers read per query while looking for ones a claimer fits.
 const OFFERS_PAGE: u64 = 100;
+/// Offers read per level and claim at the most: a claimer that fits none of
+/// thousands of offers costs a bounded read, and finds what it fits behind them
+/// once the older ones are taken.
+const OFFERS_SCANNED: u64 = 5_000;
 
 impl Store {
     /// Extends the lease `fence` holds until `until`; false when the attempt is no
@@ -191,8 +195,8 @@ impl Store {
     /// The oldest steps of each priority level offered to claimers (handed out,
     /// pending, of one of `kinds`, in a RUNNING execution the principal may see) that
     /// the claimer `fits`, at most `per_level` of each. Offers are read a page at a
-    /// time until enough fit or none are left, so a claimer finds what it fits
-    /// however many older offers it does not.
+    /// time until enough fit or none are left (or `OFFERS_SCANNED` were read), so a
+    /// claimer finds what it fits behind the older offers it does not.
     pub async fn offers(
         &self,
         principal: &Principal,
@@ -203,7 +207,7 @@ impl Store {
         let mut offers = Vec::new();
         for priority in Priority::ALL {
             let mut fitting = 0;
-            for page in 0u64.. {
+            for page in 0..OFFERS_SCANNED / OFFERS_PAGE {
                 let visible = Query::select()
                     .column(execution::Column::Id)
                     .from(execution::Entity)
