@@ -1,20 +1,16 @@
 //! Every GraphQL error carries `extensions.code`. The service's own errors get theirs
-//! in `errors`; this extension gives one to what async-graphql reports by itself:
-//! a document that does not parse (`GRAPHQL_PARSE_FAILED`), one that does not
-//! validate against the schema (`GRAPHQL_VALIDATION_FAILED`: an unknown field, a
-//! missing argument, an unknown enum value), an argument value that cannot be
-//! coerced while running (`BAD_USER_INPUT`), and anything else (`INTERNAL`).
+//! in `errors`; here async-graphql's own get one: a document that does not parse
+//! (`GRAPHQL_PARSE_FAILED`, coded by the parse cache), one that does not validate
+//! against the schema (`GRAPHQL_VALIDATION_FAILED`: an unknown field, a missing
+//! argument, an unknown enum value; this extension), and, where responses are sent
+//! (`with_codes`), an argument value that cannot be coerced while running
+//! (`BAD_USER_INPUT`) and anything else (`INTERNAL`). Only validation is a hook:
+//! every hook is a layer each request goes through.
 
 use std::sync::Arc;
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextSubscribe,
-    NextValidation,
-};
-use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Variables};
-use futures::StreamExt;
-use futures::stream::BoxStream;
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextValidation};
+use async_graphql::{Response, ServerError, ValidationResult};
 
 pub const PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
 pub const VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
@@ -30,31 +26,6 @@ impl ExtensionFactory for ErrorCodes {
 
 #[async_graphql::async_trait::async_trait]
 impl Extension for ErrorCodes {
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        with_codes(next.run(ctx).await)
-    }
-
-    fn subscribe<'s>(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        stream: BoxStream<'s, Response>,
-        next: NextSubscribe<'_>,
-    ) -> BoxStream<'s, Response> {
-        next.run(ctx, stream).map(with_codes).boxed()
-    }
-
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        next.run(ctx, query, variables)
-            .await
-            .map_err(|error| coded(error, PARSE_FAILED))
-    }
-
     async fn validation(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -78,10 +49,11 @@ pub fn coded(mut error: ServerError, code: &str) -> ServerError {
     error
 }
 
-/// The response with a code on each of its errors. Without a path the request
+/// The response with a code on each of its errors (applied where responses are
+/// sent: `http::response`, the WebSocket and SSE transports). Without a path the request
 /// itself could not run (e.g. an operation name the document lacks); an argument
 /// async-graphql could not coerce is the caller's input; anything else is ours.
-fn with_codes(mut response: Response) -> Response {
+pub fn with_codes(mut response: Response) -> Response {
     response.errors = std::mem::take(&mut response.errors)
         .into_iter()
         .map(|error| {

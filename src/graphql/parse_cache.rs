@@ -11,6 +11,7 @@ use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, N
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{ServerResult, Variables};
 
+use super::error_codes::{PARSE_FAILED, coded};
 use super::limits::QueryLimits;
 
 /// Documents kept at most; the cache starts over when it is full, so a client that
@@ -43,7 +44,8 @@ impl Extension for ParseCache {
         if let Some(document) = self.lock().get(query) {
             return Ok(document.clone());
         }
-        let document = next.run(ctx, query, variables).await?;
+        let document =
+            (next.run(ctx, query, variables).await).map_err(|error| coded(error, PARSE_FAILED))?;
         self.limits.check(&document)?;
         if query.len() <= MAX_QUERY_BYTES {
             let mut documents = self.lock();

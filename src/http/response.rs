@@ -8,6 +8,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::graphql::error_codes::with_codes;
+
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
 
@@ -47,6 +49,7 @@ pub fn request_error(
 }
 
 pub fn respond(request_headers: &HeaderMap, response: GqlResponse) -> Response {
+    let response = with_codes(response);
     let graphql_response_json = accepts_graphql_response_json(request_headers);
     let (status, body) = if graphql_response_json && is_request_error(&response) {
         let body = json!({ "errors": response.errors });

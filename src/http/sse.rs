@@ -16,6 +16,7 @@ use serde::Deserialize;
 use super::AppState;
 use super::auth::{authenticate, authentication};
 use super::graphql::unreadable;
+use crate::graphql::error_codes::with_codes;
 
 #[derive(Deserialize)]
 pub struct TokenParam {
@@ -38,6 +39,7 @@ pub async fn stream_handler(
     };
     let request = request.into_inner().data(authentication);
     let results = state.schema.execute_stream(request).map(|response| {
+        let response = with_codes(response);
         let data = serde_json::to_string(&response).expect("responses serialize");
         Ok::<_, std::convert::Infallible>(Event::default().event("next").data(data))
     });

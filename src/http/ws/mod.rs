@@ -21,6 +21,7 @@ use super::AppState;
 use super::auth::authorize;
 use crate::error::AppError;
 use crate::graphql::context::Authentication;
+use crate::graphql::error_codes::with_codes;
 use protocol::*;
 
 /// Messages an operation may have queued for its socket before it waits.
@@ -226,6 +227,7 @@ impl Connection {
             let mut responses = schema.execute_stream(request);
             let mut first = true;
             while let Some(response) = responses.next().await {
+                let response = with_codes(response);
                 let failed =
                     first && response.is_err() && response.data == async_graphql::Value::Null;
                 if failed {
