@@ -29,7 +29,6 @@ pub fn build_schema(services: Option<(Store, Scheduler)>, limits: &ServeConfig) 
         subscriptions::SubscriptionRoot,
     )
     .limit_recursive_depth(32)
-    .extension(error_codes::ErrorCodes)
     .extension(parse_cache::ParseCache::new(limits::QueryLimits {
         max_depth: limits.max_query_depth,
         max_complexity: limits.max_query_complexity,

@@ -2,16 +2,19 @@
 //! the same few operations over and over; parsing them anew is a tenth of the cost of
 //! a small query (see BENCHMARKS.md). A document is checked against the query limits
 //! (`limits`) once, when it is parsed: only documents within them are cached.
-//! Validation still runs on every request.
+//! Validation still runs on every request. As the schema's one extension it also
+//! gives parse and validation errors their codes (`error_codes`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
+};
 use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{ServerResult, Variables};
+use async_graphql::{ServerError, ServerResult, ValidationResult, Variables};
 
-use super::error_codes::{PARSE_FAILED, coded};
+use super::error_codes::{PARSE_FAILED, VALIDATION_FAILED, coded};
 use super::limits::QueryLimits;
 
 /// Documents kept at most; the cache starts over when it is full, so a client that
@@ -55,6 +58,19 @@ impl Extension for ParseCache {
             documents.insert(query.to_owned(), document.clone());
         }
         Ok(document)
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        next.run(ctx).await.map_err(|errors| {
+            errors
+                .into_iter()
+                .map(|error| coded(error, VALIDATION_FAILED))
+                .collect()
+        })
     }
 }
 
