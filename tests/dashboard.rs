@@ -8,7 +8,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use exechub::auth::Role;
 use serde_json::Value;
@@ -16,12 +16,7 @@ use support::{Backend, TestServer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_watches_an_execution_run_live() {
-    let chromium =
-        std::env::var("EXECHUB_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        Path::new(&chromium).exists(),
-        "the browser test needs Chromium: apt-get install chromium (or set EXECHUB_TEST_CHROMIUM)"
-    );
+    let chromium = support::chromium();
     let server = TestServer::start(Backend::Sqlite).await;
 
     // One page, compiled in, loading nothing from elsewhere.

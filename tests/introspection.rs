@@ -83,12 +83,7 @@ async fn real_queries_stay_within_the_limits() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graphiql_docs_list_query_fields_offline() {
-    let chromium =
-        std::env::var("EXECHUB_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        Path::new(&chromium).exists(),
-        "the browser test needs Chromium: apt-get install chromium (or set EXECHUB_TEST_CHROMIUM)"
-    );
+    let chromium = support::chromium();
     let server = TestServer::start(Backend::Sqlite).await;
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard-screenshots");
     std::fs::create_dir_all(&shots).unwrap();

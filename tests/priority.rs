@@ -14,6 +14,16 @@ use support::runs::{execution, step, time, wait_status, wait_until};
 use support::{Backend, Options, TestServer};
 use tokio::sync::Notify;
 
+/// An execution of `priority` with one `delay` step of `ms`, started at once.
+async fn one_delay(server: &TestServer, priority: &str, ms: u64) -> String {
+    server
+        .create(json!({
+            "orderId": "o", "serviceId": priority, "priority": priority, "autoStart": true,
+            "steps": [{ "id": "s", "name": "S", "handler": { "kind": "delay", "config": { "ms": ms } } }]
+        }))
+        .await
+}
+
 /// With one slot busy, two jobs of each level submitted LOW, NORMAL, HIGH, URGENT,
 /// LOW, NORMAL, HIGH, URGENT run URGENT, URGENT, HIGH, HIGH, NORMAL, NORMAL, LOW,
 /// LOW: a level's second job, still in its queue when the first one got the slot,
@@ -22,17 +32,7 @@ async fn levels_are_served_in_order(backend: Backend) {
     let mut options = Options::default();
     options.scheduler.concurrency = 1;
     let server = TestServer::start_with(backend, options).await;
-    let create = |priority: &'static str, ms: u64| {
-        let server = &server;
-        async move {
-            server
-                .create(json!({
-                    "orderId": "o", "serviceId": priority, "priority": priority, "autoStart": true,
-                    "steps": [{ "id": "s", "name": "S", "handler": { "kind": "delay", "config": { "ms": ms } } }]
-                }))
-                .await
-        }
-    };
+    let create = |priority: &'static str, ms: u64| one_delay(&server, priority, ms);
     let busy = create("LOW", 2000).await;
     wait_until(&server, &busy, Duration::from_secs(10), |e| {
         step(e, "s")["status"] == "RUNNING"
@@ -68,17 +68,7 @@ async fn priority_and_aging(backend: Backend) {
     options.scheduler.concurrency = 1;
     options.scheduler.priority_aging = Duration::from_millis(1200);
     let server = TestServer::start_with(backend, options).await;
-    let create = |priority: &'static str, ms: u64| {
-        let server = &server;
-        async move {
-            server
-                .create(json!({
-                    "orderId": "o", "serviceId": priority, "priority": priority, "autoStart": true,
-                    "steps": [{ "id": "s", "name": "S", "handler": { "kind": "delay", "config": { "ms": ms } } }]
-                }))
-                .await
-        }
-    };
+    let create = |priority: &'static str, ms: u64| one_delay(&server, priority, ms);
     // Long enough for the jobs created next to reach the gate on a loaded machine
     // (an idle Redis queue worker may take up to its 2 s heartbeat to fetch a job),
     // short enough that the LOW ones do not age to URGENT meanwhile (2.5 levels).

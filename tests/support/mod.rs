@@ -268,6 +268,17 @@ impl TestServer {
     }
 }
 
+/// The Chromium the browser tests drive: Debian's, or `EXECHUB_TEST_CHROMIUM`.
+pub fn chromium() -> String {
+    let chromium =
+        std::env::var("EXECHUB_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&chromium).exists(),
+        "the browser test needs Chromium: apt-get install chromium (or set EXECHUB_TEST_CHROMIUM)"
+    );
+    chromium
+}
+
 /// The Node.js fixture `tests/fixtures/<name>`, its packages installed (`npm ci` on
 /// first use).
 pub fn node_fixture(name: &str) -> PathBuf {
