@@ -377,6 +377,13 @@ async fn bad_tokens_are_rejected(backend: Backend) {
             Some("UNAUTHENTICATED"),
             "{case}: {body}"
         );
+        if case == "wrong key" {
+            let message = body["errors"][0]["message"].as_str().unwrap();
+            assert!(
+                message.contains("not signed with this server's key"),
+                "{message}"
+            );
+        }
     }
 }
 

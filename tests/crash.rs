@@ -7,12 +7,14 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use support::processes::Process;
 use support::{Backend, Options, TestServer};
 
 const EXECUTION: &str = r#"
 query($id: ID!) {
   execution(id: $id) {
     status
+    error { code message }
     steps { id status }
     events(first: 200) { type step { id } }
   }
@@ -126,4 +128,48 @@ async fn redis_flushall_mid_run() {
     }
 }
 
-backend_suites!(worker_killed_mid_step);
+/// A step that kills its worker every time (out of memory, a crash in a handler)
+/// does not run forever: each lost lease is a failed attempt ("worker lost"), and
+/// once the retries for lost attempts are spent the execution is FAILED.
+async fn a_step_that_kills_every_worker_ends_failed(backend: Backend) {
+    let mut options = Options::default();
+    options.serve.no_workers = true;
+    let server = TestServer::start_with(backend, options).await;
+    let id = server
+        .create(json!({
+            "orderId": "o", "serviceId": "crash", "autoStart": true,
+            "steps": [{ "id": "fatal", "name": "Fatal", "handler": { "kind": "delay", "config": { "ms": 60000 } } }]
+        }))
+        .await;
+    // Each worker finds the previous one's lease run out, retries the step, and dies
+    // running it: three attempts (the first and two retries for lost attempts).
+    for attempt in 1..=3 {
+        let mut worker = Process(server.spawn("worker", &[]));
+        wait_until(&server, &id, |e| {
+            e["steps"][0]["status"] == "RUNNING"
+                && count_events(e, "STEP_STARTED", "fatal") == attempt
+        })
+        .await;
+        worker.0.kill().expect("SIGKILL the worker");
+        worker.0.wait().unwrap();
+    }
+    let _last = Process(server.spawn("worker", &[]));
+    let failed = wait_until(&server, &id, |e| e["status"] == "FAILED").await;
+    assert_eq!(
+        count_events(&failed, "STEP_STARTED", "fatal"),
+        3,
+        "{failed:#}"
+    );
+    assert_eq!(
+        count_events(&failed, "STEP_FAILED", "fatal"),
+        3,
+        "{failed:#}"
+    );
+    assert_eq!(failed["error"]["code"], "SYSTEM_ERROR");
+    assert_eq!(failed["error"]["message"], "worker lost");
+}
+
+backend_suites!(
+    worker_killed_mid_step,
+    a_step_that_kills_every_worker_ends_failed
+);
