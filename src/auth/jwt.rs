@@ -195,6 +195,12 @@ fn token_refusal(error: &jsonwebtoken::errors::Error) -> String {
             (mint it with the same --data-dir or --jwt-secret as the server: `exechub token`)"
             .into(),
         ErrorKind::ExpiredSignature => "invalid token: it has expired; mint a new one".into(),
+        ErrorKind::InvalidToken
+        | ErrorKind::Base64(_)
+        | ErrorKind::Json(_)
+        | ErrorKind::Utf8(_) => {
+            "invalid token: it is not a JWT (send the token `exechub token` printed)".into()
+        }
         _ => format!("invalid token: {error}"),
     }
 }

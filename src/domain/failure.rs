@@ -135,7 +135,8 @@ pub fn fail_execution(
     let policy = execution.retry_policy.as_ref();
     let retry = planned(policy, &error, execution.metrics.retries, random);
     let mut change = Change::new(execution, actor, now);
-    log_failure(&mut change, None, &error, retry.as_ref());
+    let step = error.step.as_ref().map(|id| id.to_string());
+    log_failure(&mut change, step.as_deref(), &error, retry.as_ref());
     fail_into(&mut change, error, retry.as_ref().map(|r| at(now, r)))?;
     Ok(change)
 }

@@ -47,8 +47,10 @@ impl Extension for ParseCache {
         if let Some(document) = self.lock().get(query) {
             return Ok(document.clone());
         }
-        let document =
-            (next.run(ctx, query, variables).await).map_err(|error| coded(error, PARSE_FAILED))?;
+        let document = (next.run(ctx, query, variables).await).map_err(|mut error| {
+            error.message = format!("the query does not parse: {}", error.message.trim());
+            coded(error, PARSE_FAILED)
+        })?;
         self.limits.check(&document)?;
         if query.len() <= MAX_QUERY_BYTES {
             let mut documents = self.lock();
