@@ -35,22 +35,16 @@ async fn a_person_watches_an_execution_run_live() {
 
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard-screenshots");
     std::fs::create_dir_all(&shots).unwrap();
-    let output = tokio::process::Command::new("node")
-        .arg(support::node_fixture("dashboard-browser").join("check.mjs"))
-        .arg(&server.base)
-        .arg(server.admin())
-        .arg(server.token(Role::Viewer, None))
-        .arg(&shots)
-        .arg(&chromium)
-        .output()
-        .await
-        .expect("run node");
-    let stages: Vec<Value> = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str(line).ok())
-        .collect();
-    let report = format!("{stages:#?}\n{}", String::from_utf8_lossy(&output.stderr));
-    assert!(output.status.success(), "{report}");
+    let viewer = server.token(Role::Viewer, None);
+    let args = [
+        server.base.as_str(),
+        &server.admin(),
+        &viewer,
+        shots.to_str().unwrap(),
+        &chromium,
+    ];
+    let stages = support::node_lines("dashboard-browser", "check.mjs", &args).await;
+    let report = format!("{stages:#?}");
     let stage = |name: &str| {
         stages
             .iter()

@@ -10,22 +10,8 @@ use serde_json::{Value, json};
 use support::TestServer;
 
 async fn audit_reports_every_check_ok(server: &TestServer) {
-    let output = tokio::process::Command::new("node")
-        .arg(support::node_fixture("graphql-http-audit").join("audit.mjs"))
-        .arg(format!("{}/graphql", server.base))
-        .output()
-        .await
-        .expect("run node");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let checks: Vec<Value> = String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
+    let url = format!("{}/graphql", server.base);
+    let checks = support::node_lines("graphql-http-audit", "audit.mjs", &[&url]).await;
     assert!(checks.len() >= 50, "only {} checks ran", checks.len());
     let failed: Vec<&Value> = checks.iter().filter(|c| c["status"] != "ok").collect();
     assert!(failed.is_empty(), "{failed:#?}");

@@ -7,36 +7,21 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::{Value, json};
 use support::{Backend, Options, TestServer, error_code};
 
-async fn node_lines(script: &Path, args: &[&str]) -> Vec<Value> {
-    let output = tokio::process::Command::new("node")
-        .arg(script)
-        .args(args)
-        .output()
-        .await
-        .expect("run node");
-    let lines: Vec<Value> = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str(line).ok())
-        .collect();
-    assert!(
-        output.status.success(),
-        "{lines:#?}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    lines
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graphql_js_introspection_builds_a_client_schema() {
     let server = TestServer::start(Backend::Sqlite).await;
-    let script = support::node_fixture("graphql-http-audit").join("introspect.mjs");
     let url = format!("{}/graphql", server.base);
-    let variants = node_lines(&script, &[&url, &server.admin()]).await;
+    let variants = support::node_lines(
+        "graphql-http-audit",
+        "introspect.mjs",
+        &[&url, &server.admin()],
+    )
+    .await;
     assert_eq!(variants.len(), 2, "{variants:#?}");
     for variant in &variants {
         assert_eq!(variant["errors"], Value::Null, "{variant:#}");
@@ -87,9 +72,9 @@ async fn graphiql_docs_list_query_fields_offline() {
     let server = TestServer::start(Backend::Sqlite).await;
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard-screenshots");
     std::fs::create_dir_all(&shots).unwrap();
-    let script = support::node_fixture("dashboard-browser").join("graphiql.mjs");
-    let lines = node_lines(
-        &script,
+    let lines = support::node_lines(
+        "dashboard-browser",
+        "graphiql.mjs",
         &[
             &server.base,
             &server.admin(),

@@ -268,6 +268,27 @@ impl TestServer {
     }
 }
 
+/// Runs `script` of the Node.js fixture `fixture` with `args`; its JSON lines (other
+/// output is passed over), once it exited successfully.
+pub async fn node_lines(fixture: &str, script: &str, args: &[&str]) -> Vec<Value> {
+    let output = tokio::process::Command::new("node")
+        .arg(node_fixture(fixture).join(script))
+        .args(args)
+        .output()
+        .await
+        .expect("run node");
+    let lines: Vec<Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    assert!(
+        output.status.success(),
+        "{script}: {lines:#?}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    lines
+}
+
 /// The Chromium the browser tests drive: Debian's, or `EXECHUB_TEST_CHROMIUM`.
 pub fn chromium() -> String {
     let chromium =
