@@ -16,8 +16,10 @@ use crate::auth::Keys;
 use crate::clock;
 use crate::config::{JwtConfig, SchedulerConfig, ServeConfig, StoreConfig};
 use crate::graphql::build_schema;
-use crate::http::{AppState, router};
+use crate::http::listen::{self, ConnectionLimits};
+use crate::http::{AppState, Quota, router};
 use crate::scheduler::Scheduler;
+use crate::scheduler::egress::Egress;
 use crate::scheduler::handlers::Registry;
 use crate::store::Store;
 
@@ -25,6 +27,7 @@ pub struct App {
     pub store: Store,
     pub scheduler: Scheduler,
     pub router: axum::Router,
+    limits: ConnectionLimits,
     /// Cancelled when the server stops (`serve`).
     shutdown: CancellationToken,
 }
@@ -36,8 +39,7 @@ impl App {
         serve: &ServeConfig,
         scheduler_config: &SchedulerConfig,
     ) -> anyhow::Result<Self> {
-        let scheduler = open_scheduler(store_config, scheduler_config).await?;
-        let store = scheduler.store().clone();
+        let (store, scheduler) = open_scheduler(store_config, scheduler_config).await?;
         if !serve.no_workers {
             scheduler.start_workers();
         }
@@ -51,12 +53,20 @@ impl App {
             insecure_no_auth: serve.insecure_no_auth,
             ws_init_timeout: serve.ws_init_timeout,
             ws_ping_interval: serve.ws_ping_interval,
+            request_timeout: serve.request_timeout,
+            max_operations_per_connection: serve.max_operations_per_connection,
+            max_message_bytes: serve.max_body_bytes,
+            quota: Quota::new(serve.max_subscriptions_per_principal),
             shutdown: shutdown.clone(),
         };
         Ok(App {
             store,
             scheduler,
             router: router(state, serve.max_body_bytes),
+            limits: ConnectionLimits {
+                header_read_timeout: serve.header_read_timeout,
+                max_connections: serve.max_connections,
+            },
             shutdown,
         })
     }
@@ -71,23 +81,18 @@ impl App {
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let shutdown = self.shutdown.clone();
-        let serving = axum::serve(listener, self.router).with_graceful_shutdown(async move {
+        tokio::spawn(async move {
             stop.await;
             shutdown.cancel();
         });
-        let serving = async {
-            let served = serving.await;
-            self.shutdown.cancel();
-            served
-        };
+        let serving = listen::serve(listener, self.router, self.limits, self.shutdown.clone());
         let draining = async {
             self.shutdown.cancelled().await;
             self.scheduler.drain().await;
         };
-        let (served, ()) = tokio::join!(serving, draining);
+        tokio::join!(serving, draining);
         // Requests that were still running may have dispatched changes since.
         self.scheduler.flush().await;
-        served?;
         Ok(())
     }
 }
@@ -97,31 +102,34 @@ pub async fn run_worker(
     store_config: &StoreConfig,
     scheduler_config: &SchedulerConfig,
 ) -> anyhow::Result<Scheduler> {
-    let scheduler = open_scheduler(store_config, scheduler_config).await?;
+    let (_, scheduler) = open_scheduler(store_config, scheduler_config).await?;
     scheduler.start_workers();
     Ok(scheduler)
 }
 
-/// Opens (and migrates) the database, then the scheduler's queue.
+/// Opens (and migrates) the database, then the scheduler's queue: the API's pool
+/// and the scheduler.
 async fn open_scheduler(
     store_config: &StoreConfig,
     scheduler_config: &SchedulerConfig,
-) -> anyhow::Result<Scheduler> {
+) -> anyhow::Result<(Store, Scheduler)> {
     let store = Store::connect(store_config).await?;
     store.migrate().await?;
-    // The scheduler's shared transactions and step reads get connections of their
-    // own, so they never queue behind API requests for one (on SQLite, an API writer
-    // holds its connection while it waits for the write lock).
-    let own = (store.with_pool_of(store_config, store.write_lanes() as u32 + 1)).await?;
-    let http = reqwest::Client::builder().build()?;
-    Scheduler::open(
-        store,
+    // The scheduler (its shared transactions, step reads, lease renewals and
+    // maintenance) gets connections of its own, so that it never queues behind API
+    // requests for one, however many a burst of requests holds (on SQLite, an API
+    // writer holds its connection while it waits for the write lock).
+    let own = (store.with_pool_of(store_config, store.write_lanes() as u32 + 3)).await?;
+    let http = Egress::new(scheduler_config.allow_private_destinations, true)?;
+    let handlers = Registry::built_in(http, scheduler_config.http_step_max_response_bytes);
+    let scheduler = Scheduler::open(
         own,
         scheduler_config.clone(),
         &store_config.data_dir,
-        Registry::built_in(http),
+        handlers,
     )
-    .await
+    .await?;
+    Ok((store, scheduler))
 }
 
 /// Every `interval`, deletes log lines older than `retention`.

@@ -89,8 +89,9 @@ pub struct ServeConfig {
     /// Deepest GraphQL query accepted.
     #[arg(long, env = "EXECHUB_MAX_QUERY_DEPTH", default_value_t = 12)]
     pub max_query_depth: usize,
-    /// Highest GraphQL query complexity accepted.
-    #[arg(long, env = "EXECHUB_MAX_QUERY_COMPLEXITY", default_value_t = 5000)]
+    /// Highest GraphQL query cost accepted (a field costs 1, a database read 1,000,
+    /// a page its items' selection once per item).
+    #[arg(long, env = "EXECHUB_MAX_QUERY_COMPLEXITY", default_value_t = 50_000)]
     pub max_query_complexity: usize,
     /// Log lines older than this are deleted (executions and events are kept).
     #[arg(long, env = "EXECHUB_LOG_RETENTION", default_value = "30d", value_parser = humantime::parse_duration)]
@@ -108,6 +109,32 @@ pub struct ServeConfig {
     /// How often the server pings each WebSocket (and SSE stream) to keep it open.
     #[arg(long, env = "EXECHUB_WS_PING_INTERVAL", default_value = "15s", value_parser = humantime::parse_duration)]
     pub ws_ping_interval: Duration,
+    /// A request head (request line and headers) that does not arrive whole within
+    /// this is dropped with its connection.
+    #[arg(long, env = "EXECHUB_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_read_timeout: Duration,
+    /// HTTP connections open at once at most; more wait to be accepted.
+    #[arg(long, env = "EXECHUB_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+    /// A query or mutation over HTTP that runs longer is stopped (its database
+    /// connections go back to the pool) and answered with an error.
+    #[arg(long, env = "EXECHUB_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
+    /// Operations (subscriptions, queries) one WebSocket may run at once.
+    #[arg(
+        long,
+        env = "EXECHUB_MAX_OPERATIONS_PER_CONNECTION",
+        default_value_t = 100
+    )]
+    pub max_operations_per_connection: usize,
+    /// Subscriptions (WebSocket operations and SSE streams) one principal may hold
+    /// open at once, over all its connections.
+    #[arg(
+        long,
+        env = "EXECHUB_MAX_SUBSCRIPTIONS_PER_PRINCIPAL",
+        default_value_t = 10_000
+    )]
+    pub max_subscriptions_per_principal: usize,
     /// How long the steps, checkpoints and webhooks of a list's executions are
     /// gathered before they are read in one query.
     #[arg(long, env = "EXECHUB_DATALOADER_DELAY", default_value = "1ms", value_parser = humantime::parse_duration)]
@@ -121,13 +148,18 @@ impl Default for ServeConfig {
             insecure_no_auth: false,
             max_body_bytes: 2 * 1024 * 1024,
             max_query_depth: 12,
-            max_query_complexity: 5000,
+            max_query_complexity: 50_000,
             log_retention: Duration::from_secs(30 * 86_400),
             retention_interval: Duration::from_secs(3600),
             no_workers: false,
             ws_init_timeout: Duration::from_secs(10),
             ws_ping_interval: Duration::from_secs(15),
             dataloader_delay: Duration::from_millis(1),
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_connections: 1024,
+            max_operations_per_connection: 100,
+            max_subscriptions_per_principal: 10_000,
         }
     }
 }
@@ -202,10 +234,19 @@ pub struct SchedulerConfig {
     /// Prefix of this process's worker name (a unique suffix is added).
     #[arg(long, env = "EXECHUB_WORKER_NAME", default_value = "exechub")]
     pub worker_name: String,
-    /// Deliver webhooks to private, loopback and link-local addresses too (refused
-    /// by default, so that executions cannot reach into the network they run in).
-    #[arg(long, env = "EXECHUB_WEBHOOK_ALLOW_PRIVATE")]
-    pub webhook_allow_private: bool,
+    /// Let `http` steps and webhooks reach private, loopback and link-local
+    /// addresses too (refused by default, so that executions cannot reach into the
+    /// network they run in). `--webhook-allow-private` is an alias.
+    #[arg(
+        long,
+        visible_alias = "webhook-allow-private",
+        env = "EXECHUB_ALLOW_PRIVATE_DESTINATIONS"
+    )]
+    pub allow_private_destinations: bool,
+    /// Largest response body an `http` step reads, in bytes; a longer answer fails
+    /// the step (`RESULT_TOO_LARGE`).
+    #[arg(long, env = "EXECHUB_HTTP_STEP_MAX_RESPONSE_BYTES", default_value_t = 1024 * 1024)]
+    pub http_step_max_response_bytes: usize,
 }
 
 impl Default for SchedulerConfig {
@@ -222,7 +263,8 @@ impl Default for SchedulerConfig {
             shutdown_grace: Duration::from_secs(10),
             handler_kinds: Vec::new(),
             worker_name: "exechub".into(),
-            webhook_allow_private: false,
+            allow_private_destinations: false,
+            http_step_max_response_bytes: 1024 * 1024,
         }
     }
 }

@@ -12,9 +12,18 @@ pub enum AppError {
     Unauthenticated(String),
     Forbidden(String),
     NotFound(String),
-    BadInput { field: String, message: String },
-    InvalidTransition { from: Status, to: Status },
+    BadInput {
+        field: String,
+        message: String,
+    },
+    InvalidTransition {
+        from: Status,
+        to: Status,
+    },
     Conflict(String),
+    /// The database cannot write now (a full disk, an I/O error): `INTERNAL` for the
+    /// client, and what marks the store unwritable (`store::health`).
+    Unavailable,
     Internal(String),
 }
 
@@ -46,6 +55,9 @@ impl AppError {
             }
             AppError::InvalidTransition { from, to } => format!("cannot go from {from} to {to}"),
             AppError::Conflict(why) => format!("conflict: {why}"),
+            AppError::Unavailable => {
+                "internal error: the database cannot write now; nothing was saved".into()
+            }
             AppError::Internal(why) => format!("internal error: {why}"),
         }
     }
@@ -59,7 +71,7 @@ impl AppError {
             AppError::BadInput { .. } => "BAD_USER_INPUT",
             AppError::InvalidTransition { .. } => "INVALID_TRANSITION",
             AppError::Conflict(_) => "CONFLICT",
-            AppError::Internal(_) => "INTERNAL",
+            AppError::Unavailable | AppError::Internal(_) => "INTERNAL",
         }
     }
 }
@@ -67,7 +79,11 @@ impl AppError {
 impl From<sea_orm::DbErr> for AppError {
     fn from(error: sea_orm::DbErr) -> Self {
         tracing::error!(%error, "database error");
-        AppError::Internal("database error".into())
+        if crate::store::health::is_storage_fault(&error) {
+            AppError::Unavailable
+        } else {
+            AppError::Internal("database error".into())
+        }
     }
 }
 

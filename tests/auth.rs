@@ -244,7 +244,7 @@ async fn tenants_see_only_their_executions(server: &TestServer) {
     );
 }
 
-#[derive(serde::Serialize)]
+#[derive(Clone, serde::Serialize)]
 struct Claims<'a> {
     sub: &'a str,
     role: &'a str,
@@ -252,7 +252,9 @@ struct Claims<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     iss: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    aud: Option<&'a str>,
+    aud: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tenant: Option<&'a str>,
 }
 
 fn now() -> u64 {
@@ -297,7 +299,8 @@ async fn bad_tokens_are_rejected(backend: Backend) {
         role: "admin",
         exp: now() + 600,
         iss: Some("exechub-test"),
-        aud: Some("api"),
+        aud: Some(json!("api")),
+        tenant: None,
     };
     let query = "{ me { subject } }";
     let ok = server
@@ -313,6 +316,15 @@ async fn bad_tokens_are_rejected(backend: Backend) {
         ok["data"]["me"]["subject"], "m",
         "minted tokens carry iss and aud: {ok}"
     );
+    let audiences = Claims {
+        aud: Some(json!(["other", "api"])),
+        ..good.clone()
+    };
+    let ok = (server.gql_as(Some(&sign(&audiences, SECRET)), query, json!({}))).await;
+    assert_eq!(
+        ok["data"]["me"]["subject"], "u",
+        "an array of audiences: {ok}"
+    );
 
     let bad = [
         ("no token", None),
@@ -324,7 +336,7 @@ async fn bad_tokens_are_rejected(backend: Backend) {
             Some(sign(
                 &Claims {
                     exp: now() - 3600,
-                    ..good_clone(&good)
+                    ..good.clone()
                 },
                 SECRET,
             )),
@@ -334,7 +346,7 @@ async fn bad_tokens_are_rejected(backend: Backend) {
             Some(sign(
                 &Claims {
                     iss: Some("evil"),
-                    ..good_clone(&good)
+                    ..good.clone()
                 },
                 SECRET,
             )),
@@ -344,7 +356,7 @@ async fn bad_tokens_are_rejected(backend: Backend) {
             Some(sign(
                 &Claims {
                     iss: None,
-                    ..good_clone(&good)
+                    ..good.clone()
                 },
                 SECRET,
             )),
@@ -353,8 +365,28 @@ async fn bad_tokens_are_rejected(backend: Backend) {
             "wrong audience",
             Some(sign(
                 &Claims {
-                    aud: Some("other"),
-                    ..good_clone(&good)
+                    aud: Some(json!("other")),
+                    ..good.clone()
+                },
+                SECRET,
+            )),
+        ),
+        (
+            "exp past 2^63 seconds",
+            Some(sign(
+                &Claims {
+                    exp: 1 << 63,
+                    ..good.clone()
+                },
+                SECRET,
+            )),
+        ),
+        (
+            "empty tenant",
+            Some(sign(
+                &Claims {
+                    tenant: Some(""),
+                    ..good.clone()
                 },
                 SECRET,
             )),
@@ -364,7 +396,7 @@ async fn bad_tokens_are_rejected(backend: Backend) {
             Some(sign(
                 &Claims {
                     role: "root",
-                    ..good_clone(&good)
+                    ..good.clone()
                 },
                 SECRET,
             )),
@@ -384,16 +416,6 @@ async fn bad_tokens_are_rejected(backend: Backend) {
                 "{message}"
             );
         }
-    }
-}
-
-fn good_clone<'a>(c: &Claims<'a>) -> Claims<'a> {
-    Claims {
-        sub: c.sub,
-        role: c.role,
-        exp: c.exp,
-        iss: c.iss,
-        aud: c.aud,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The command line as the README promises it: every flag the README names is one
 //! that `exechub` (or `bench`) knows, and start-up mistakes are refused early with
-//! words that name the problem (`--bind` without a host, a port in use).
+//! words that name the problem (`--bind` without a host, a port in use, a JWT
+//! secret short enough to guess).
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -109,4 +110,31 @@ fn a_port_in_use_is_named_before_anything_starts() {
         !dir.exists(),
         "the data dir was set up before the bind failed"
     );
+}
+
+#[test]
+fn a_short_jwt_secret_is_refused_at_start_up() {
+    let dir = std::env::temp_dir().join(format!("exechub-cli-secret-{}", std::process::id()));
+    for secret in ["", "short-secret"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_exechub"))
+            .args([
+                "serve",
+                "--bind",
+                "127.0.0.1:0",
+                "--jwt-secret",
+                secret,
+                "--data-dir",
+            ])
+            .arg(&dir)
+            .env_remove("EXECHUB_DATABASE_URL")
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "`{secret}` was accepted");
+        let said = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            said.contains("at least 32") && said.contains("openssl rand"),
+            "{said}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

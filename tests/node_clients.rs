@@ -141,7 +141,7 @@ async fn long_close_reasons_reach_strict_clients() {
     // by the reference client.
     let other_key = exechub::auth::Keys::load(
         &exechub::config::JwtConfig {
-            secret: Some("another-servers-secret".into()),
+            secret: Some("another-servers-secret-of-at-least-32-bytes".into()),
             ..Default::default()
         },
         &server.data_dir,

@@ -61,7 +61,7 @@ async fn deliveries(server: &TestServer, id: &str, count: usize) -> Value {
 
 async fn signed_and_retried(backend: Backend) {
     let mut options = Options::default();
-    options.scheduler.webhook_allow_private = true;
+    options.scheduler.allow_private_destinations = true;
     let server = TestServer::start_with(backend, options).await;
     let (url, received) = receiver(2).await;
     let id = server
@@ -134,11 +134,13 @@ async fn signed_and_retried(backend: Backend) {
     assert!(payload["timestamp"].is_string());
 }
 
-/// Without `--webhook-allow-private`, a loopback receiver is never called; the refused
+/// Without `--allow-private-destinations`, a loopback receiver is never called; the refused
 /// attempt is recorded with the reason.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn private_destinations_refused() {
-    let server = TestServer::start(Backend::Sqlite).await;
+    let mut options = Options::default();
+    options.scheduler.allow_private_destinations = false;
+    let server = TestServer::start_with(Backend::Sqlite, options).await;
     let (url, received) = receiver(0).await;
     let id = server
         .create(json!({ "orderId": "o", "serviceId": "s",
@@ -180,7 +182,7 @@ backend_suites!(
 /// with the event, until the reconciler queues it; once delivered it leaves.
 async fn the_outbox_delivers_what_was_never_queued(backend: Backend) {
     let mut options = Options::default();
-    options.scheduler.webhook_allow_private = true;
+    options.scheduler.allow_private_destinations = true;
     options.scheduler.reconcile_interval = Duration::from_secs(1);
     let server = TestServer::start_with(backend, options).await;
     let (url, received) = receiver(0).await;

@@ -10,6 +10,7 @@ mod m0003_events;
 mod m0004_analyst_indexes;
 mod m0005_daily_stats_index;
 mod m0006_webhook_outbox;
+mod m0007_write_probe;
 
 /// A plain (or unique) index named after its table and columns.
 pub(crate) fn index<T: Iden + Copy + 'static, C: Iden + Copy + 'static>(
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_analyst_indexes::Migration),
             Box::new(m0005_daily_stats_index::Migration),
             Box::new(m0006_webhook_outbox::Migration),
+            Box::new(m0007_write_probe::Migration),
         ]
     }
 }

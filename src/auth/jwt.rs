@@ -28,8 +28,24 @@ struct Claims {
     iat: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     iss: Option<String>,
+    /// One audience or several (RFC 7519 allows both); `Validation` checks it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    aud: Option<String>,
+    aud: Option<serde_json::Value>,
+}
+
+/// The shortest HS256 secret accepted: a shorter one can be guessed offline from
+/// any token it signed (and an empty one makes anyone an admin).
+pub const MIN_SECRET_BYTES: usize = 32;
+
+fn checked_secret(secret: &str, source: &str) -> anyhow::Result<()> {
+    if secret.len() < MIN_SECRET_BYTES {
+        anyhow::bail!(
+            "{source} is {} bytes; it must be at least {MIN_SECRET_BYTES} \
+             (generate one with `openssl rand -base64 48`)",
+            secret.len()
+        );
+    }
+    Ok(())
 }
 
 pub struct Keys {
@@ -56,7 +72,9 @@ fn read_pem(value: &str) -> anyhow::Result<Vec<u8>> {
 fn generated_secret(data_dir: &Path) -> anyhow::Result<String> {
     let path = data_dir.join(GENERATED_SECRET_FILE);
     if let Ok(secret) = std::fs::read_to_string(&path) {
-        return Ok(secret.trim().to_owned());
+        let secret = secret.trim().to_owned();
+        checked_secret(&secret, &format!("the secret in {}", path.display()))?;
+        return Ok(secret);
     }
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating data dir {}", data_dir.display()))?;
@@ -98,11 +116,14 @@ impl Keys {
                     (Algorithm::ES256, key, encoding)
                 }
             }
-            (Some(secret), None) => (
-                Algorithm::HS256,
-                DecodingKey::from_secret(secret.as_bytes()),
-                Some(EncodingKey::from_secret(secret.as_bytes())),
-            ),
+            (Some(secret), None) => {
+                checked_secret(secret, "EXECHUB_JWT_SECRET (--jwt-secret)")?;
+                (
+                    Algorithm::HS256,
+                    DecodingKey::from_secret(secret.as_bytes()),
+                    Some(EncodingKey::from_secret(secret.as_bytes())),
+                )
+            }
             (None, None) => {
                 let secret = generated_secret(data_dir)?;
                 (
@@ -148,7 +169,15 @@ impl Keys {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| AppError::Unauthenticated(token_refusal(&e)))?;
         let claims = data.claims;
-        let expires = UNIX_EPOCH + Duration::from_secs(claims.exp);
+        let expires =
+            (UNIX_EPOCH.checked_add(Duration::from_secs(claims.exp))).ok_or_else(|| {
+                AppError::Unauthenticated("invalid token: its `exp` is out of range".into())
+            })?;
+        if claims.tenant.as_deref().is_some_and(str::is_empty) {
+            return Err(AppError::Unauthenticated(
+                "invalid token: its `tenant` is empty (leave it out for no tenant)".into(),
+            ));
+        }
         let principal = Principal {
             subject: claims.sub,
             role: claims.role,
@@ -176,7 +205,7 @@ impl Keys {
             exp: now + ttl.as_secs(),
             iat: now,
             iss: self.issuer.clone(),
-            aud: self.audience.clone(),
+            aud: self.audience.clone().map(serde_json::Value::String),
         };
         Ok(jsonwebtoken::encode(
             &Header::new(self.algorithm),

@@ -113,6 +113,11 @@ pub struct Measures {
 }
 
 /// Success rate, when anything finished.
+/// A sum as a GraphQL `Int` (32 bits): saturated, never wrapped or out of range.
+pub fn saturated_int(sum: i64) -> i64 {
+    sum.clamp(i64::from(i32::MIN), i64::from(i32::MAX))
+}
+
 pub fn success_rate(completed: i64, failed: i64, cancelled: i64) -> Option<f64> {
     let finished = completed + failed + cancelled;
     (finished > 0).then(|| completed as f64 / finished as f64)

@@ -162,5 +162,9 @@ pub struct ExecutionOrder {
 
 /// Filters nest at most this deep through `and`/`or`/`not`.
 pub const MAX_FILTER_DEPTH: usize = 8;
+/// Values one filter may name in all (ids, strings, numbers, tags).
+pub const MAX_FILTER_VALUES: usize = 1000;
+/// Branches of one `and` or `or`, and tags of one `hasAll`.
+pub const MAX_FILTER_BRANCHES: usize = 100;
 /// `first` and `last` are at most this.
 pub const MAX_PAGE: i32 = 500;

@@ -114,7 +114,7 @@ fn parse_webhooks(
                 execution_id: execution_id.to_owned(),
                 url,
                 events: w.events,
-                headers: validate::opt_json(&format!("{field}.headers"), w.headers)?.map(|j| j.0),
+                headers: validate::http_headers(&format!("{field}.headers"), w.headers)?,
                 secret: validate::opt_short(&format!("{field}.secret"), w.secret)?.map(Secret),
                 retries: validate::int_range(
                     &format!("{field}.retries"),

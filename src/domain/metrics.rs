@@ -12,23 +12,35 @@ use super::types::{CostBreakdown, Metrics};
 use super::validate;
 use crate::error::{AppError, AppResult};
 
+/// Adds a count, saturating at the largest GraphQL `Int`.
 fn add_i(total: &mut Option<i64>, value: Option<i64>) {
     if let Some(v) = value {
-        *total = Some(total.unwrap_or(0).saturating_add(v));
+        *total = Some(
+            total
+                .unwrap_or(0)
+                .saturating_add(v)
+                .min(i64::from(i32::MAX)),
+        );
     }
 }
 
+/// Adds a cost, saturating at `MAX_TOTAL_COST`.
 fn add_f(total: &mut Option<f64>, value: Option<f64>) {
     if let Some(v) = value {
-        *total = Some(total.unwrap_or(0.0) + v);
+        *total = Some(add_cost(total.unwrap_or(0.0), v));
     }
+}
+
+fn add_cost(total: f64, value: f64) -> f64 {
+    (total + value).min(validate::MAX_TOTAL_COST)
 }
 
 fn add_api_calls(metrics: &mut Metrics, service: String, calls: i64) {
     let map = metrics
         .api_calls_by_service
         .get_or_insert_with(|| Json(BTreeMap::new()));
-    *map.0.entry(service).or_insert(0) += calls;
+    let total = map.0.entry(service).or_insert(0);
+    *total = total.saturating_add(calls).min(i64::from(i32::MAX));
 }
 
 /// `recordMetrics`: every value is checked before anything is added.
@@ -38,7 +50,7 @@ pub fn record(metrics: &mut Metrics, input: MetricsInput) -> AppResult<()> {
     let completion_tokens =
         validate::non_negative("metrics.completionTokens", input.completion_tokens)?;
     let model_calls = validate::non_negative("metrics.modelCalls", input.model_calls)?;
-    let cost = validate::finite_non_negative("metrics.cost", input.cost)?;
+    let cost = validate::cost("metrics.cost", input.cost)?;
     let api_calls = validate::non_negative("metrics.apiCalls", input.api_calls)?;
     let breakdown = input
         .cost_breakdown
@@ -61,11 +73,11 @@ pub fn record(metrics: &mut Metrics, input: MetricsInput) -> AppResult<()> {
         let total = metrics
             .cost_breakdown
             .get_or_insert_with(CostBreakdown::default);
-        total.ai += add.ai;
-        total.apis += add.apis;
-        total.compute += add.compute;
-        total.storage += add.storage;
-        total.other += add.other;
+        total.ai = add_cost(total.ai, add.ai);
+        total.apis = add_cost(total.apis, add.apis);
+        total.compute = add_cost(total.compute, add.compute);
+        total.storage = add_cost(total.storage, add.storage);
+        total.other = add_cost(total.other, add.other);
     }
     for (service, calls) in by_service.unwrap_or_default() {
         add_api_calls(metrics, service, calls);
@@ -109,7 +121,7 @@ fn parse_breakdown(value: Value) -> AppResult<CostBreakdown> {
         breakdown.storage,
         breakdown.other,
     ] {
-        validate::finite_non_negative("metrics.costBreakdown", Some(v))?;
+        validate::cost("metrics.costBreakdown", Some(v))?;
     }
     Ok(breakdown)
 }

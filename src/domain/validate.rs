@@ -17,8 +17,32 @@ pub const MAX_JSON_BYTES: usize = 256 * 1024;
 pub const MAX_LIST: usize = 100;
 pub const MAX_STEPS: usize = 1000;
 pub const MAX_TIMEOUT_MS: i64 = 86_400_000;
+/// Why a string holding NUL is refused.
+pub const NUL_REFUSED: &str = "must not contain the NUL character (\\u0000)";
+
+/// Refuses text holding the NUL character, which Postgres stores in neither text
+/// nor JSON (and SQLite would store only to hand it to clients that cut it short).
+pub fn no_nul(field: &str, value: &str) -> AppResult<()> {
+    if value.contains('\0') {
+        return Err(AppError::bad_input(field, NUL_REFUSED));
+    }
+    Ok(())
+}
+
+/// Whether any string of `value`, key or value, holds the NUL character.
+pub fn json_has_nul(value: &Value) -> bool {
+    match value {
+        Value::String(text) => text.contains('\0'),
+        Value::Array(items) => items.iter().any(json_has_nul),
+        Value::Object(fields) => fields
+            .iter()
+            .any(|(key, value)| key.contains('\0') || json_has_nul(value)),
+        _ => false,
+    }
+}
 
 pub fn short(field: &str, value: String) -> AppResult<String> {
+    no_nul(field, &value)?;
     if value.is_empty() {
         return Err(AppError::bad_input(field, "must not be empty"));
     }
@@ -44,6 +68,7 @@ pub fn opt_id(field: &str, value: Option<ID>) -> AppResult<Option<ID>> {
 }
 
 pub fn text(field: &str, value: String) -> AppResult<String> {
+    no_nul(field, &value)?;
     if value.len() > MAX_TEXT {
         return Err(AppError::bad_input(
             field,
@@ -67,7 +92,14 @@ pub fn short_list(field: &str, values: &[String]) -> AppResult<()> {
 }
 
 pub fn json(field: &str, value: Json<Value>) -> AppResult<Json<Value>> {
-    let size = serde_json::to_vec(&value.0)
+    storable_json(field, &value.0)?;
+    Ok(value)
+}
+
+/// A JSON value the database stores: at most `MAX_JSON_BYTES` serialized, and no
+/// NUL character in any string.
+pub fn storable_json(field: &str, value: &Value) -> AppResult<()> {
+    let size = serde_json::to_vec(value)
         .map(|b| b.len())
         .unwrap_or(usize::MAX);
     if size > MAX_JSON_BYTES {
@@ -76,11 +108,51 @@ pub fn json(field: &str, value: Json<Value>) -> AppResult<Json<Value>> {
             format!("JSON of {size} bytes; at most {MAX_JSON_BYTES}"),
         ));
     }
-    Ok(value)
+    if json_has_nul(value) {
+        return Err(AppError::bad_input(field, NUL_REFUSED));
+    }
+    Ok(())
 }
 
 pub fn opt_json(field: &str, value: Option<Json<Value>>) -> AppResult<Option<Json<Value>>> {
     value.map(|v| json(field, v)).transpose()
+}
+
+/// HTTP headers to send: an object of header names to string values that HTTP
+/// allows (no CR or LF, which would split the request), at most `MAX_LIST`.
+pub fn http_headers(field: &str, value: Option<Json<Value>>) -> AppResult<Option<Value>> {
+    use reqwest::header::{HeaderName, HeaderValue};
+    let Some(Json(value)) = opt_json(field, value)? else {
+        return Ok(None);
+    };
+    let Value::Object(headers) = &value else {
+        return Err(AppError::bad_input(
+            field,
+            "an object of header names to values",
+        ));
+    };
+    if headers.len() > MAX_LIST {
+        return Err(AppError::bad_input(
+            field,
+            format!("at most {MAX_LIST} headers"),
+        ));
+    }
+    for (name, header) in headers {
+        let field = format!("{field}.{name}");
+        if HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(AppError::bad_input(field, "is not an HTTP header name"));
+        }
+        let valid = header
+            .as_str()
+            .is_some_and(|v| HeaderValue::from_str(v).is_ok());
+        if !valid {
+            return Err(AppError::bad_input(
+                field,
+                "must be a string of visible characters (no CR, LF or other control characters)",
+            ));
+        }
+    }
+    Ok(Some(value))
 }
 
 pub fn int_range(field: &str, value: i32, min: i32, max: i32) -> AppResult<i32> {
@@ -109,6 +181,18 @@ pub fn finite_non_negative(field: &str, value: Option<f64>) -> AppResult<Option<
         Some(v) if !v.is_finite() || v < 0.0 => {
             Err(AppError::bad_input(field, "must be a finite number ≥ 0"))
         }
+        other => Ok(other),
+    }
+}
+
+/// One report's cost: at most a trillion (dollars). Totals add up to at most
+/// `MAX_TOTAL_COST`, so that sums over any number of executions stay finite.
+pub const MAX_COST: f64 = 1e12;
+pub const MAX_TOTAL_COST: f64 = 1e15;
+
+pub fn cost(field: &str, value: Option<f64>) -> AppResult<Option<f64>> {
+    match finite_non_negative(field, value)? {
+        Some(v) if v > MAX_COST => Err(AppError::bad_input(field, format!("at most {MAX_COST:e}"))),
         other => Ok(other),
     }
 }

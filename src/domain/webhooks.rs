@@ -2,7 +2,7 @@
 //! want, the payload and its signature, the backoff between attempts, and which
 //! destinations are refused (private and loopback addresses, unless allowed).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
@@ -80,17 +80,29 @@ pub fn is_private(ip: IpAddr) -> bool {
                 || v4.is_multicast()
                 || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64 // 100.64/10
         }
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => is_private(IpAddr::V4(v4)),
-            None => {
-                let first = v6.segments()[0];
-                v6.is_loopback()
-                    || v6.is_unspecified()
-                    || v6.is_multicast()
-                    || (first & 0xfe00) == 0xfc00 // unique local
-                    || (first & 0xffc0) == 0xfe80 // link-local
+        IpAddr::V6(v6) => {
+            let segments = v6.segments();
+            let embedded = |high: u16, low: u16| {
+                is_private(IpAddr::V4(Ipv4Addr::from(
+                    (u32::from(high) << 16) | u32::from(low),
+                )))
+            };
+            match segments {
+                // IPv4-mapped (::ffff:a.b.c.d) and NAT64 (64:ff9b::a.b.c.d).
+                [0, 0, 0, 0, 0, 0xffff, high, low] | [0x64, 0xff9b, 0, 0, 0, 0, high, low] => {
+                    embedded(high, low)
+                }
+                // IPv4-compatible (::a.b.c.d, deprecated), :: and ::1 among them.
+                [0, 0, 0, 0, 0, 0, _, _] => true,
+                // 6to4 (2002:a.b.c.d::/48).
+                [0x2002, high, low, ..] => embedded(high, low),
+                [first, ..] => {
+                    v6.is_multicast()
+                        || (first & 0xfe00) == 0xfc00 // unique local
+                        || (first & 0xffc0) == 0xfe80 // link-local
+                }
             }
-        },
+        }
     }
 }
 
@@ -128,6 +140,10 @@ mod tests {
             "fd00::1",
             "fe80::1",
             "::ffff:127.0.0.1",
+            "::127.0.0.1",
+            "::",
+            "64:ff9b::10.0.0.1",
+            "2002:7f00:1::1",
             "0.0.0.0",
         ] {
             assert!(is_private(private.parse().unwrap()), "{private}");

@@ -12,6 +12,7 @@ use tokio::sync::{broadcast, watch};
 
 use super::catch_up::CatchUps;
 use super::fanout::Fanout;
+use super::feed_matches::FeedMatches;
 use crate::domain::change::Change;
 use crate::domain::records::Event;
 
@@ -41,6 +42,8 @@ struct Inner {
     fanout: OnceLock<Fanout>,
     /// The reads lagging subscribers catch up with.
     catch_ups: CatchUps,
+    /// What filtered feeds pass, asked once per filter.
+    feed_matches: FeedMatches,
     /// Bumped when events may have gone by unseen (a fan-out message this process
     /// cannot read): every subscriber then reads what it missed from the table.
     resync: watch::Sender<u64>,
@@ -116,12 +119,17 @@ impl Hub {
             feed: broadcast::channel(FEED_CAPACITY).0,
             fanout: OnceLock::new(),
             catch_ups: CatchUps::default(),
+            feed_matches: FeedMatches::default(),
             resync: watch::channel(0).0,
         }))
     }
 
     pub fn catch_ups(&self) -> CatchUps {
         self.0.catch_ups.clone()
+    }
+
+    pub fn feed_matches(&self) -> FeedMatches {
+        self.0.feed_matches.clone()
     }
 
     pub(super) fn set_fanout(&self, fanout: Fanout) {

@@ -12,6 +12,7 @@ use chrono::Utc;
 use futures::Stream;
 use tokio::sync::broadcast::error::RecvError;
 
+use super::feed_matches::{FeedFilter, FeedMatches};
 use super::hub::{Hub, Message, Topic};
 use crate::auth::Principal;
 use crate::domain::filter::ExecutionFilter;
@@ -113,6 +114,8 @@ pub fn feed(
 ) -> impl Stream<Item = AppResult<Event>> + Send + use<> {
     let mut receiver = hub.subscribe_feed();
     let catch_ups = hub.catch_ups();
+    let feed_matches = hub.feed_matches();
+    let feed_filter = filter.clone().map(FeedFilter::new);
     async_stream::try_stream! {
         let mut last: HashMap<String, i64> = HashMap::new();
         let mut since: Timestamp = Utc::now();
@@ -132,7 +135,7 @@ pub fn feed(
             let events = if lagged {
                 store.events_since(&principal, filter.as_ref(), since - FEED_SLACK, PAGE).await?
             } else {
-                matching(&store, &principal, filter.as_ref(), batch).await?
+                matching(&store, &feed_matches, &principal, feed_filter.as_ref(), batch).await?
             };
             if last.len() > FEED_MEMORY {
                 last.clear();
@@ -161,11 +164,12 @@ pub fn feed(
 }
 
 /// The events of a batch from the bus whose execution `principal` sees and `filter`
-/// matches (one query for the batch when there is a filter).
+/// matches (asked once for all feeds of the same filter and scope).
 async fn matching(
     store: &Store,
+    feed_matches: &FeedMatches,
     principal: &Principal,
-    filter: Option<&ExecutionFilter>,
+    filter: Option<&FeedFilter>,
     batch: Vec<Message>,
 ) -> AppResult<Vec<Event>> {
     let visible: Vec<Message> = batch
@@ -178,11 +182,8 @@ async fn matching(
     if visible.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<&str> = visible
-        .iter()
-        .map(|m| m.event.execution_id.as_str())
-        .collect();
-    let matched = store.matching(principal, Some(filter), &ids).await?;
+    let events: Vec<&Event> = visible.iter().map(|m| &m.event).collect();
+    let matched = (feed_matches.matching(store, principal, filter, &events)).await?;
     Ok(visible
         .iter()
         .filter(|m| matched.contains(&m.event.execution_id))

@@ -11,10 +11,14 @@ use crate::error::{AppError, AppResult};
 use crate::graphql::context::Authentication;
 
 pub fn authenticate(state: &AppState, headers: &HeaderMap) -> Authentication {
-    let header = headers
+    authentication(state, header(headers))
+}
+
+/// The request's `Authorization` value.
+pub fn header(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    authentication(state, header)
+        .and_then(|v| v.to_str().ok())
 }
 
 /// The outcome of an `Authorization` value, for a request's resolvers.

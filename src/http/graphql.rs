@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use super::auth::authenticate;
 use super::graphiql::page as graphiql;
-use super::response::{request_error, respond};
+use super::response::{refusal_response, request_error, respond};
 
 pub async fn post_handler(
     State(state): State<AppState>,
@@ -36,7 +36,28 @@ pub async fn post_handler(
         return missing_query(&headers);
     }
     let request = request.data(authenticate(&state, &headers));
-    respond(&headers, state.schema.execute(request).await)
+    execute(&state, &headers, request).await
+}
+
+/// Runs a query or mutation for at most `--request-timeout`; past it the request
+/// is dropped, and with it what it holds (database connections among them).
+async fn execute(
+    state: &AppState,
+    headers: &HeaderMap,
+    request: async_graphql::Request,
+) -> Response {
+    match tokio::time::timeout(state.request_timeout, state.schema.execute(request)).await {
+        Ok(response) => respond(headers, response),
+        Err(_) => refusal_response(
+            headers,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "INTERNAL",
+            format!(
+                "the request ran longer than {:?} (--request-timeout) and was stopped: ask for less",
+                state.request_timeout
+            ),
+        ),
+    }
 }
 
 /// Whether a POST's body says it is JSON, the one media type GraphQL over HTTP
@@ -71,8 +92,8 @@ fn wants_html(headers: &HeaderMap) -> bool {
         .is_some_and(|accept| accept.contains("text/html"))
 }
 
-/// Whether the operation that would run is a mutation (or subscription).
-fn is_mutation(request: &async_graphql::Request) -> bool {
+/// Whether an operation that may run is of a type `refused` names.
+pub(super) fn may_run(request: &async_graphql::Request, refused: &[OperationType]) -> bool {
     let Ok(document) = parse_query(&request.query) else {
         return false; // the executor reports the syntax error
     };
@@ -82,8 +103,21 @@ fn is_mutation(request: &async_graphql::Request) -> bool {
             (None, _) => true,
             (Some(_), None) => false,
         };
-        selected && operation.node.ty != OperationType::Query
+        selected && refused.contains(&operation.node.ty)
     })
+}
+
+/// 405: a mutation sent with GET, which proxies, prefetchers and crawlers send
+/// freely.
+pub(super) fn mutation_over_get(headers: &HeaderMap) -> Response {
+    let mut refused = request_error(
+        headers,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "mutations must be sent with POST",
+    );
+    let allow = header::HeaderValue::from_static("POST");
+    refused.headers_mut().insert(header::ALLOW, allow);
+    refused
 }
 
 pub async fn get_handler(
@@ -98,18 +132,13 @@ pub async fn get_handler(
     match request.ok() {
         Some(request) if !request.0.query.is_empty() => {
             let request = request.into_inner();
-            if is_mutation(&request) {
-                let mut refused = request_error(
-                    &headers,
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    "mutations must be sent with POST",
-                );
-                let allow = header::HeaderValue::from_static("POST");
-                refused.headers_mut().insert(header::ALLOW, allow);
-                return refused;
+            // Subscriptions over GET need a WebSocket or `/graphql/stream`.
+            let not_queries = [OperationType::Mutation, OperationType::Subscription];
+            if may_run(&request, &not_queries) {
+                return mutation_over_get(&headers);
             }
             let request = request.data(authenticate(&state, &headers));
-            respond(&headers, state.schema.execute(request).await)
+            execute(&state, &headers, request).await
         }
         None => graphiql().into_response(),
         _ if wants_html(&headers) => graphiql().into_response(),

@@ -8,7 +8,9 @@ mod dashboard;
 mod graphiql;
 mod graphql;
 mod health;
+pub mod listen;
 mod metrics;
+mod quota;
 mod response;
 mod sse;
 mod ws;
@@ -26,6 +28,7 @@ use tower_http::trace::TraceLayer;
 use crate::auth::Keys;
 use crate::graphql::ApiSchema;
 use crate::store::Store;
+pub use quota::Quota;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -38,6 +41,14 @@ pub struct AppState {
     pub ws_init_timeout: Duration,
     /// `--ws-ping-interval`, also the SSE keep-alive.
     pub ws_ping_interval: Duration,
+    /// `--request-timeout`.
+    pub request_timeout: Duration,
+    /// `--max-operations-per-connection`.
+    pub max_operations_per_connection: usize,
+    /// The largest WebSocket message (`--max-body-bytes`, as for a request body).
+    pub max_message_bytes: usize,
+    /// `--max-subscriptions-per-principal`.
+    pub quota: Quota,
     /// Cancelled when the server stops: WebSockets close with 1001 and SSE streams
     /// end, so that no connection keeps a stopping server alive.
     pub shutdown: CancellationToken,

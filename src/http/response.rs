@@ -30,15 +30,25 @@ fn is_request_error(response: &GqlResponse) -> bool {
 }
 
 /// A request that is not a GraphQL request at all (no body to read, no query): a
-/// GraphQL error response with `status` and the code `BAD_REQUEST`, in the media
-/// type the client accepts.
+/// `refusal_response` with the code `BAD_REQUEST`.
 pub fn request_error(
     request_headers: &HeaderMap,
     status: StatusCode,
     message: impl Into<String>,
 ) -> Response {
+    refusal_response(request_headers, status, "BAD_REQUEST", message)
+}
+
+/// A request refused before it ran: a GraphQL error response with `status` and
+/// `code`, in the media type the client accepts.
+pub fn refusal_response(
+    request_headers: &HeaderMap,
+    status: StatusCode,
+    code: &str,
+    message: impl Into<String>,
+) -> Response {
     let body = json!({
-        "errors": [{ "message": message.into(), "extensions": { "code": "BAD_REQUEST" } }]
+        "errors": [{ "message": message.into(), "extensions": { "code": code } }]
     });
     let media = if accepts_graphql_response_json(request_headers) {
         GRAPHQL_RESPONSE_JSON

@@ -48,7 +48,7 @@ fn hash(execution_id: &str) -> usize {
     std::hash::Hasher::finish(&hasher) as usize
 }
 
-/// One shared transaction: each rule's own result, or the transaction's error for all.
+/// One shared transaction (`Store::apply_batch`): each rule's own result.
 async fn commit(store: Store, rules: Vec<BatchedRule>) -> Vec<AppResult<Change>> {
     let count = rules.len();
     metrics::histogram!("exechub_commit_batch_size").record(count as f64);
@@ -57,11 +57,7 @@ async fn commit(store: Store, rules: Vec<BatchedRule>) -> Vec<AppResult<Change>>
     let committed = tokio::spawn(async move { store.apply_batch(rules).await }).await;
     metrics::histogram!("exechub_commit_seconds").record(started.elapsed().as_secs_f64());
     match committed {
-        Ok(Ok(results)) => results,
-        Ok(Err(error)) => {
-            tracing::warn!(?error, count, "a batch of scheduler changes failed");
-            vec![Err(error); count]
-        }
+        Ok(results) => results,
         Err(panic) => {
             tracing::error!(%panic, count, "a batch of scheduler changes panicked");
             vec![Err(AppError::Internal("the change failed".into())); count]

@@ -1,5 +1,9 @@
 //! Step handlers: what a worker runs for each built-in step kind. `echo` returns its
-//! input, `delay` sleeps `config.ms`, `http` POSTs the input to `config.url`.
+//! input, `delay` sleeps `config.ms`, `http` POSTs the input to `config.url`
+//! through the guarded client (`egress`), reading at most
+//! `--http-step-max-response-bytes` of the answer. An `http` step is at least once
+//! (a worker that dies mid-call leaves the step to run again), so every attempt of
+//! one step sends the same `Idempotency-Key`, for the receiver to tell repeats.
 //! Embedders add kinds by registering more `Handler`s. A handler is dropped (and so
 //! interrupted) at its step's timeout, at a pause or cancel, or when its lease is lost.
 //! `echo` and `delay` are contained (they call nothing outside), so they start while
@@ -12,6 +16,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
+use super::egress::{self, Egress};
 use crate::domain::types::ExecutionError;
 
 /// What a handler gets: the step's input and handler config.
@@ -41,12 +46,18 @@ pub trait Handler: Send + Sync + 'static {
 pub struct Registry(HashMap<String, Arc<dyn Handler>>);
 
 impl Registry {
-    /// `echo`, `delay` and `http`.
-    pub fn built_in(http: reqwest::Client) -> Self {
+    /// `echo`, `delay` and `http` (its client and the most of an answer it reads).
+    pub fn built_in(http: Egress, max_response_bytes: usize) -> Self {
         let mut registry = Registry(HashMap::new());
         registry.register("echo", Echo);
         registry.register("delay", Delay);
-        registry.register("http", Http(http));
+        registry.register(
+            "http",
+            Http {
+                client: http,
+                max_response_bytes,
+            },
+        );
         registry
     }
 
@@ -113,11 +124,18 @@ impl Handler for Delay {
     }
 }
 
-struct Http(reqwest::Client);
+struct Http {
+    client: Egress,
+    max_response_bytes: usize,
+}
+
+/// The header that is the same for every attempt of one step.
+pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 
 impl Handler for Http {
     fn run(&self, call: StepCall) -> BoxFuture<'static, HandlerResult> {
-        let client = self.0.clone();
+        let client = self.client.clone();
+        let max_bytes = self.max_response_bytes;
         let url = config_field(&call, "url")
             .and_then(Value::as_str)
             .map(str::to_owned);
@@ -131,56 +149,84 @@ impl Handler for Http {
             let url = url.ok_or_else(|| {
                 error("VALIDATION_ERROR", "an http step needs `config.url`", false)
             })?;
-            let mut request = client
-                .post(&url)
+            let parsed = reqwest::Url::parse(&url)
+                .map_err(|e| error("VALIDATION_ERROR", format!("`{url}`: {e}"), false))?;
+            let request = client.post(parsed).map_err(|refused| {
+                error("DESTINATION_REFUSED", format!("{url}: {refused}"), false)
+            })?;
+            let mut request = request
                 .timeout(Duration::from_millis(timeout))
                 .header("X-Exechub-Execution", &call.execution_id)
                 .header("X-Exechub-Step", &call.step_id)
                 .header("X-Exechub-Attempt", call.attempt.to_string())
+                .header(
+                    IDEMPOTENCY_KEY,
+                    format!("{}/{}", call.execution_id, call.step_id),
+                )
                 .json(&call.input.unwrap_or(Value::Null));
             for (name, value) in headers.into_iter().flatten() {
                 if let Some(value) = value.as_str() {
                     request = request.header(name, value);
                 }
             }
-            let response = request.send().await.map_err(|e| transport_error(&url, e))?;
+            let mut response = request.send().await.map_err(|e| transport_error(&url, e))?;
             let status = response.status();
-            if status.is_success() {
-                let body = response
-                    .bytes()
-                    .await
-                    .map_err(|e| transport_error(&url, e))?;
-                if body.is_empty() {
-                    return Ok(None);
-                }
-                return serde_json::from_slice(&body).map(Some).map_err(|e| {
-                    error(
-                        "API_ERROR",
-                        format!("{url} answered with invalid JSON: {e}"),
-                        false,
-                    )
+            if !status.is_success() {
+                let message = format!("{url} answered {status}");
+                return Err(match status.as_u16() {
+                    429 => error("API_RATE_LIMIT", message, true),
+                    500..=599 => error("API_ERROR", message, true),
+                    _ => error("API_ERROR", message, false),
                 });
             }
-            let message = format!("{url} answered {status}");
-            Err(match status.as_u16() {
-                429 => error("API_RATE_LIMIT", message, true),
-                500..=599 => error("API_ERROR", message, true),
-                _ => error("API_ERROR", message, false),
+            let too_large = || {
+                let message = format!("{url} answered more than {max_bytes} bytes");
+                error("RESULT_TOO_LARGE", message, false)
+            };
+            if response
+                .content_length()
+                .is_some_and(|n| n > max_bytes as u64)
+            {
+                return Err(too_large());
+            }
+            let mut body = Vec::new();
+            while let Some(chunk) = response
+                .chunk()
+                .await
+                .map_err(|e| transport_error(&url, e))?
+            {
+                if body.len() + chunk.len() > max_bytes {
+                    return Err(too_large());
+                }
+                body.extend_from_slice(&chunk);
+            }
+            if body.is_empty() {
+                return Ok(None);
+            }
+            serde_json::from_slice(&body).map(Some).map_err(|e| {
+                error(
+                    "API_ERROR",
+                    format!("{url} answered with invalid JSON: {e}"),
+                    false,
+                )
             })
         })
     }
 }
 
 fn transport_error(url: &str, e: reqwest::Error) -> ExecutionError {
-    if e.is_timeout() {
+    let described = egress::describe(&e);
+    if egress::is_refused(&e) {
+        error("DESTINATION_REFUSED", format!("{url}: {described}"), false)
+    } else if e.is_timeout() {
         error("API_TIMEOUT", format!("{url} did not answer in time"), true)
     } else if e.is_connect() {
         error(
             "SERVICE_UNAVAILABLE",
-            format!("{url} refused the connection: {e}"),
+            format!("{url} refused the connection: {described}"),
             true,
         )
     } else {
-        error("API_ERROR", format!("{url}: {e}"), true)
+        error("API_ERROR", format!("{url}: {described}"), true)
     }
 }

@@ -11,6 +11,8 @@ use super::handlers::{HandlerResult, StepCall, error};
 use crate::clock;
 use crate::domain::records::Step;
 use crate::domain::schedule::Fence;
+use crate::domain::types::ExecutionError;
+use crate::domain::validate::{self, MAX_JSON_BYTES};
 
 impl Scheduler {
     /// Runs the step's handler until it finishes (the outcome), or is interrupted
@@ -58,7 +60,13 @@ impl Scheduler {
         };
         running.abort();
         renewal.abort();
-        outcome
+        match outcome {
+            Some(Ok(output)) => match unstorable(output.as_ref()) {
+                Some(refused) => Some(Err(refused)),
+                None => Some(Ok(output)),
+            },
+            other => other,
+        }
     }
 
     /// Renews the lease every third of its length while the handler runs; interrupts
@@ -84,4 +92,18 @@ impl Scheduler {
             }
         }
     }
+}
+
+/// Why a handler's output cannot be stored, if it cannot; the step then fails for
+/// good (running it again would answer the same): `RESULT_TOO_LARGE` over
+/// `MAX_JSON_BYTES`, `RESULT_INVALID` for text holding NUL.
+fn unstorable(output: Option<&serde_json::Value>) -> Option<ExecutionError> {
+    let refused = validate::storable_json("output", output?).err()?;
+    let too_large = serde_json::to_vec(output?).map_or(true, |b| b.len() > MAX_JSON_BYTES);
+    let code = if too_large {
+        "RESULT_TOO_LARGE"
+    } else {
+        "RESULT_INVALID"
+    };
+    Some(error(code, refused.message(), false))
 }

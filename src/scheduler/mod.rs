@@ -10,6 +10,7 @@ mod applying;
 mod batches;
 mod commits;
 mod drain;
+pub mod egress;
 pub mod gate;
 pub mod handlers;
 mod handling;
@@ -53,7 +54,7 @@ struct Inner {
     /// Where committed events are published for subscribers.
     events: Hub,
     /// Posts webhooks; follows no redirects (a redirect could lead anywhere).
-    webhook_http: reqwest::Client,
+    webhook_http: egress::Egress,
     config: SchedulerConfig,
     handlers: Registry,
     /// The kinds a step may name: ours, the declared ones, and `external`.
@@ -75,11 +76,9 @@ struct Inner {
 
 impl Scheduler {
     /// Opens the configured queue. `handlers` are the step kinds workers can run;
-    /// `own` is a pool of the same database for the scheduler's shared transactions
-    /// and step reads alone.
+    /// `store` is a pool of the database for the scheduler alone.
     pub async fn open(
         store: Store,
-        own: Store,
         config: SchedulerConfig,
         data_dir: &std::path::Path,
         handlers: Registry,
@@ -107,14 +106,12 @@ impl Scheduler {
         Ok(Scheduler(Arc::new(Inner {
             step_kinds,
             gate: PriorityGate::new(config.concurrency, config.priority_aging),
-            committer: commits::Committer::start(own.clone()),
-            step_reader: step_reads::start(own),
+            committer: commits::Committer::start(store.clone()),
+            step_reader: step_reads::start(store.clone()),
             store,
             queue,
             events,
-            webhook_http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()?,
+            webhook_http: egress::Egress::new(config.allow_private_destinations, false)?,
             config,
             handlers,
             name,

@@ -4,7 +4,7 @@
 //! the next attempt after a backoff while the webhook's `retries` allow, and takes
 //! the event out of the outbox. The reconciler queues what the outbox still holds.
 //! Delivery is at least once (a receiver tells repeats by `sequence`). Destinations
-//! in private ranges are refused unless `--webhook-allow-private`.
+//! in private ranges are refused unless `--allow-private-destinations` (`egress`).
 
 use std::time::{Duration, Instant};
 
@@ -12,14 +12,14 @@ use chrono::Utc;
 use reqwest::header::CONTENT_TYPE;
 use serde_json::Value;
 
-use super::Scheduler;
 use super::queue::Job;
+use super::{Scheduler, egress};
 use crate::auth::Principal;
 use crate::clock;
 use crate::domain::change::Change;
 use crate::domain::records::{Event, Execution, Webhook, WebhookDelivery, new_id};
-use crate::domain::webhooks::{self, backoff, event_name, is_private, payload, signature};
-use crate::error::{AppError, AppResult};
+use crate::domain::webhooks::{self, backoff, event_name, payload, signature};
+use crate::error::AppResult;
 
 /// The delivery jobs of a committed change: one per event its webhooks want.
 pub(super) fn jobs(change: &Change) -> Vec<Job> {
@@ -129,16 +129,10 @@ impl Scheduler {
         event: &Event,
     ) -> Result<reqwest::StatusCode, String> {
         let url = reqwest::Url::parse(&webhook.url).map_err(|e| format!("bad URL: {e}"))?;
-        if !self.0.config.webhook_allow_private {
-            refuse_private(&url).await.map_err(|e| e.message())?;
-        }
         let body = payload(event, execution).to_string();
         let timestamp = Utc::now().timestamp();
-        let mut request = self
-            .0
-            .webhook_http
-            .post(url)
-            .timeout(Duration::from_millis(webhook.timeout_ms.max(1) as u64));
+        let request = self.0.webhook_http.post(url).map_err(|e| e.to_string())?;
+        let mut request = request.timeout(Duration::from_millis(webhook.timeout_ms.max(1) as u64));
         if let Some(Value::Object(headers)) = &webhook.headers {
             for (name, value) in headers {
                 if let Some(value) = value.as_str()
@@ -162,25 +156,8 @@ impl Scheduler {
                 signature(&secret.0, timestamp, &body),
             );
         }
-        let response = request.body(body).send().await.map_err(|e| e.to_string())?;
+        let sent = request.body(body).send().await;
+        let response = sent.map_err(|e| egress::describe(&e))?;
         Ok(response.status())
     }
-}
-
-/// Refuses a URL whose host is or resolves to a private address.
-async fn refuse_private(url: &reqwest::Url) -> AppResult<()> {
-    let host = url.host_str().unwrap_or_default();
-    let port = url.port_or_known_default().unwrap_or(443);
-    let addresses = tokio::net::lookup_host((host.trim_matches(['[', ']']), port))
-        .await
-        .map_err(|e| AppError::bad_input("url", format!("cannot resolve `{host}`: {e}")))?;
-    for address in addresses {
-        if is_private(address.ip()) {
-            return Err(AppError::bad_input(
-                "url",
-                format!("`{host}` is a private address (allow with --webhook-allow-private)"),
-            ));
-        }
-    }
-    Ok(())
 }

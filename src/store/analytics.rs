@@ -36,7 +36,7 @@ impl Store {
             .column((execution::Entity, execution::Column::Id))
             .from(execution::Entity)
             .cond_where(scope::condition(&principal.scope()))
-            .cond_where(executions::condition(filter, 0)?)
+            .cond_where(executions::condition(filter)?)
             .to_owned();
         let mut statement = self.db.get_database_backend().build(&select);
         statement.sql = match statement.sql.split_once(" WHERE ") {
@@ -349,9 +349,8 @@ fn stats_from_row(
     // Sums are null over no values, and when not asked for.
     let total_cost = get::<Option<f64>>(row, next())?.unwrap_or_default();
     let avg_cost: Option<f64> = get(row, next())?;
-    let total_tokens = get::<Option<i64>>(row, next())?.unwrap_or_default();
-    let total_api_calls = get::<Option<i64>>(row, next())?.unwrap_or_default();
-    let total_retries = get::<Option<i64>>(row, next())?.unwrap_or_default();
+    let mut sum = || get::<Option<i64>>(row, next()).map(|s| saturated_int(s.unwrap_or_default()));
+    let (total_tokens, total_api_calls, total_retries) = (sum()?, sum()?, sum()?);
     let avg_ms: Option<f64> = get(row, next())?;
     let min_ms: Option<i64> = get(row, next())?;
     let max_ms: Option<i64> = get(row, next())?;

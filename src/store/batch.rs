@@ -4,9 +4,13 @@
 //! in order, each on the state the previous one left, and are saved as one write
 //! with one EXECUTION_PROGRESS event (`coalesce_progress`); the scheduler's
 //! changes among them share one audit row, a client's command has its own.
-//! Executions are locked in id order, so two batches cannot deadlock.
+//! Executions are locked in id order, so two batches cannot deadlock. A shared
+//! transaction that fails is tried again one execution at a time, so that one
+//! write the database refuses fails only the rules that made it.
 
 use std::collections::BTreeMap;
+
+use sea_orm::DatabaseTransaction;
 
 use super::Store;
 use super::entities::audit;
@@ -37,51 +41,144 @@ pub struct BatchedRule {
     pub rule: Rule,
 }
 
+/// One execution's part of a batch: the state its rules started from, their
+/// change merged into one write, their audit rows, and which rules they were.
+struct Planned {
+    before: Execution,
+    merged: Change,
+    audits: Vec<audit::ActiveModel>,
+    applied: Vec<(usize, Change)>,
+}
+
 impl Store {
     /// Applies each rule as `apply` would (as its own principal), all in one
-    /// transaction. `Err` is a failed transaction (nothing was saved); otherwise each
-    /// rule's own result, in order.
-    pub async fn apply_batch(&self, rules: Vec<BatchedRule>) -> AppResult<Vec<AppResult<Change>>> {
+    /// transaction, and answers each rule's own result, in order. When the shared
+    /// transaction fails, each execution's write is tried again alone, so that one
+    /// write the database refuses fails only its own rules.
+    pub async fn apply_batch(&self, rules: Vec<BatchedRule>) -> Vec<AppResult<Change>> {
         let mut results: Vec<Option<AppResult<Change>>> = rules.iter().map(|_| None).collect();
         let mut by_execution: BTreeMap<String, Vec<(usize, BatchedRule)>> = BTreeMap::new();
         for (index, batched) in rules.into_iter().enumerate() {
             let rules = by_execution.entry(batched.execution_id.clone());
             rules.or_default().push((index, batched));
         }
-        let (_turn, txn) = self.begin_write().await?;
+        let everyone: Vec<usize> = by_execution.values().flatten().map(|(i, _)| *i).collect();
+        let (turn, txn) = match self.begin_write().await {
+            Ok(begun) => begun,
+            Err(error) => return everyone.iter().map(|_| Err(error.clone())).collect(),
+        };
         let ids: Vec<&str> = by_execution.keys().map(String::as_str).collect();
-        let mut snapshots = lock_snapshots(&txn, &Principal::scheduler(), &ids, false).await?;
-        let mut audits = Vec::new();
-        let mut saves = Vec::new();
-        for (execution_id, rules) in by_execution {
-            let Some(snapshot) = snapshots.get_mut(&execution_id) else {
-                for (index, _) in rules {
-                    results[index] = Some(Err(AppError::no_execution(&execution_id)));
+        let planned = match lock_snapshots(&txn, &Principal::scheduler(), &ids, false).await {
+            Ok(mut snapshots) => plan(&mut snapshots, by_execution, &mut results),
+            Err(error) => {
+                for index in everyone {
+                    results[index] = Some(Err(error.clone()));
                 }
-                continue;
-            };
-            let before = snapshot.execution.clone();
-            let applied = run_rules(snapshot, rules, &mut results);
-            audits.extend(audit_rows(&applied));
-            let changes = applied.iter().map(|a| a.change.clone());
-            if let Some(merged) = changes.reduce(|mut merged, later| {
-                merged.absorb(later);
-                merged
-            }) {
-                saves.push((before, merged));
+                Vec::new()
             }
-            for Applied { index, change, .. } in applied {
-                results[index] = Some(Ok(change));
+        };
+        let saved = self.recorded(save_and_commit(txn, &planned).await);
+        drop(turn);
+        match saved {
+            Ok(()) => {
+                for planned in planned {
+                    settle_results(&mut results, planned.applied, Ok(()));
+                }
+            }
+            Err(error) if planned.len() > 1 => {
+                tracing::warn!(
+                    ?error,
+                    "a shared transaction failed: its writes go one by one"
+                );
+                for planned in planned {
+                    let alone = self.recorded(self.save_alone(&planned).await);
+                    settle_results(&mut results, planned.applied, alone);
+                }
+            }
+            Err(error) => {
+                for planned in planned {
+                    settle_results(&mut results, planned.applied, Err(error.clone()));
+                }
             }
         }
-        let saves: Vec<(&Execution, &Change)> = saves.iter().map(|(b, c)| (b, c)).collect();
-        save_all(&txn, &saves).await?;
-        write_audit(&txn, audits).await?;
-        txn.commit().await?;
-        Ok(results
+        results
             .into_iter()
-            .map(|result| result.expect("every rule ran"))
-            .collect())
+            .map(|result| result.expect("every rule has a result"))
+            .collect()
+    }
+
+    /// One execution's write in a transaction of its own, if the execution is still
+    /// as its rules saw it (`CONFLICT` otherwise).
+    async fn save_alone(&self, planned: &Planned) -> AppResult<()> {
+        let (_turn, txn) = self.begin_write().await?;
+        let id = planned.before.id.as_str();
+        let snapshots = lock_snapshots(&txn, &Principal::scheduler(), &[id], false).await?;
+        if snapshots.get(id).map(|s| &s.execution) != Some(&planned.before) {
+            return Err(AppError::Conflict(format!(
+                "execution `{id}` changed meanwhile"
+            )));
+        }
+        save_and_commit(txn, std::slice::from_ref(planned)).await
+    }
+}
+
+/// Runs each execution's rules on its snapshot; rules that could not run get their
+/// error in `results`.
+fn plan(
+    snapshots: &mut BTreeMap<String, Snapshot>,
+    by_execution: BTreeMap<String, Vec<(usize, BatchedRule)>>,
+    results: &mut [Option<AppResult<Change>>],
+) -> Vec<Planned> {
+    let mut planned = Vec::new();
+    for (execution_id, rules) in by_execution {
+        let Some(snapshot) = snapshots.get_mut(&execution_id) else {
+            for (index, _) in rules {
+                results[index] = Some(Err(AppError::no_execution(&execution_id)));
+            }
+            continue;
+        };
+        let before = snapshot.execution.clone();
+        let applied = run_rules(snapshot, rules, results);
+        let audits = audit_rows(&applied);
+        let changes = applied.iter().map(|a| a.change.clone());
+        if let Some(merged) = changes.reduce(|mut merged, later| {
+            merged.absorb(later);
+            merged
+        }) {
+            let applied = applied.into_iter().map(|a| (a.index, a.change)).collect();
+            planned.push(Planned {
+                before,
+                merged,
+                audits,
+                applied,
+            });
+        }
+    }
+    planned
+}
+
+/// Writes the planned changes with their audit rows and commits.
+async fn save_and_commit(txn: DatabaseTransaction, planned: &[Planned]) -> AppResult<()> {
+    let saves: Vec<(&Execution, &Change)> =
+        planned.iter().map(|p| (&p.before, &p.merged)).collect();
+    save_all(&txn, &saves).await?;
+    write_audit(
+        &txn,
+        planned.iter().flat_map(|p| p.audits.clone()).collect(),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Each applied rule's result: its change once its write committed, or the error.
+fn settle_results(
+    results: &mut [Option<AppResult<Change>>],
+    applied: Vec<(usize, Change)>,
+    saved: AppResult<()>,
+) {
+    for (index, change) in applied {
+        results[index] = Some(saved.clone().map(|()| change));
     }
 }
 

@@ -33,17 +33,20 @@ impl Store {
     where
         F: FnOnce(&Snapshot) -> AppResult<Change>,
     {
-        let (_turn, txn) = self.begin_write().await?;
-        let snapshot = lock_snapshots(&txn, principal, &[execution_id], with_webhooks)
-            .await?
-            .into_values()
-            .next()
-            .ok_or_else(|| AppError::no_execution(execution_id))?;
-        let change = settled(&snapshot, rule)?;
-        save_all(&txn, &[(&snapshot.execution, &change)]).await?;
-        write_audit(&txn, vec![audit_row(principal, action, &change)]).await?;
-        txn.commit().await?;
-        Ok(change)
+        let applied = async {
+            let (_turn, txn) = self.begin_write().await?;
+            let snapshot = lock_snapshots(&txn, principal, &[execution_id], with_webhooks)
+                .await?
+                .into_values()
+                .next()
+                .ok_or_else(|| AppError::no_execution(execution_id))?;
+            let change = settled(&snapshot, rule)?;
+            save_all(&txn, &[(&snapshot.execution, &change)]).await?;
+            write_audit(&txn, vec![audit_row(principal, action, &change)]).await?;
+            txn.commit().await?;
+            Ok(change)
+        };
+        self.recorded(applied.await)
     }
 
     /// Saves a new execution (with its idempotency key, if any). When the key is
@@ -55,40 +58,43 @@ impl Store {
         {
             return Ok(existing);
         }
-        let (_turn, txn) = self.begin_write().await?;
-        if let Some(key) = &change.idempotency_key {
-            let inserted = idempotency_key::Entity::insert(idempotency_key::ActiveModel {
-                tenant: Set(tenant.clone()),
-                key: Set(key.clone()),
-                execution_id: Set(change.execution.id.clone()),
-                created_at: Set(to_ms(change.now)),
-            })
-            .on_conflict(
-                OnConflict::columns([
-                    idempotency_key::Column::Tenant,
-                    idempotency_key::Column::Key,
-                ])
-                .do_nothing()
-                .to_owned(),
-            )
-            .exec_without_returning(&txn)
-            .await?;
-            if inserted == 0 {
-                txn.rollback().await?;
-                return self
-                    .by_idempotency_key(principal, &tenant, key)
-                    .await?
-                    .ok_or_else(|| AppError::Conflict("idempotency key is in use".into()));
+        let created = async {
+            let (_turn, txn) = self.begin_write().await?;
+            if let Some(key) = &change.idempotency_key {
+                let inserted = idempotency_key::Entity::insert(idempotency_key::ActiveModel {
+                    tenant: Set(tenant.clone()),
+                    key: Set(key.clone()),
+                    execution_id: Set(change.execution.id.clone()),
+                    created_at: Set(to_ms(change.now)),
+                })
+                .on_conflict(
+                    OnConflict::columns([
+                        idempotency_key::Column::Tenant,
+                        idempotency_key::Column::Key,
+                    ])
+                    .do_nothing()
+                    .to_owned(),
+                )
+                .exec_without_returning(&txn)
+                .await?;
+                if inserted == 0 {
+                    txn.rollback().await?;
+                    return self
+                        .by_idempotency_key(principal, &tenant, key)
+                        .await?
+                        .ok_or_else(|| AppError::Conflict("idempotency key is in use".into()));
+                }
             }
-        }
-        execution::Entity::insert(execution_to_row(&change.execution))
-            .exec_without_returning(&txn)
-            .await?;
-        write_tags(&txn, &[&change.execution], false).await?;
-        write_parts(&txn, &[change]).await?;
-        write_audit(&txn, vec![audit_row(principal, "createExecution", change)]).await?;
-        txn.commit().await?;
-        Ok(change.execution.clone())
+            execution::Entity::insert(execution_to_row(&change.execution))
+                .exec_without_returning(&txn)
+                .await?;
+            write_tags(&txn, &[&change.execution], false).await?;
+            write_parts(&txn, &[change]).await?;
+            write_audit(&txn, vec![audit_row(principal, "createExecution", change)]).await?;
+            txn.commit().await?;
+            Ok(change.execution.clone())
+        };
+        self.recorded(created.await)
     }
 
     async fn by_idempotency_key(

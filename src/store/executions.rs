@@ -65,7 +65,7 @@ impl Store {
         };
         let mut query = execution::Entity::find()
             .filter(scope::condition(&principal.scope()))
-            .filter(condition(filter, 0)?);
+            .filter(condition(filter)?);
         if let Some(cursor) = &cursor {
             let values = decode_cursor(cursor, &keys)?;
             query = query.filter(after_condition(&keys, &values, forward));
@@ -104,7 +104,7 @@ impl Store {
     ) -> AppResult<u64> {
         Ok(execution::Entity::find()
             .filter(scope::condition(&principal.scope()))
-            .filter(condition(filter, 0)?)
+            .filter(condition(filter)?)
             .count(&self.db)
             .await?)
     }
@@ -302,8 +302,29 @@ fn search(needle: &str) -> Condition {
         .add(col(Column::Id).in_subquery(step_names))
 }
 
-/// The whole filter as one condition (`depth` guards `and`/`or`/`not` nesting).
-pub fn condition(filter: Option<&ExecutionFilter>, depth: usize) -> AppResult<Condition> {
+/// The whole filter as one condition, refused when it is larger than a database
+/// takes in one statement (`MAX_FILTER_VALUES` values, `MAX_FILTER_BRANCHES`
+/// branches of one `and`, `or` or `tags.hasAll`).
+pub fn condition(filter: Option<&ExecutionFilter>) -> AppResult<Condition> {
+    let condition = clauses(filter, 0)?;
+    if filter.is_some() {
+        let probe = Query::select()
+            .expr(Expr::val(1))
+            .cond_where(condition.clone())
+            .to_owned();
+        let (_, values) = probe.build(sea_orm::sea_query::SqliteQueryBuilder);
+        if values.0.len() > MAX_FILTER_VALUES {
+            return Err(AppError::bad_input(
+                "filter",
+                format!("{} values; at most {MAX_FILTER_VALUES}", values.0.len()),
+            ));
+        }
+    }
+    Ok(condition)
+}
+
+/// `condition`'s clauses (`depth` guards `and`/`or`/`not` nesting).
+fn clauses(filter: Option<&ExecutionFilter>, depth: usize) -> AppResult<Condition> {
     let Some(f) = filter else {
         return Ok(Condition::all());
     };
@@ -429,20 +450,36 @@ pub fn condition(filter: Option<&ExecutionFilter>, depth: usize) -> AppResult<Co
     if let Some(needle) = &f.search {
         c = c.add(search(needle));
     }
+    let lists = [("filter.and", f.and.as_ref()), ("filter.or", f.or.as_ref())];
+    for (field, branches) in lists {
+        if branches.is_some_and(|b| b.len() > MAX_FILTER_BRANCHES) {
+            return Err(AppError::bad_input(
+                field,
+                format!("at most {MAX_FILTER_BRANCHES} branches"),
+            ));
+        }
+    }
+    let all_tags = f.tags.as_ref().and_then(|t| t.has_all.as_ref());
+    if all_tags.is_some_and(|tags| tags.len() > MAX_FILTER_BRANCHES) {
+        return Err(AppError::bad_input(
+            "filter.tags.hasAll",
+            format!("at most {MAX_FILTER_BRANCHES} tags"),
+        ));
+    }
     for sub in f.and.iter().flatten() {
-        c = c.add(condition(Some(sub), depth + 1)?);
+        c = c.add(clauses(Some(sub), depth + 1)?);
     }
     if let Some(any) = &f.or {
         let mut or = Condition::any();
         for sub in any {
-            or = or.add(condition(Some(sub), depth + 1)?);
+            or = or.add(clauses(Some(sub), depth + 1)?);
         }
         c = c.add(or);
     }
     if let Some(not) = &f.not {
         // The complement of what it wraps: a comparison with NULL is unknown, and
         // NOT unknown would drop the row, so unknown counts as false first.
-        let wrapped = Expr::from(condition(Some(not), depth + 1)?);
+        let wrapped = Expr::from(clauses(Some(not), depth + 1)?);
         c = c.add(Expr::expr(Func::coalesce([wrapped, Expr::val(false)])).not());
     }
     Ok(c)

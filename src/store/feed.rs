@@ -20,13 +20,13 @@ use crate::error::AppResult;
 fn visible(principal: &Principal, filter: Option<&ExecutionFilter>) -> AppResult<Condition> {
     Ok(Condition::all()
         .add(scope::condition(&principal.scope()))
-        .add(condition(filter, 0)?))
+        .add(condition(filter)?))
 }
 
 impl Store {
     /// Refuses a filter the list query would refuse (too deep, not a number, …).
     pub fn check_filter(filter: Option<&ExecutionFilter>) -> AppResult<()> {
-        condition(filter, 0).map(drop)
+        condition(filter).map(drop)
     }
 
     /// The ids among `ids` of executions `principal` sees and `filter` matches.

@@ -11,18 +11,21 @@ use crate::error::AppResult;
 
 impl Store {
     pub async fn import(&self, histories: &[Change]) -> AppResult<()> {
-        let (_turn, txn) = self.begin_write().await?;
-        let rows = histories
-            .iter()
-            .map(|c| execution_to_row(&c.execution))
-            .collect();
-        insert_chunked(&txn, rows, None).await?;
-        let executions: Vec<_> = histories.iter().map(|c| &c.execution).collect();
-        write_tags(&txn, &executions, false).await?;
-        let changes: Vec<&Change> = histories.iter().collect();
-        write_parts(&txn, &changes).await?;
-        txn.commit().await?;
-        Ok(())
+        let imported = async {
+            let (_turn, txn) = self.begin_write().await?;
+            let rows = histories
+                .iter()
+                .map(|c| execution_to_row(&c.execution))
+                .collect();
+            insert_chunked(&txn, rows, None).await?;
+            let executions: Vec<_> = histories.iter().map(|c| &c.execution).collect();
+            write_tags(&txn, &executions, false).await?;
+            let changes: Vec<&Change> = histories.iter().collect();
+            write_parts(&txn, &changes).await?;
+            txn.commit().await?;
+            Ok(())
+        };
+        self.recorded(imported.await)
     }
 
     /// After a bulk import: the query planner's statistics, so that it picks the

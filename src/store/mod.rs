@@ -9,6 +9,7 @@ mod deliveries;
 pub mod entities;
 pub mod executions;
 pub mod feed;
+pub mod health;
 mod import;
 pub mod mapping;
 pub mod reads;
@@ -36,6 +37,8 @@ use crate::error::AppResult;
 /// their own for each row count, so the scheduler's shared transactions use a few
 /// hundred; with sqlx's default of 100 most of them were prepared again each time.
 const STATEMENT_CACHE: usize = 1024;
+/// The Postgres advisory lock migrations take ("exechub" in ASCII).
+const MIGRATION_LOCK: i64 = 0x65_78_65_63_68_75_62;
 
 #[derive(Clone)]
 pub struct Store {
@@ -45,6 +48,8 @@ pub struct Store {
     /// busy handler (1, 2, 5, … 100 ms) however soon the lock is free. Waiting here
     /// instead, writers take turns in order and without delay.
     writing: Option<Arc<Mutex<()>>>,
+    /// Whether the database takes writes (`/readyz`), shared by every pool.
+    health: health::WriteHealth,
 }
 
 impl Store {
@@ -53,7 +58,11 @@ impl Store {
     pub async fn connect(config: &StoreConfig) -> anyhow::Result<Self> {
         let db = open_pool(config, config.max_connections()).await?;
         let writing = (db.get_database_backend() == DbBackend::Sqlite).then(Arc::default);
-        Ok(Store { db, writing })
+        Ok(Store {
+            db,
+            writing,
+            health: health::WriteHealth::default(),
+        })
     }
 
     /// The same database through a pool of its own of at most `max_connections`,
@@ -66,6 +75,7 @@ impl Store {
         Ok(Store {
             db: open_pool(config, max_connections).await?,
             writing: self.writing.clone(),
+            health: self.health.clone(),
         })
     }
 
@@ -81,8 +91,28 @@ impl Store {
         Ok((turn, self.db.begin().await?))
     }
 
+    /// A write's outcome, recorded: a full disk or an I/O error marks the store
+    /// unwritable until a write succeeds.
+    pub(crate) fn recorded<T>(&self, outcome: AppResult<T>) -> AppResult<T> {
+        self.health.record(&outcome);
+        outcome
+    }
+
+    /// Brings the schema up to date. On Postgres the migrations run in one
+    /// transaction under an advisory lock: processes started together against a
+    /// fresh database (a `serve` and its workers) would otherwise each create the
+    /// same tables at once, and all but one fail; now the first migrates, the others
+    /// wait and then find nothing left to do. (SQLite's one writer serialises them.)
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        Migrator::up(&self.db, None).await?;
+        if self.db.get_database_backend() != DbBackend::Postgres {
+            Migrator::up(&self.db, None).await?;
+            return Ok(());
+        }
+        let txn = self.db.begin().await?;
+        let lock = format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})");
+        txn.execute_unprepared(&lock).await?;
+        Migrator::up(&txn, None).await?;
+        txn.commit().await?;
         Ok(())
     }
 
@@ -105,9 +135,31 @@ impl Store {
         }
     }
 
-    /// Whether the database answers (`/readyz`).
+    /// Whether the database answers and takes writes (`/readyz`). A write that
+    /// failed for lack of room makes it unready; once `FAULT_HOLDS` has passed
+    /// without another, a write of its own tries again, so that the store is ready
+    /// again as soon as it can write, with or without traffic.
     pub async fn ping(&self) -> bool {
-        self.db.ping().await.is_ok()
+        if self.db.ping().await.is_err() {
+            return false;
+        }
+        match self.health.fault_age() {
+            None => return true,
+            Some(age) if age < health::FAULT_HOLDS => return false,
+            Some(_) => {}
+        }
+        let probe = async {
+            let (_turn, txn) = self.begin_write().await?;
+            let now = crate::clock::now().timestamp_millis();
+            let touch = format!(
+                "INSERT INTO write_probe (id, written_at) VALUES (1, {now}) \
+                 ON CONFLICT (id) DO UPDATE SET written_at = excluded.written_at"
+            );
+            txn.execute_unprepared(&touch).await?;
+            txn.commit().await?;
+            Ok(())
+        };
+        self.recorded(probe.await).is_ok()
     }
 }
 
@@ -133,7 +185,10 @@ async fn open_pool(
                 .options([("jit", "off")])
                 .statement_cache_capacity(STATEMENT_CACHE)
         })
-        .map_sqlx_sqlite_opts(|options| options.statement_cache_capacity(STATEMENT_CACHE));
+        .map_sqlx_sqlite_opts(|options| options.statement_cache_capacity(STATEMENT_CACHE))
+        // A connection left inside a transaction (its COMMIT failed) is closed.
+        .map_sqlx_sqlite_pool_opts(|pool| pool.after_release(|c, _| health::release_sqlite(c)))
+        .map_sqlx_postgres_pool_opts(|pool| pool.after_release(|c, _| health::release_postgres(c)));
     let db = Database::connect(options).await?;
     if db.get_database_backend() == DbBackend::Sqlite {
         // WAL lets readers work while a writer commits; FULL keeps commits durable.

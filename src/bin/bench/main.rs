@@ -14,8 +14,11 @@
 //!   client latency, with the graphql-ws library on Node.js as the reference.
 //! - `bench queries`: the analyst's filtered list, statistics and error codes over a
 //!   seeded database, with PostGraphile on the same Postgres as the reference.
+//! - `bench mix`: hundreds of clients reading, creating and reporting at once:
+//!   requests per second and the latency of writes behind reads.
 
 mod api;
+mod mix;
 mod queries;
 mod server;
 mod steps;
@@ -61,6 +64,9 @@ enum Bench {
     /// Analyst queries over a database filled by `exechub seed`; with `--peer`, the
     /// filtered list through PostGraphile on the same Postgres.
     Queries(queries::QueriesBench),
+    /// Many clients at once: lists, details, creates, logs, progress and statistics
+    /// in a deployment's proportions; latency per kind and of writes.
+    Mix(mix::MixBench),
 }
 
 #[tokio::main]
@@ -76,5 +82,6 @@ async fn main() {
         Bench::Steps(bench) => steps::run(bench).await,
         Bench::Subscribers(bench) => subscribers::run(bench).await,
         Bench::Queries(bench) => queries::run(bench).await,
+        Bench::Mix(bench) => mix::run(bench).await,
     }
 }

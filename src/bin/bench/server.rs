@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-const SECRET: &str = "bench-secret";
+const SECRET: &str = "bench-secret-of-exechub-at-least-32-bytes";
 
 pub struct Server {
     pub child: Child,

@@ -4,12 +4,13 @@
 use async_graphql::{Context, ID, Json, Object, Result};
 use serde_json::Value;
 
+use crate::auth::{Permission, Role};
 use crate::domain::filter::MAX_PAGE;
 use crate::domain::records::*;
 use crate::domain::status::{ExecutionStatus, StepStatus};
 use crate::domain::types::*;
 use crate::domain::validate;
-use crate::graphql::context::store;
+use crate::graphql::context::{caller, store};
 use crate::graphql::errors::GqlResult;
 
 #[Object(name = "ExecutionStep")]
@@ -185,8 +186,20 @@ impl Webhook {
     async fn events(&self) -> &[EventType] {
         &self.events
     }
-    async fn headers(&self) -> Option<Json<Value>> {
-        self.headers.clone().map(Json)
+    /// The headers sent with each delivery. They often carry credentials, so only
+    /// admins read their values; other roles read the names, each value `[redacted]`.
+    async fn headers(&self, ctx: &Context<'_>) -> Result<Option<Json<Value>>> {
+        let principal = caller(ctx, Permission::Read).gql()?;
+        let Some(Value::Object(headers)) = &self.headers else {
+            return Ok(self.headers.clone().map(Json));
+        };
+        if principal.role == Role::Admin {
+            return Ok(Some(Json(Value::Object(headers.clone()))));
+        }
+        let redacted = headers
+            .keys()
+            .map(|name| (name.clone(), Value::from("[redacted]")));
+        Ok(Some(Json(Value::Object(redacted.collect()))))
     }
     async fn retries(&self) -> i32 {
         self.retries

@@ -2,7 +2,11 @@
 //! per connection reads, writes and keeps time (init timeout, pings, token expiry);
 //! one task per operation runs it and hands its messages to the connection through a
 //! small channel. A slow socket stalls only its own tasks: the bus never waits for it,
-//! and its subscriptions catch up from the table when they lag.
+//! and its subscriptions catch up from the table when they lag. A message is at most
+//! `--max-body-bytes`, as a request body is (and one that does not arrive whole
+//! before the init timeout is dropped with the socket); a connection runs at most
+//! `--max-operations-per-connection` operations at once, and a principal holds at
+//! most its quota (`http::quota`) over all its connections.
 
 mod protocol;
 
@@ -38,7 +42,9 @@ pub fn upgrade(state: AppState, ws: WebSocketUpgrade) -> Response {
     let ws = ws
         .protocols(Protocol::NAMES)
         .read_buffer_size(READ_BUFFER_BYTES)
-        .write_buffer_size(WRITE_BUFFER_BYTES);
+        .write_buffer_size(WRITE_BUFFER_BYTES)
+        .max_message_size(state.max_message_bytes)
+        .max_frame_size(state.max_message_bytes);
     let protocol = Protocol::named(ws.selected_protocol().and_then(|p| p.to_str().ok()));
     ws.on_upgrade(move |socket| {
         let (connection, outbox) = Connection::new(state, protocol);
@@ -218,12 +224,31 @@ impl Connection {
                 format!("Subscriber for {id} already exists"),
             ));
         }
+        let held = match &authentication.0 {
+            _ if self.operations.len() >= self.state.max_operations_per_connection => {
+                let refusal = format!(
+                    "at most {} operations at once on one connection \
+                     (--max-operations-per-connection)",
+                    self.state.max_operations_per_connection
+                );
+                return Flow::Send(self.protocol.error(&id, &[rate_limited(refusal)]));
+            }
+            Ok(principal) => match self.state.quota.hold(principal) {
+                Some(held) => Some(held),
+                None => {
+                    let refusal = rate_limited(self.state.quota.refusal());
+                    return Flow::Send(self.protocol.error(&id, &[refusal]));
+                }
+            },
+            Err(_) => None,
+        };
         let request = request.data(authentication.clone());
         let schema = self.state.schema.clone();
         let protocol = self.protocol;
         let outbox = self.outbox.clone();
         let operation_id = id.clone();
         let task = tokio::spawn(async move {
+            let _held = held;
             let mut responses = schema.execute_stream(request);
             let mut first = true;
             while let Some(response) = responses.next().await {
@@ -257,6 +282,15 @@ impl Connection {
         self.operations.insert(id, task.abort_handle());
         Flow::Continue
     }
+}
+
+/// An operation refused for a limit, with the contract's `RATE_LIMITED`.
+pub(super) fn rate_limited(message: String) -> async_graphql::ServerError {
+    let mut error = async_graphql::ServerError::new(message, None);
+    let mut extensions = async_graphql::ErrorExtensionValues::default();
+    extensions.set("code", "RATE_LIMITED");
+    error.extensions = Some(extensions);
+    error
 }
 
 /// The `Authorization` value a `connection_init` payload carries:
