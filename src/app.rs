@@ -54,6 +54,7 @@ impl App {
             ws_init_timeout: serve.ws_init_timeout,
             ws_ping_interval: serve.ws_ping_interval,
             request_timeout: serve.request_timeout,
+            websockets: Arc::new(tokio::sync::Semaphore::new(serve.max_websockets)),
             max_operations_per_connection: serve.max_operations_per_connection,
             max_message_bytes: serve.max_body_bytes,
             quota: Quota::new(serve.max_subscriptions_per_principal),
@@ -120,7 +121,7 @@ async fn open_scheduler(
     // requests for one, however many a burst of requests holds (on SQLite, an API
     // writer holds its connection while it waits for the write lock).
     let own = (store.with_pool_of(store_config, store.write_lanes() as u32 + 3)).await?;
-    let http = Egress::new(scheduler_config.allow_private_destinations, true)?;
+    let http = Egress::new(scheduler_config.allows_private_destinations(), true)?;
     let handlers = Registry::built_in(http, scheduler_config.http_step_max_response_bytes);
     let scheduler = Scheduler::open(
         own,

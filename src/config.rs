@@ -110,8 +110,9 @@ pub struct ServeConfig {
     #[arg(long, env = "EXECHUB_WS_PING_INTERVAL", default_value = "15s", value_parser = humantime::parse_duration)]
     pub ws_ping_interval: Duration,
     /// A request head (request line and headers) that does not arrive whole within
-    /// this is dropped with its connection.
-    #[arg(long, env = "EXECHUB_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    /// this is dropped with its connection; so is a kept-alive connection that sends
+    /// no next request for as long.
+    #[arg(long, env = "EXECHUB_HEADER_READ_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub header_read_timeout: Duration,
     /// HTTP connections open at once at most; more wait to be accepted.
     #[arg(long, env = "EXECHUB_MAX_CONNECTIONS", default_value_t = 1024)]
@@ -120,6 +121,10 @@ pub struct ServeConfig {
     /// connections go back to the pool) and answered with an error.
     #[arg(long, env = "EXECHUB_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub request_timeout: Duration,
+    /// WebSockets open at once at most (they outlive the HTTP connection they came
+    /// from); more are refused with 503.
+    #[arg(long, env = "EXECHUB_MAX_WEBSOCKETS", default_value_t = 10_000)]
+    pub max_websockets: usize,
     /// Operations (subscriptions, queries) one WebSocket may run at once.
     #[arg(
         long,
@@ -155,9 +160,10 @@ impl Default for ServeConfig {
             ws_init_timeout: Duration::from_secs(10),
             ws_ping_interval: Duration::from_secs(15),
             dataloader_delay: Duration::from_millis(1),
-            header_read_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(30),
             max_connections: 1024,
+            max_websockets: 10_000,
             max_operations_per_connection: 100,
             max_subscriptions_per_principal: 10_000,
         }
@@ -243,10 +249,25 @@ pub struct SchedulerConfig {
         env = "EXECHUB_ALLOW_PRIVATE_DESTINATIONS"
     )]
     pub allow_private_destinations: bool,
+    /// `EXECHUB_WEBHOOK_ALLOW_PRIVATE`, the variable's earlier name, still honoured
+    /// (`allows_private_destinations`).
+    #[arg(
+        long = "webhook-allow-private-env",
+        env = "EXECHUB_WEBHOOK_ALLOW_PRIVATE",
+        hide = true
+    )]
+    pub webhook_allow_private: bool,
     /// Largest response body an `http` step reads, in bytes; a longer answer fails
     /// the step (`RESULT_TOO_LARGE`).
     #[arg(long, env = "EXECHUB_HTTP_STEP_MAX_RESPONSE_BYTES", default_value_t = 1024 * 1024)]
     pub http_step_max_response_bytes: usize,
+}
+
+impl SchedulerConfig {
+    /// `--allow-private-destinations`, or the environment variable's earlier name.
+    pub fn allows_private_destinations(&self) -> bool {
+        self.allow_private_destinations || self.webhook_allow_private
+    }
 }
 
 impl Default for SchedulerConfig {
@@ -264,6 +285,7 @@ impl Default for SchedulerConfig {
             handler_kinds: Vec::new(),
             worker_name: "exechub".into(),
             allow_private_destinations: false,
+            webhook_allow_private: false,
             http_step_max_response_bytes: 1024 * 1024,
         }
     }

@@ -56,7 +56,9 @@ impl AppError {
             AppError::InvalidTransition { from, to } => format!("cannot go from {from} to {to}"),
             AppError::Conflict(why) => format!("conflict: {why}"),
             AppError::Unavailable => {
-                "internal error: the database cannot write now; nothing was saved".into()
+                "internal error: the database cannot write now (a full disk or an I/O error); \
+                 try again later"
+                    .into()
             }
             AppError::Internal(why) => format!("internal error: {why}"),
         }

@@ -16,7 +16,7 @@ use exechub::domain::lifecycle;
 use exechub::domain::types::LogLevel;
 use exechub::store::changes::Snapshot;
 use serde_json::{Value, json};
-use support::processes::Process;
+use support::processes::{Process, free_address, wait_until_serving};
 use support::runs::{step, wait_status};
 use support::{Backend, TestServer, error_code, postgres_skipped};
 
@@ -26,12 +26,7 @@ const CREATE: &str =
 /// `exechub serve --insecure-no-auth` on `dir`, ignoring SIGXFSZ (as a server on a
 /// full disk gets errors from its writes, not a signal), and its base URL.
 async fn serve_on(dir: &std::path::Path) -> (Process, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let bind = format!("127.0.0.1:{port}");
+    let bind = free_address();
     let child = std::process::Command::new("sh")
         .args([
             "-c",
@@ -49,14 +44,7 @@ async fn serve_on(dir: &std::path::Path) -> (Process, String) {
         .spawn()
         .unwrap();
     let base = format!("http://{bind}");
-    let started = Instant::now();
-    while reqwest::get(format!("{base}/healthz")).await.is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "serve did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until_serving(&base).await;
     (Process(child), base)
 }
 

@@ -143,6 +143,7 @@ async fn a_connection_and_a_principal_hold_bounded_operations() {
     options.serve.max_operations_per_connection = 3;
     options.serve.max_subscriptions_per_principal = 5;
     options.serve.max_body_bytes = 64 * 1024;
+    options.serve.max_websockets = 4;
     let server = TestServer::start_with(Backend::Sqlite, options).await;
     let viewer = server.token(Role::Viewer, None);
     let feed = "subscription { executionsFeed { type } }";
@@ -178,6 +179,10 @@ async fn a_connection_and_a_principal_hold_bounded_operations() {
     // A message larger than a request body may be closes the socket, before or
     // after connection_init.
     let mut big = WsClient::open(&server.base, TRANSPORT_WS).await;
+    // The fourth socket is the last one allowed open.
+    let url = format!("{}/graphql", server.base.replacen("http", "ws", 1));
+    let fifth = tokio_tungstenite::connect_async(url.as_str()).await;
+    assert!(fifth.is_err(), "a fifth WebSocket was accepted");
     big.send_text(&"x".repeat(100 * 1024)).await;
     big.ending(Duration::from_secs(5)).await;
 }

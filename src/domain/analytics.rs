@@ -112,12 +112,12 @@ pub struct Measures {
     pub percentiles: bool,
 }
 
-/// Success rate, when anything finished.
 /// A sum as a GraphQL `Int` (32 bits): saturated, never wrapped or out of range.
 pub fn saturated_int(sum: i64) -> i64 {
     sum.clamp(i64::from(i32::MIN), i64::from(i32::MAX))
 }
 
+/// Success rate, when anything finished.
 pub fn success_rate(completed: i64, failed: i64, cancelled: i64) -> Option<f64> {
     let finished = completed + failed + cancelled;
     (finished > 0).then(|| completed as f64 / finished as f64)

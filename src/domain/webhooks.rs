@@ -78,7 +78,11 @@ pub fn is_private(ip: IpAddr) -> bool {
                 || v4.is_unspecified()
                 || v4.is_broadcast()
                 || v4.is_multicast()
+                || v4.octets()[0] == 0 // 0/8, "this network"
+                || v4.octets()[0] >= 240 // 240/4, reserved
                 || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64 // 100.64/10
+                || v4.octets()[..3] == [192, 0, 0] // 192.0.0/24, protocol assignments
+                || v4.octets()[0] == 198 && (v4.octets()[1] & 0xfe) == 18 // 198.18/15
         }
         IpAddr::V6(v6) => {
             let segments = v6.segments();
@@ -100,6 +104,7 @@ pub fn is_private(ip: IpAddr) -> bool {
                     v6.is_multicast()
                         || (first & 0xfe00) == 0xfc00 // unique local
                         || (first & 0xffc0) == 0xfe80 // link-local
+                        || (first & 0xffc0) == 0xfec0 // site-local (deprecated)
                 }
             }
         }

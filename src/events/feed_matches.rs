@@ -1,10 +1,9 @@
 //! Which events of the bus a filtered feed passes, decided once per distinct filter
 //! and tenant scope however many subscribers share them. A feed with a filter asks
-//! the database which executions of a batch it matches; two thousand subscribers of
-//! one filter asked the same question two thousand times per event (seconds of CPU
-//! for a few events). Now the first to ask reads, and the others with the same
-//! question wait for that read. Answers are kept for a while, since subscribers of
-//! one event arrive one after the other.
+//! the database which executions of a batch it matches; asked by each subscriber,
+//! the same question would cost a query per subscriber per event. The first to ask
+//! reads, and the others with the same question wait for that read. Answers are
+//! kept for a while, since the subscribers of one event arrive one after the other.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};

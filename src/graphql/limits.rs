@@ -15,7 +15,10 @@
 
 use std::collections::HashMap;
 
-use async_graphql::parser::types::{ExecutableDocument, Field, Selection, SelectionSet};
+use async_graphql::Positioned;
+use async_graphql::parser::types::{
+    ExecutableDocument, Field, OperationType, Selection, SelectionSet, VariableDefinition,
+};
 use async_graphql::{ErrorExtensions, Name, ServerError, ServerResult, Variables};
 use async_graphql_value::{ConstValue, Value};
 
@@ -69,8 +72,10 @@ fn field_cost(name: &str, level: usize) -> (usize, usize) {
         "totalCount" if level > 1 => (NESTED_COUNT, 1),
         "execution" | "totalCount" => (DATABASE_READ, 1),
         "logs" | "events" => (BATCHED_READ, 100),
-        "deliveries" => (BATCHED_READ, 20),
-        "steps" | "checkpoints" | "latestCheckpoint" | "webhooks" => (BATCHED_READ, 1),
+        // Read per webhook, up to 20 webhooks per execution.
+        "deliveries" => (NESTED_COUNT, 20),
+        "webhooks" => (BATCHED_READ, 20),
+        "steps" | "checkpoints" | "latestCheckpoint" => (BATCHED_READ, 1),
         _ => (1, 1),
     }
 }
@@ -89,6 +94,8 @@ impl QueryLimits {
             let mut walk = Walk {
                 document,
                 variables,
+                defaults: &operation.node.variable_definitions,
+                writes: operation.node.ty == OperationType::Mutation,
                 variable_pages: false,
                 limit: self.max_complexity,
                 fragments: Vec::new(),
@@ -123,6 +130,10 @@ fn too_complex(message: String) -> ServerError {
 struct Walk<'a> {
     document: &'a ExecutableDocument,
     variables: &'a Variables,
+    /// The operation's variables, with the defaults of those not given.
+    defaults: &'a [Positioned<VariableDefinition>],
+    /// A mutation: each of its root fields is a write, costed as a database read.
+    writes: bool,
     /// Whether a page size came from `variables`.
     variable_pages: bool,
     /// Counting stops past this complexity: the query is refused anyway, and a
@@ -131,8 +142,9 @@ struct Walk<'a> {
     /// The fragments being walked, so that a cycle (refused by validation later)
     /// ends the walk instead of recursing forever.
     fragments: Vec<&'a Name>,
-    /// Each fragment's cost at each level, walked once however often it is spread.
-    costs: HashMap<(&'a Name, usize), Cost>,
+    /// Each fragment's cost at each level and page, walked once however often it
+    /// is spread.
+    costs: HashMap<(&'a Name, usize, usize), Cost>,
 }
 
 impl<'a> Walk<'a> {
@@ -161,24 +173,27 @@ impl<'a> Walk<'a> {
                     let per_item = of_connection(&field.node.name.node).unwrap_or(!connection);
                     (self.field(&field.node, level), per_item)
                 }
-                Selection::InlineFragment(fragment) => {
-                    (self.cost(&fragment.node.selection_set.node, 1, level), true)
-                }
+                // A fragment is part of the selection it is in: its own fields are
+                // paid per item or once as if written there.
+                Selection::InlineFragment(fragment) => (
+                    self.cost(&fragment.node.selection_set.node, items, level),
+                    false,
+                ),
                 Selection::FragmentSpread(spread) => {
                     let name = &spread.node.fragment_name.node;
                     let Some(fragment) = self.document.fragments.get(name) else {
                         continue;
                     };
-                    if let Some(known) = self.costs.get(&(name, level)) {
-                        (*known, true)
+                    if let Some(known) = self.costs.get(&(name, level, items)) {
+                        (*known, false)
                     } else if self.fragments.contains(&name) {
                         continue;
                     } else {
                         self.fragments.push(name);
-                        let inner = self.cost(&fragment.node.selection_set.node, 1, level);
+                        let inner = self.cost(&fragment.node.selection_set.node, items, level);
                         self.fragments.pop();
-                        self.costs.insert((name, level), inner);
-                        (inner, true)
+                        self.costs.insert((name, level, items), inner);
+                        (inner, false)
                     }
                 }
             };
@@ -193,6 +208,11 @@ impl<'a> Walk<'a> {
     /// A field's own cost and its selection's, paid per item it may return.
     fn field(&mut self, field: &'a Field, level: usize) -> Cost {
         let (own, page) = field_cost(&field.name.node, level);
+        let own = if level == 0 && self.writes {
+            own.max(DATABASE_READ)
+        } else {
+            own
+        };
         let items = self.page(field, page);
         let inner = self.cost(&field.selection_set.node, items, level + 1);
         Cost {
@@ -201,13 +221,21 @@ impl<'a> Walk<'a> {
         }
     }
 
+    /// A variable's value: the request's, else the operation's default.
+    fn variable(&self, name: &Name) -> Option<&'a ConstValue> {
+        self.variables.get(name).or_else(|| {
+            let defined = self.defaults.iter().find(|d| d.node.name.node == *name)?;
+            defined.node.default_value.as_ref().map(|value| &value.node)
+        })
+    }
+
     /// How many items `field` may return: its `first`, `last` or `limit`, written
     /// or in a variable, else `page`.
     fn page(&mut self, field: &Field, page: usize) -> usize {
         let named = ["first", "last", "limit"].iter().find_map(|argument| {
             let value = field.get_argument(argument)?;
             let number = match &value.node {
-                Value::Variable(name) => match self.variables.get(name)? {
+                Value::Variable(name) => match self.variable(name)? {
                     ConstValue::Number(number) => number.as_u64(),
                     _ => None,
                 },
@@ -309,6 +337,23 @@ mod tests {
         let refused = check(nested, 10, 2_000).unwrap_err();
         assert!(refused.contains("costs more than 2000"), "{refused}");
         assert_eq!(check(nested, 10, 3_200), Ok(()));
+        let fragment = "{ executions { ...Page } } fragment Page on ExecutionConnection { totalCount nodes { id } }";
+        assert_eq!(
+            check(fragment, 10, 2_100),
+            Ok(()),
+            "a fragment's totalCount is paid once"
+        );
+        let defaulted = "query($n: Int = 500) { executions(first: $n) { nodes { id } } }";
+        assert!(
+            check(defaulted, 10, 1_500).is_err(),
+            "a default page counts"
+        );
+        let writes =
+            "mutation { a: cancelExecution(id: 1) { id } b: cancelExecution(id: 2) { id } }";
+        assert!(
+            check(writes, 10, 2_000).is_err(),
+            "a mutation's root fields are writes"
+        );
         let aliases = "{ a: node(id: 1) { id } b: node(id: 2) { id } }";
         assert!(check(aliases, 10, 2_000).is_err());
         let spread = "{ ...F } fragment F on Query { a: executions { totalCount } b: executions { totalCount } }";

@@ -167,8 +167,17 @@ fn refuse_nul_variables(variables: &Variables) -> ServerResult<()> {
     Ok(())
 }
 
-/// Strings written in the document (arguments of any field, in any fragment).
+/// Strings written in the document (arguments of any field, in any fragment, and
+/// variables' defaults).
 fn refuse_nul_literals(document: &ExecutableDocument) -> ServerResult<()> {
+    for (_, operation) in document.operations.iter() {
+        for variable in &operation.node.variable_definitions {
+            let default = variable.node.default_value.as_ref();
+            if default.is_some_and(|value| const_has_nul(&value.node)) {
+                return Err(nul_refused(&format!("${}", variable.node.name.node)));
+            }
+        }
+    }
     let operations = document
         .operations
         .iter()
@@ -266,15 +275,14 @@ mod tests {
                     .variables(Variables::from_json(serde_json::json!({ "s": "a\u{0}b" }))),
             )
             .await;
-        assert_eq!(
-            nul.errors[0]
-                .extensions
-                .as_ref()
-                .unwrap()
-                .get("code")
-                .unwrap()
-                .to_string(),
-            "\"BAD_USER_INPUT\""
-        );
+        let code = |response: &async_graphql::Response| {
+            let extensions = response.errors[0].extensions.as_ref().unwrap();
+            extensions.get("code").unwrap().to_string()
+        };
+        assert_eq!(code(&nul), "\"BAD_USER_INPUT\"");
+        let default = schema
+            .execute("query($s: String = \"a\\u0000b\") { answer }")
+            .await;
+        assert_eq!(code(&default), "\"BAD_USER_INPUT\"", "{default:?}");
     }
 }

@@ -53,7 +53,8 @@ async fn execute(
             StatusCode::SERVICE_UNAVAILABLE,
             "INTERNAL",
             format!(
-                "the request ran longer than {:?} (--request-timeout) and was stopped: ask for less",
+                "the request ran longer than {:?} (--request-timeout) and was stopped (a \
+                 mutation may have been applied): ask for less",
                 state.request_timeout
             ),
         ),

@@ -30,6 +30,9 @@ use crate::graphql::ApiSchema;
 use crate::store::Store;
 pub use quota::Quota;
 
+/// A deadline far enough away to mean "never" (and within the timer's range).
+const NEVER: Duration = Duration::from_secs(365 * 86_400);
+
 #[derive(Clone)]
 pub struct AppState {
     pub schema: ApiSchema,
@@ -43,6 +46,8 @@ pub struct AppState {
     pub ws_ping_interval: Duration,
     /// `--request-timeout`.
     pub request_timeout: Duration,
+    /// `--max-websockets`: a permit per open WebSocket.
+    pub websockets: Arc<tokio::sync::Semaphore>,
     /// `--max-operations-per-connection`.
     pub max_operations_per_connection: usize,
     /// The largest WebSocket message (`--max-body-bytes`, as for a request body).

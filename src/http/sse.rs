@@ -15,9 +15,10 @@ use axum::response::{IntoResponse, Response};
 use futures::{StreamExt, stream};
 use serde::Deserialize;
 use std::convert::Infallible;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use super::AppState;
+use super::NEVER;
 use super::auth::{authorize, header};
 use super::graphql::{may_run, mutation_over_get, unreadable};
 use super::response::refusal_response;
@@ -25,9 +26,6 @@ use crate::error::AppError;
 use crate::graphql::context::Authentication;
 use crate::graphql::error_codes::with_codes;
 use crate::graphql::errors::to_graphql;
-
-/// A deadline far enough away to mean "never" (and within the timer's range).
-const NEVER: Duration = Duration::from_secs(365 * 86_400);
 
 #[derive(Deserialize)]
 pub struct TokenParam {
@@ -45,7 +43,7 @@ pub async fn stream_handler(
         Ok(request) => request,
         Err(rejection) => return unreadable(&headers, rejection),
     };
-    if method == Method::GET && may_run(&request.0, &[OperationType::Mutation]) {
+    if method != Method::POST && may_run(&request.0, &[OperationType::Mutation]) {
         return mutation_over_get(&headers);
     }
     let authorized = match param.token {

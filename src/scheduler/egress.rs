@@ -78,7 +78,11 @@ fn client(allow_private: bool, follow_redirects: bool) -> reqwest::Result<reqwes
     if allow_private {
         return builder.build();
     }
-    builder.dns_resolver(Arc::new(PublicOnly)).build()
+    // A proxy would resolve names itself, past the resolver that checks them.
+    builder
+        .no_proxy()
+        .dns_resolver(Arc::new(PublicOnly))
+        .build()
 }
 
 /// Refuses a URL whose host is an internal address written as an address (the

@@ -111,7 +111,7 @@ impl Scheduler {
             store,
             queue,
             events,
-            webhook_http: egress::Egress::new(config.allow_private_destinations, false)?,
+            webhook_http: egress::Egress::new(config.allows_private_destinations(), false)?,
             config,
             handlers,
             name,

@@ -71,10 +71,8 @@ impl Store {
         let planned = match lock_snapshots(&txn, &Principal::scheduler(), &ids, false).await {
             Ok(mut snapshots) => plan(&mut snapshots, by_execution, &mut results),
             Err(error) => {
-                for index in everyone {
-                    results[index] = Some(Err(error.clone()));
-                }
-                Vec::new()
+                let error = self.recorded::<()>(Err(error)).unwrap_err();
+                return everyone.iter().map(|_| Err(error.clone())).collect();
             }
         };
         let saved = self.recorded(save_and_commit(txn, &planned).await);
@@ -85,7 +83,9 @@ impl Store {
                     settle_results(&mut results, planned.applied, Ok(()));
                 }
             }
-            Err(error) if planned.len() > 1 => {
+            // A full disk refuses every write alike: trying them one by one would
+            // only queue more failures behind the write lock.
+            Err(error) if planned.len() > 1 && error != AppError::Unavailable => {
                 tracing::warn!(
                     ?error,
                     "a shared transaction failed: its writes go one by one"

@@ -43,28 +43,25 @@ impl Store {
         now: Timestamp,
         limit: u64,
     ) -> AppResult<Vec<(String, i64)>> {
-        let requeued = async {
-            let (_turn, txn) = self.begin_write().await?;
-            let rows = webhook_outbox::Entity::find()
-                .filter(webhook_outbox::Column::CreatedAt.lt(to_ms(cutoff)))
-                .order_by_asc(webhook_outbox::Column::CreatedAt)
-                .limit(limit)
-                .all(&txn)
+        let (_turn, txn) = self.begin_write().await?;
+        let rows = webhook_outbox::Entity::find()
+            .filter(webhook_outbox::Column::CreatedAt.lt(to_ms(cutoff)))
+            .order_by_asc(webhook_outbox::Column::CreatedAt)
+            .limit(limit)
+            .all(&txn)
+            .await?;
+        for row in &rows {
+            webhook_outbox::Entity::update_many()
+                .col_expr(webhook_outbox::Column::CreatedAt, Expr::value(to_ms(now)))
+                .filter(webhook_outbox::Column::ExecutionId.eq(&row.execution_id))
+                .filter(webhook_outbox::Column::Sequence.eq(row.sequence))
+                .exec(&txn)
                 .await?;
-            for row in &rows {
-                webhook_outbox::Entity::update_many()
-                    .col_expr(webhook_outbox::Column::CreatedAt, Expr::value(to_ms(now)))
-                    .filter(webhook_outbox::Column::ExecutionId.eq(&row.execution_id))
-                    .filter(webhook_outbox::Column::Sequence.eq(row.sequence))
-                    .exec(&txn)
-                    .await?;
-            }
-            txn.commit().await?;
-            Ok(rows
-                .into_iter()
-                .map(|r| (r.execution_id, r.sequence))
-                .collect())
-        };
-        self.recorded(requeued.await)
+        }
+        txn.commit().await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.execution_id, r.sequence))
+            .collect())
     }
 }

@@ -77,21 +77,19 @@ pub fn is_storage_fault(error: &DbErr) -> bool {
     }
 }
 
-/// The pool's release check: a connection still inside a transaction is closed.
-/// On SQLite a queued ROLLBACK runs on the connection's own thread, so the check
-/// first waits for it (a ping queues behind it).
+/// The SQLite pool's release check: a connection still inside a transaction is
+/// closed. A ROLLBACK queued on drop runs on the connection's own thread, so a
+/// connection that looks inside one is asked again once it has (a ping queues
+/// behind it). (On Postgres a failed COMMIT ends the transaction, and the queued
+/// ROLLBACK clears sqlx's count at once, so no connection is released inside one.)
 pub fn release_sqlite(
     connection: &mut sqlx::SqliteConnection,
 ) -> BoxFuture<'_, Result<bool, sqlx::Error>> {
     Box::pin(async move {
+        if !connection.is_in_transaction() {
+            return Ok(true);
+        }
         connection.ping().await?;
         Ok(!connection.is_in_transaction())
     })
-}
-
-/// As `release_sqlite`; Postgres clears the transaction as it queues the ROLLBACK.
-pub fn release_postgres(
-    connection: &mut sqlx::PgConnection,
-) -> BoxFuture<'_, Result<bool, sqlx::Error>> {
-    Box::pin(async move { Ok(!connection.is_in_transaction()) })
 }

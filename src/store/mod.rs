@@ -99,10 +99,10 @@ impl Store {
     }
 
     /// Brings the schema up to date. On Postgres the migrations run in one
-    /// transaction under an advisory lock: processes started together against a
-    /// fresh database (a `serve` and its workers) would otherwise each create the
-    /// same tables at once, and all but one fail; now the first migrates, the others
-    /// wait and then find nothing left to do. (SQLite's one writer serialises them.)
+    /// transaction under an advisory lock, so that processes started together on a
+    /// fresh database (a `serve` and its workers) do not each create the same tables
+    /// at once: the first migrates, the others wait and find nothing left to do.
+    /// (SQLite's one writer serialises them.)
     pub async fn migrate(&self) -> anyhow::Result<()> {
         if self.db.get_database_backend() != DbBackend::Postgres {
             Migrator::up(&self.db, None).await?;
@@ -187,8 +187,7 @@ async fn open_pool(
         })
         .map_sqlx_sqlite_opts(|options| options.statement_cache_capacity(STATEMENT_CACHE))
         // A connection left inside a transaction (its COMMIT failed) is closed.
-        .map_sqlx_sqlite_pool_opts(|pool| pool.after_release(|c, _| health::release_sqlite(c)))
-        .map_sqlx_postgres_pool_opts(|pool| pool.after_release(|c, _| health::release_postgres(c)));
+        .map_sqlx_sqlite_pool_opts(|pool| pool.after_release(|c, _| health::release_sqlite(c)));
     let db = Database::connect(options).await?;
     if db.get_database_backend() == DbBackend::Sqlite {
         // WAL lets readers work while a writer commits; FULL keeps commits durable.

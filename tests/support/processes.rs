@@ -45,25 +45,31 @@ impl TestServer {
     /// Starts `exechub serve --no-workers <args>` on a free port of this server's
     /// database and queue; returns it once it answers.
     pub async fn serve_process(&self, args: &[&str]) -> (Process, String) {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let bind = format!("127.0.0.1:{port}");
+        let bind = free_address();
         let mut all = vec!["--no-workers", "--bind", &bind];
         all.extend(args);
         let process = Process(self.spawn("serve", &all));
         let base = format!("http://{bind}");
-        let started = std::time::Instant::now();
-        while reqwest::get(format!("{base}/healthz")).await.is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "serve did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_until_serving(&base).await;
         (process, base)
+    }
+}
+
+/// A free address on loopback, `127.0.0.1:PORT`.
+pub fn free_address() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("127.0.0.1:{}", listener.local_addr().unwrap().port())
+}
+
+/// Waits (at most 30 s) until the server at `base` answers.
+pub async fn wait_until_serving(base: &str) {
+    let started = std::time::Instant::now();
+    while reqwest::get(format!("{base}/healthz")).await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "serve did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -109,7 +109,12 @@ pub async fn run(bench: SubscribersBench) {
 }
 
 async fn exechub(bench: &SubscribersBench) -> Target {
-    let (server, _) = spawn_server(bench.database_url.as_deref(), &[]).await;
+    // One token subscribes every socket: no cap of one principal applies here.
+    let unbounded = [
+        ("EXECHUB_MAX_WEBSOCKETS", "1000000"),
+        ("EXECHUB_MAX_SUBSCRIPTIONS_PER_PRINCIPAL", "1000000"),
+    ];
+    let (server, _) = spawn_server(bench.database_url.as_deref(), &unbounded).await;
     Target {
         name: "exechub",
         base: server.base.clone(),

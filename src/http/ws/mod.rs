@@ -11,10 +11,11 @@
 mod protocol;
 
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::response::Response;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -35,10 +36,13 @@ const OUTBOX: usize = 16;
 const READ_BUFFER_BYTES: usize = 1024;
 /// How much the socket gathers before writing.
 const WRITE_BUFFER_BYTES: usize = 4 * 1024;
-/// A deadline far enough away to mean "never" (and within the timer's range).
-const NEVER: Duration = Duration::from_secs(365 * 86_400);
+use super::NEVER;
 
 pub fn upgrade(state: AppState, ws: WebSocketUpgrade) -> Response {
+    let Ok(slot) = state.websockets.clone().try_acquire_owned() else {
+        let refusal = "too many WebSockets are open (--max-websockets): try again later";
+        return (StatusCode::SERVICE_UNAVAILABLE, refusal).into_response();
+    };
     let ws = ws
         .protocols(Protocol::NAMES)
         .read_buffer_size(READ_BUFFER_BYTES)
@@ -46,9 +50,10 @@ pub fn upgrade(state: AppState, ws: WebSocketUpgrade) -> Response {
         .max_message_size(state.max_message_bytes)
         .max_frame_size(state.max_message_bytes);
     let protocol = Protocol::named(ws.selected_protocol().and_then(|p| p.to_str().ok()));
-    ws.on_upgrade(move |socket| {
+    ws.on_upgrade(move |socket| async move {
         let (connection, outbox) = Connection::new(state, protocol);
-        connection.run(socket, outbox)
+        connection.run(socket, outbox).await;
+        drop(slot);
     })
 }
 
@@ -224,15 +229,15 @@ impl Connection {
                 format!("Subscriber for {id} already exists"),
             ));
         }
+        if self.operations.len() >= self.state.max_operations_per_connection {
+            let refusal = format!(
+                "at most {} operations at once on one connection \
+                 (--max-operations-per-connection)",
+                self.state.max_operations_per_connection
+            );
+            return Flow::Send(self.protocol.error(&id, &[rate_limited(refusal)]));
+        }
         let held = match &authentication.0 {
-            _ if self.operations.len() >= self.state.max_operations_per_connection => {
-                let refusal = format!(
-                    "at most {} operations at once on one connection \
-                     (--max-operations-per-connection)",
-                    self.state.max_operations_per_connection
-                );
-                return Flow::Send(self.protocol.error(&id, &[rate_limited(refusal)]));
-            }
             Ok(principal) => match self.state.quota.hold(principal) {
                 Some(held) => Some(held),
                 None => {
