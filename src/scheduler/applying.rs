@@ -8,7 +8,7 @@ use super::Scheduler;
 use crate::auth::Principal;
 use crate::clock;
 use crate::domain::change::Change;
-use crate::domain::records::Timestamp;
+use crate::domain::records::{Execution, Timestamp};
 use crate::error::AppResult;
 use crate::store::batch::{BatchedRule, Rule};
 use crate::store::changes::Snapshot;
@@ -66,6 +66,18 @@ impl Scheduler {
             scheduler.dispatch(&change);
             Ok(change)
         }
+    }
+
+    /// Saves a new execution in the next shared transaction of creates, and
+    /// dispatches it (unless its idempotency key named one created before).
+    pub async fn create(&self, principal: Principal, change: Change) -> AppResult<Execution> {
+        let execution = (self.0.committer)
+            .create((principal, change.clone()))
+            .await?;
+        if execution.id == change.execution.id {
+            self.dispatch(&change);
+        }
+        Ok(execution)
     }
 
     pub(super) fn lease_until(&self, now: Timestamp) -> Timestamp {

@@ -7,13 +7,17 @@
 
 use super::batches::Batcher;
 use crate::domain::change::Change;
+use crate::domain::records::Execution;
 use crate::error::{AppError, AppResult};
 use crate::store::Store;
 use crate::store::batch::BatchedRule;
+use crate::store::creations::Creation;
 
 #[derive(Clone)]
 pub struct Committer {
     lanes: Vec<Batcher<BatchedRule, AppResult<Change>>>,
+    /// New executions, saved together as they arrive (`Store::create_batch`).
+    creations: Batcher<Creation, AppResult<Execution>>,
 }
 
 impl Committer {
@@ -24,7 +28,21 @@ impl Committer {
                 Batcher::start(store.max_batch(), move |rules| commit(store.clone(), rules))
             })
             .collect();
-        Committer { lanes }
+        let creations = Batcher::start(store.max_batch(), move |creations| {
+            let store = store.clone();
+            async move { store.create_batch(creations).await }
+        });
+        Committer { lanes, creations }
+    }
+
+    /// Queues a new execution for the next shared transaction of creates; the
+    /// execution saved (or the one created first under its idempotency key).
+    pub async fn create(&self, creation: Creation) -> AppResult<Execution> {
+        (self.creations.call(creation).await).unwrap_or_else(|| {
+            Err(AppError::Internal(
+                "the scheduler's committer stopped".into(),
+            ))
+        })
     }
 
     /// Queues `rule` for the next batch at once (so rules submitted one after the

@@ -63,7 +63,7 @@ impl Store {
             rules.or_default().push((index, batched));
         }
         let everyone: Vec<usize> = by_execution.values().flatten().map(|(i, _)| *i).collect();
-        let (turn, txn) = match self.begin_write().await {
+        let (turn, txn) = match self.begin_shared_write().await {
             Ok(begun) => begun,
             Err(error) => return everyone.iter().map(|_| Err(error.clone())).collect(),
         };
@@ -110,7 +110,7 @@ impl Store {
     /// One execution's write in a transaction of its own, if the execution is still
     /// as its rules saw it (`CONFLICT` otherwise).
     async fn save_alone(&self, planned: &Planned) -> AppResult<()> {
-        let (_turn, txn) = self.begin_write().await?;
+        let (_turn, txn) = self.begin_shared_write().await?;
         let id = planned.before.id.as_str();
         let snapshots = lock_snapshots(&txn, &Principal::scheduler(), &[id], false).await?;
         if snapshots.get(id).map(|s| &s.execution) != Some(&planned.before) {

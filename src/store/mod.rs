@@ -5,6 +5,7 @@
 pub mod analytics;
 pub mod batch;
 pub mod changes;
+pub mod creations;
 mod deliveries;
 pub mod entities;
 pub mod executions;
@@ -17,10 +18,10 @@ pub mod retention;
 pub mod schedule;
 pub mod scope;
 mod snapshots;
+mod turns;
 pub mod windows;
 mod writes;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
@@ -28,7 +29,7 @@ use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
     TransactionTrait,
 };
-use tokio::sync::{Mutex, OwnedMutexGuard};
+use turns::{Turn, Turns};
 
 use crate::config::StoreConfig;
 use crate::error::AppResult;
@@ -43,11 +44,11 @@ const MIGRATION_LOCK: i64 = 0x65_78_65_63_68_75_62;
 #[derive(Clone)]
 pub struct Store {
     pub(crate) db: DatabaseConnection,
-    /// On SQLite, the turn to write, taken before a write transaction begins: one
-    /// writer runs at a time, and a writer waiting for SQLite's lock sleeps in its
-    /// busy handler (1, 2, 5, … 100 ms) however soon the lock is free. Waiting here
-    /// instead, writers take turns in order and without delay.
-    writing: Option<Arc<Mutex<()>>>,
+    /// Where write transactions run: a pool of their own, so that a write never
+    /// waits for a connection behind the reads of a burst of requests.
+    writer: DatabaseConnection,
+    /// On SQLite, the turn to write, taken before a write transaction begins.
+    writing: Option<Turns>,
     /// Whether the database takes writes (`/readyz`), shared by every pool.
     health: health::WriteHealth,
 }
@@ -57,38 +58,53 @@ impl Store {
     /// needed). Migrations are separate: see `migrate`.
     pub async fn connect(config: &StoreConfig) -> anyhow::Result<Self> {
         let db = open_pool(config, config.max_connections()).await?;
-        let writing = (db.get_database_backend() == DbBackend::Sqlite).then(Arc::default);
+        let sqlite = db.get_database_backend() == DbBackend::Sqlite;
+        // SQLite writes one at a time; Postgres writers wait on row locks.
+        let writer = open_pool(config, if sqlite { 2 } else { 8 }).await?;
         Ok(Store {
             db,
-            writing,
+            writer,
+            writing: sqlite.then(Turns::default),
             health: health::WriteHealth::default(),
         })
     }
 
     /// The same database through a pool of its own of at most `max_connections`,
-    /// taking turns to write with this one.
+    /// for reads and writes alike, taking turns to write with this one.
     pub async fn with_pool_of(
         &self,
         config: &StoreConfig,
         max_connections: u32,
     ) -> anyhow::Result<Self> {
+        let pool = open_pool(config, max_connections).await?;
         Ok(Store {
-            db: open_pool(config, max_connections).await?,
+            db: pool.clone(),
+            writer: pool,
             writing: self.writing.clone(),
             health: self.health.clone(),
         })
     }
 
-    /// Begins a write transaction, once it is this writer's turn (see `writing`);
-    /// the turn lasts as long as the returned guard.
-    pub(crate) async fn begin_write(
-        &self,
-    ) -> AppResult<(Option<OwnedMutexGuard<()>>, DatabaseTransaction)> {
+    /// Begins a write transaction, once it is this writer's turn (`turns`); the
+    /// turn lasts as long as the returned guard.
+    pub(crate) async fn begin_write(&self) -> AppResult<(Option<Turn>, DatabaseTransaction)> {
         let turn = match &self.writing {
-            Some(writing) => Some(writing.clone().lock_owned().await),
+            Some(turns) => Some(turns.take().await),
             None => None,
         };
-        Ok((turn, self.db.begin().await?))
+        Ok((turn, self.writer.begin().await?))
+    }
+
+    /// `begin_write` for a shared transaction of the scheduler, which goes before
+    /// API writers waiting for their turn.
+    pub(crate) async fn begin_shared_write(
+        &self,
+    ) -> AppResult<(Option<Turn>, DatabaseTransaction)> {
+        let turn = match &self.writing {
+            Some(turns) => Some(turns.take_first().await),
+            None => None,
+        };
+        Ok((turn, self.writer.begin().await?))
     }
 
     /// A write's outcome, recorded: a full disk or an I/O error marks the store

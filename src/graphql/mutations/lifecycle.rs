@@ -8,7 +8,7 @@ use crate::clock;
 use crate::domain::inputs::*;
 use crate::domain::records::Execution;
 use crate::domain::{failure, lifecycle};
-use crate::graphql::context::{caller, scheduler, store};
+use crate::graphql::context::{caller, scheduler};
 use crate::graphql::errors::GqlResult;
 
 #[derive(Default)]
@@ -28,11 +28,7 @@ impl LifecycleMutations {
         let kinds = scheduler(ctx).step_kinds();
         let now = clock::now();
         let change = lifecycle::create(input, customer, kinds, &principal.subject, now).gql()?;
-        let execution = store(ctx).create(&principal, &change).await.gql()?;
-        if execution.id == change.execution.id {
-            scheduler(ctx).dispatch(&change);
-        }
-        Ok(execution)
+        scheduler(ctx).create(principal, change).await.gql()
     }
 
     async fn update_execution(
