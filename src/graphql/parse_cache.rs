@@ -16,7 +16,7 @@ use async_graphql::extensions::{
 };
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{ErrorExtensions, ServerError, ServerResult, ValidationResult, Variables};
-use async_graphql_value::{ConstValue, Value};
+use async_graphql_value::ConstValue;
 
 use super::error_codes::{PARSE_FAILED, VALIDATION_FAILED, coded};
 use super::limits::QueryLimits;
@@ -197,7 +197,12 @@ fn refuse_nul_in(selections: &SelectionSet) -> ServerResult<()> {
         match &selection.node {
             Selection::Field(field) => {
                 for (name, value) in &field.node.arguments {
-                    if value_has_nul(&value.node) {
+                    // Variables are checked as they come (`refuse_nul_variables`).
+                    let written = value
+                        .node
+                        .clone()
+                        .into_const_with(|_| Ok::<_, std::convert::Infallible>(ConstValue::Null));
+                    if written.is_ok_and(|value| const_has_nul(&value)) {
                         return Err(nul_refused(&name.node));
                     }
                 }
@@ -210,17 +215,6 @@ fn refuse_nul_in(selections: &SelectionSet) -> ServerResult<()> {
         }
     }
     Ok(())
-}
-
-fn value_has_nul(value: &Value) -> bool {
-    match value {
-        Value::String(text) => text.contains('\0'),
-        Value::List(items) => items.iter().any(value_has_nul),
-        Value::Object(fields) => fields
-            .iter()
-            .any(|(key, value)| key.contains('\0') || value_has_nul(value)),
-        _ => false,
-    }
 }
 
 fn const_has_nul(value: &ConstValue) -> bool {
