@@ -11,7 +11,7 @@ use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement};
 use super::Store;
 use super::entities::execution;
 use super::mapping::from_ms;
-use super::{executions, scope};
+use super::{filters, scope};
 use crate::auth::Principal;
 use crate::domain::analytics::*;
 use crate::domain::filter::ExecutionFilter;
@@ -36,7 +36,7 @@ impl Store {
             .column((execution::Entity, execution::Column::Id))
             .from(execution::Entity)
             .cond_where(scope::condition(&principal.scope()))
-            .cond_where(executions::condition(filter)?)
+            .cond_where(filters::condition(filter)?)
             .to_owned();
         let mut statement = self.db.get_database_backend().build(&select);
         statement.sql = match statement.sql.split_once(" WHERE ") {

@@ -9,7 +9,7 @@ use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, Quer
 
 use super::Store;
 use super::entities::{event, execution};
-use super::executions::condition;
+use super::filters::condition;
 use super::mapping::{event_from_row, to_ms};
 use super::scope;
 use crate::auth::Principal;

@@ -10,6 +10,7 @@ mod deliveries;
 pub mod entities;
 pub mod executions;
 pub mod feed;
+pub mod filters;
 pub mod health;
 mod import;
 pub mod mapping;
