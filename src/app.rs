@@ -120,7 +120,9 @@ async fn open_scheduler(
     // maintenance) gets connections of its own, so that it never queues behind API
     // requests for one, however many a burst of requests holds (on SQLite, an API
     // writer holds its connection while it waits for the write lock).
-    let own = (store.with_pool_of(store_config, store.write_lanes() as u32 + 4)).await?;
+    // A connection per lane of changes and of creates, and three for the rest.
+    let lanes = store.write_lanes() as u32;
+    let own = (store.with_pool_of(store_config, 2 * lanes + 3)).await?;
     let http = Egress::new(scheduler_config.allows_private_destinations(), true)?;
     let handlers = Registry::built_in(http, scheduler_config.http_step_max_response_bytes);
     let scheduler = Scheduler::open(

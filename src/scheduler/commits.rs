@@ -4,6 +4,7 @@
 //! and completions share one commit; when idle, a change commits at once. On
 //! Postgres several lanes commit side by side; an execution always takes the same
 //! lane, so its changes keep their order and lanes never wait on each other's locks.
+//! New executions are saved the same way, in lanes of their own.
 
 use super::batches::Batcher;
 use crate::domain::change::Change;
@@ -16,8 +17,9 @@ use crate::store::creations::Creation;
 #[derive(Clone)]
 pub struct Committer {
     lanes: Vec<Batcher<BatchedRule, AppResult<Change>>>,
-    /// New executions, saved together as they arrive (`Store::create_batch`).
-    creations: Batcher<Creation, AppResult<Execution>>,
+    /// New executions, saved together as they arrive (`Store::create_batch`), in
+    /// as many lanes as changes.
+    creations: Vec<Batcher<Creation, AppResult<Execution>>>,
 }
 
 impl Committer {
@@ -28,17 +30,30 @@ impl Committer {
                 Batcher::start(store.max_batch(), move |rules| commit(store.clone(), rules))
             })
             .collect();
-        let creations = Batcher::start(store.max_batch(), move |creations| {
-            let store = store.clone();
-            async move { store.create_batch(creations).await }
-        });
+        let creations = (0..store.write_lanes())
+            .map(|_| {
+                let store = store.clone();
+                Batcher::start(store.max_batch(), move |creations| {
+                    let store = store.clone();
+                    async move { store.create_batch(creations).await }
+                })
+            })
+            .collect();
         Committer { lanes, creations }
     }
 
     /// Queues a new execution for the next shared transaction of creates; the
     /// execution saved (or the one created first under its idempotency key).
     pub async fn create(&self, creation: Creation) -> AppResult<Execution> {
-        (self.creations.call(creation).await).unwrap_or_else(|| {
+        // Creates under one idempotency key share a lane, so they never wait on each
+        // other's key across lanes.
+        let change = &creation.1;
+        let key = change
+            .idempotency_key
+            .as_ref()
+            .unwrap_or(&change.execution.id);
+        let lane = hash(key) % self.creations.len();
+        (self.creations[lane].call(creation).await).unwrap_or_else(|| {
             Err(AppError::Internal(
                 "the scheduler's committer stopped".into(),
             ))
@@ -60,9 +75,9 @@ impl Committer {
     }
 }
 
-fn hash(execution_id: &str) -> usize {
+fn hash(key: &str) -> usize {
     let mut hasher = std::hash::DefaultHasher::new();
-    std::hash::Hash::hash(execution_id, &mut hasher);
+    std::hash::Hash::hash(key, &mut hasher);
     std::hash::Hasher::finish(&hasher) as usize
 }
 
