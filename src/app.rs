@@ -53,7 +53,6 @@ impl App {
             insecure_no_auth: serve.insecure_no_auth,
             ws_init_timeout: serve.ws_init_timeout,
             ws_ping_interval: serve.ws_ping_interval,
-            request_timeout: serve.request_timeout,
             websockets: Arc::new(tokio::sync::Semaphore::new(serve.max_websockets)),
             max_operations_per_connection: serve.max_operations_per_connection,
             max_message_bytes: serve.max_body_bytes,

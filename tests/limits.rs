@@ -1,8 +1,9 @@
 //! Bounded cost per request and per connection: complexity that counts database
 //! reads and multiplies pages, big filters and counters refused or saturated (never
 //! `INTERNAL`, never an overflowed `Int`), no mutation over GET, a WebSocket's and a
-//! principal's operations capped, an SSE stream that ends with its token, and
-//! connections that never finish their request head dropped in time.
+//! principal's operations capped, an SSE stream that ends with its token,
+//! connections that never finish their request head dropped in time, and requests
+//! stopped at `--request-timeout` on every transport.
 
 mod support;
 
@@ -185,6 +186,64 @@ async fn a_connection_and_a_principal_hold_bounded_operations() {
     assert!(fifth.is_err(), "a fifth WebSocket was accepted");
     big.send_text(&"x".repeat(100 * 1024)).await;
     big.ending(Duration::from_secs(5)).await;
+}
+
+/// While another process holds SQLite's write lock, a mutation cannot commit: past
+/// `--request-timeout` it is stopped and answered `INTERNAL`, however it came (HTTP,
+/// a WebSocket, an SSE stream), and a query that needs no write still answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_past_the_request_timeout_is_stopped_on_every_transport() {
+    use sea_orm::{ConnectionTrait, Database};
+    let mut options = Options::default();
+    options.serve.request_timeout = Duration::from_millis(300);
+    let server = TestServer::start_with(Backend::Sqlite, options).await;
+    let id = server
+        .create(json!({ "orderId": "o", "serviceId": "s" }))
+        .await;
+    let mut lock = sea_orm::ConnectOptions::new(server.database_url.clone());
+    lock.max_connections(1).min_connections(1);
+    let holder = Database::connect(lock).await.unwrap();
+    holder.execute_unprepared("BEGIN IMMEDIATE").await.unwrap();
+    let mutation = "mutation($id: ID!) { updateProgress(id: $id, progress: 10) { id } }";
+    let request = json!({ "query": mutation, "variables": { "id": id } });
+
+    let over_http = server
+        .client
+        .post(format!("{}/graphql", server.base))
+        .bearer_auth(server.admin())
+        .json(&request)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(over_http.status(), 503);
+    let body: Value = over_http.json().await.unwrap();
+    assert_eq!(error_code(&body).as_deref(), Some("INTERNAL"), "{body}");
+    assert!(body.to_string().contains("--request-timeout"), "{body}");
+
+    let mut socket = WsClient::connect(&server.base, TRANSPORT_WS, Some(&server.admin())).await;
+    socket.subscribe("m", mutation, json!({ "id": id })).await;
+    let over_ws = socket.next_message().await;
+    assert_eq!(over_ws["type"], "error", "{over_ws}");
+    assert_eq!(over_ws["payload"][0]["extensions"]["code"], "INTERNAL");
+
+    let over_sse = server
+        .client
+        .post(format!("{}/graphql/stream", server.base))
+        .bearer_auth(server.admin())
+        .json(&request)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        over_sse.contains("INTERNAL") && over_sse.contains("--request-timeout"),
+        "{over_sse}"
+    );
+    let me = ask(&server, "{ me { role } }", json!({})).await;
+    assert!(me["errors"].is_null() && me["data"]["me"]["role"].is_string(), "{me}");
+    holder.execute_unprepared("ROLLBACK").await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -29,10 +29,13 @@ pub fn build_schema(services: Option<(Store, Scheduler)>, limits: &ServeConfig) 
         subscriptions::SubscriptionRoot,
     )
     .limit_recursive_depth(32)
-    .extension(parse_cache::ParseCache::new(limits::QueryLimits {
-        max_depth: limits.max_query_depth,
-        max_complexity: limits.max_query_complexity,
-    }));
+    .extension(parse_cache::ParseCache::new(
+        limits::QueryLimits {
+            max_depth: limits.max_query_depth,
+            max_complexity: limits.max_query_complexity,
+        },
+        limits.request_timeout,
+    ));
     if let Some((store, scheduler)) = services {
         let parts = loaders::parts_loader(store.clone(), limits.dataloader_delay);
         builder = builder.data(store).data(scheduler).data(parts);

@@ -4,18 +4,23 @@
 //! kept, and the cache is bounded by the memory its documents take, so that
 //! clients sending ever-new (or invalid) query texts cannot grow it. As the
 //! schema's one extension it also checks documents against the query limits
-//! (`limits`: once, or on every request when pages are sized by variables), refuses strings holding
-//! NUL (which the database cannot store) in variables and in the document, and
-//! gives parse and validation errors their codes (`error_codes`).
+//! (`limits`: once, or on every request when pages are sized by variables),
+//! refuses strings holding NUL (which the database cannot store) in variables and
+//! in the document, gives parse and validation errors their codes (`error_codes`),
+//! and stops a query or mutation that runs past `--request-timeout`, whichever
+//! transport brought it (HTTP, WebSocket, SSE).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextValidation,
 };
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{ErrorExtensions, ServerError, ServerResult, ValidationResult, Variables};
+use async_graphql::{
+    ErrorExtensions, Response, ServerError, ServerResult, ValidationResult, Variables,
+};
 use async_graphql_value::ConstValue;
 
 use super::error_codes::{PARSE_FAILED, VALIDATION_FAILED, coded};
@@ -48,6 +53,8 @@ struct Documents {
 #[derive(Clone)]
 pub struct ParseCache {
     limits: QueryLimits,
+    /// How long a query or mutation may run (`--request-timeout`).
+    request_timeout: Duration,
     documents: Arc<Mutex<Documents>>,
 }
 
@@ -115,12 +122,38 @@ impl Extension for OneRequest {
         }
         Ok(validated)
     }
+
+    /// A query or mutation past its time is dropped, and with it what it holds
+    /// (database connections among them); subscriptions are not executed here.
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        let timeout = self.cache.request_timeout;
+        match tokio::time::timeout(timeout, next.run(ctx, operation_name)).await {
+            Ok(response) => response,
+            Err(_) => Response::from_errors(vec![timed_out(timeout)]),
+        }
+    }
+}
+
+fn timed_out(timeout: Duration) -> ServerError {
+    let message = format!(
+        "the request ran longer than {timeout:?} (--request-timeout) and was stopped (a \
+         mutation may have been applied): ask for less"
+    );
+    async_graphql::Error::new(message)
+        .extend_with(|_, extensions| extensions.set("code", "INTERNAL"))
+        .into_server_error(Default::default())
 }
 
 impl ParseCache {
-    pub fn new(limits: QueryLimits) -> Self {
+    pub fn new(limits: QueryLimits, request_timeout: Duration) -> Self {
         ParseCache {
             limits,
+            request_timeout,
             documents: Arc::default(),
         }
     }
@@ -249,7 +282,7 @@ mod tests {
             max_depth: 10,
             max_complexity: 100,
         };
-        let cache = ParseCache::new(limits);
+        let cache = ParseCache::new(limits, Duration::from_secs(30));
         let schema = Schema::build(Query, EmptyMutation, EmptySubscription)
             .extension(cache.clone())
             .finish();

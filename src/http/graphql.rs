@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use super::auth::authenticate;
 use super::graphiql::page as graphiql;
-use super::response::{refusal_response, request_error, respond};
+use super::response::{request_error, respond};
 
 pub async fn post_handler(
     State(state): State<AppState>,
@@ -36,29 +36,7 @@ pub async fn post_handler(
         return missing_query(&headers);
     }
     let request = request.data(authenticate(&state, &headers));
-    execute(&state, &headers, request).await
-}
-
-/// Runs a query or mutation for at most `--request-timeout`; past it the request
-/// is dropped, and with it what it holds (database connections among them).
-async fn execute(
-    state: &AppState,
-    headers: &HeaderMap,
-    request: async_graphql::Request,
-) -> Response {
-    match tokio::time::timeout(state.request_timeout, state.schema.execute(request)).await {
-        Ok(response) => respond(headers, response),
-        Err(_) => refusal_response(
-            headers,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "INTERNAL",
-            format!(
-                "the request ran longer than {:?} (--request-timeout) and was stopped (a \
-                 mutation may have been applied): ask for less",
-                state.request_timeout
-            ),
-        ),
-    }
+    respond(&headers, state.schema.execute(request).await)
 }
 
 /// Whether a POST's body says it is JSON, the one media type GraphQL over HTTP
@@ -139,7 +117,7 @@ pub async fn get_handler(
                 return mutation_over_get(&headers);
             }
             let request = request.data(authenticate(&state, &headers));
-            execute(&state, &headers, request).await
+            respond(&headers, state.schema.execute(request).await)
         }
         None => graphiql().into_response(),
         _ if wants_html(&headers) => graphiql().into_response(),

@@ -44,8 +44,6 @@ pub struct AppState {
     pub ws_init_timeout: Duration,
     /// `--ws-ping-interval`, also the SSE keep-alive.
     pub ws_ping_interval: Duration,
-    /// `--request-timeout`.
-    pub request_timeout: Duration,
     /// `--max-websockets`: a permit per open WebSocket.
     pub websockets: Arc<tokio::sync::Semaphore>,
     /// `--max-operations-per-connection`.

@@ -29,6 +29,15 @@ fn is_request_error(response: &GqlResponse) -> bool {
         && response.errors.iter().all(|error| error.path.is_empty())
 }
 
+/// Whether a request that did not run failed for the server's reasons only
+/// (`INTERNAL`: it ran past `--request-timeout`, say), not for the client's: a 503.
+fn failed_for_the_server(response: &GqlResponse) -> bool {
+    response.errors.iter().all(|error| {
+        let code = error.extensions.as_ref().and_then(|e| e.get("code"));
+        code == Some(&async_graphql::Value::from("INTERNAL"))
+    })
+}
+
 /// A request that is not a GraphQL request at all (no body to read, no query): a
 /// `refusal_response` with the code `BAD_REQUEST`.
 pub fn request_error(
@@ -61,7 +70,12 @@ pub fn refusal_response(
 pub fn respond(request_headers: &HeaderMap, response: GqlResponse) -> Response {
     let response = with_codes(response);
     let graphql_response_json = accepts_graphql_response_json(request_headers);
-    let (status, body) = if graphql_response_json && is_request_error(&response) {
+    let (status, body) = if is_request_error(&response) && failed_for_the_server(&response) {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::to_vec(&response),
+        )
+    } else if graphql_response_json && is_request_error(&response) {
         let body = json!({ "errors": response.errors });
         (StatusCode::BAD_REQUEST, serde_json::to_vec(&body))
     } else {
