@@ -1,5 +1,5 @@
 //! The composition root: opens the database, runs migrations, loads the JWT keys,
-//! builds the schema and the router. `main` and the tests both start the service
+//! builds the event hub, the service, the scheduler, the schema and the router. `main` and the tests both start the service
 //! through here.
 
 use std::net::SocketAddr;
@@ -15,16 +15,20 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::Keys;
 use crate::clock;
 use crate::config::{JwtConfig, SchedulerConfig, ServeConfig, StoreConfig};
+use crate::domain::step_graph::StepKinds;
+use crate::events::Hub;
 use crate::graphql::build_schema;
 use crate::http::listen::{self, ConnectionLimits};
 use crate::http::{AppState, Quota, router};
 use crate::scheduler::Scheduler;
 use crate::scheduler::egress::Egress;
 use crate::scheduler::handlers::Registry;
+use crate::service::{Policy, Service};
 use crate::store::Store;
 
 pub struct App {
     pub store: Store,
+    pub service: Service,
     pub scheduler: Scheduler,
     pub router: axum::Router,
     limits: ConnectionLimits,
@@ -39,7 +43,7 @@ impl App {
         serve: &ServeConfig,
         scheduler_config: &SchedulerConfig,
     ) -> anyhow::Result<Self> {
-        let (store, scheduler) = open_scheduler(store_config, scheduler_config).await?;
+        let (store, service, scheduler) = open(store_config, scheduler_config).await?;
         if !serve.no_workers {
             scheduler.start_workers();
         }
@@ -47,7 +51,7 @@ impl App {
         spawn_log_retention(store.clone(), serve.log_retention, serve.retention_interval);
         let shutdown = CancellationToken::new();
         let state = AppState {
-            schema: build_schema(Some((store.clone(), scheduler.clone())), serve),
+            schema: build_schema(Some((store.clone(), service.clone())), serve),
             store: store.clone(),
             keys,
             insecure_no_auth: serve.insecure_no_auth,
@@ -61,6 +65,7 @@ impl App {
         };
         Ok(App {
             store,
+            service,
             scheduler,
             router: router(state, serve.max_body_bytes),
             limits: ConnectionLimits {
@@ -102,36 +107,49 @@ pub async fn run_worker(
     store_config: &StoreConfig,
     scheduler_config: &SchedulerConfig,
 ) -> anyhow::Result<Scheduler> {
-    let (_, scheduler) = open_scheduler(store_config, scheduler_config).await?;
+    let (_, _, scheduler) = open(store_config, scheduler_config).await?;
     scheduler.start_workers();
     Ok(scheduler)
 }
 
-/// Opens (and migrates) the database, then the scheduler's queue: the API's pool
-/// and the scheduler.
-async fn open_scheduler(
+/// Opens (and migrates) the database, then the event hub (with its Redis fan-out),
+/// the service and the scheduler's queue: the API's pool, the service and the
+/// scheduler.
+async fn open(
     store_config: &StoreConfig,
     scheduler_config: &SchedulerConfig,
-) -> anyhow::Result<(Store, Scheduler)> {
+) -> anyhow::Result<(Store, Service, Scheduler)> {
     let store = Store::connect(store_config).await?;
     store.migrate().await?;
-    // The scheduler (its shared transactions, step reads, lease renewals and
-    // maintenance) gets connections of its own, so that it never queues behind API
-    // requests for one, however many a burst of requests holds (on SQLite, an API
-    // writer holds its connection while it waits for the write lock).
-    // A connection per lane of changes and of creates, and three for the rest.
+    // Shared transactions and the scheduler (its step reads, lease renewals and
+    // maintenance) get connections of their own, so that they never queue behind
+    // API requests for one, however many a burst of requests holds (on SQLite, an
+    // API writer holds its connection while it waits for the write lock): a
+    // connection per lane of changes and of creates, and three for the rest.
     let lanes = store.write_lanes() as u32;
     let own = (store.with_pool_of(store_config, 2 * lanes + 3)).await?;
+    let events = Hub::new();
+    if let Some(url) = &scheduler_config.redis_url {
+        crate::events::fanout::connect(&events, url, &scheduler_config.queue_prefix).await?;
+    }
     let http = Egress::new(scheduler_config.allows_private_destinations(), true)?;
     let handlers = Registry::built_in(http, scheduler_config.http_step_max_response_bytes);
+    let declared = scheduler_config.handler_kinds.iter().cloned();
+    let policy = Policy {
+        step_kinds: StepKinds::new(handlers.kinds().map(String::from).chain(declared)),
+        lease: scheduler_config.lease,
+        aging: scheduler_config.priority_aging,
+    };
+    let service = Service::new(store.clone(), own.clone(), events, policy);
     let scheduler = Scheduler::open(
         own,
+        service.clone(),
         scheduler_config.clone(),
         &store_config.data_dir,
         handlers,
     )
     .await?;
-    Ok((store, scheduler))
+    Ok((store, service, scheduler))
 }
 
 /// Every `interval`, deletes log lines older than `retention`.

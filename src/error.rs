@@ -2,8 +2,6 @@
 //! variants, and each maps to exactly one `extensions.code` of the public contract
 //! (the mapping to GraphQL lives in `graphql::errors`).
 
-use crate::domain::status::Status;
-
 /// Deliberately not `Display`: async-graphql converts anything `Display` into an
 /// error without a code, so this type can only reach clients through
 /// `graphql::errors`, which always sets `extensions.code`.
@@ -16,9 +14,10 @@ pub enum AppError {
         field: String,
         message: String,
     },
+    /// A hop the status table forbids, between the two statuses' names.
     InvalidTransition {
-        from: Status,
-        to: Status,
+        from: &'static str,
+        to: &'static str,
     },
     Conflict(String),
     /// The database cannot write now (a full disk, an I/O error): `INTERNAL` for the

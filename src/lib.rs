@@ -12,5 +12,6 @@ pub mod events;
 pub mod graphql;
 pub mod http;
 pub mod scheduler;
+pub mod service;
 pub mod store;
 pub mod telemetry;

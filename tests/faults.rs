@@ -9,12 +9,12 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use exechub::auth::{Principal, Role};
+use exechub::auth::{Permission, Principal, Role};
 use exechub::clock;
 use exechub::domain::inputs::LogInput;
 use exechub::domain::lifecycle;
+use exechub::domain::snapshot::Snapshot;
 use exechub::domain::types::LogLevel;
-use exechub::store::changes::Snapshot;
 use serde_json::{Value, json};
 use support::processes::{Process, free_address, wait_until_serving};
 use support::runs::{step, wait_status};
@@ -171,7 +171,7 @@ async fn a_refused_write_fails_only_its_own_rules() {
     };
     let bad = |n: usize| n == 17 || n == 33;
     let applied = ids.iter().enumerate().map(|(n, id)| {
-        let rule = Box::new(move |snapshot: &Snapshot| {
+        let rule = move |snapshot: &Snapshot, _: &str, _| {
             let line = LogInput {
                 level: LogLevel::Info,
                 message: format!("line {n}"),
@@ -186,10 +186,9 @@ async fn a_refused_write_fails_only_its_own_rules() {
                 change.logs[0].message = "held \0 NUL".into();
             }
             Ok(change)
-        });
-        server
-            .running
-            .apply_as(principal.clone(), "appendLogs", id, rule)
+        };
+        let by = principal.clone();
+        (server.service).submit(by, Permission::Report, "appendLogs", id, rule)
     });
     let results = futures::future::join_all(applied.collect::<Vec<_>>()).await;
     for (n, result) in results.iter().enumerate() {

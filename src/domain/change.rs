@@ -6,7 +6,7 @@
 use super::records::*;
 use super::status::ExecutionStatus;
 use super::types::{EventType, LogLevel};
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 
 #[derive(Clone, Debug)]
 pub struct Change {
@@ -159,6 +159,12 @@ impl Change {
     pub fn put_step(&mut self, step: Step) {
         self.steps.retain(|s| s.id != step.id);
         self.steps.push(step);
+    }
+
+    /// The step `step_id` as this change wrote it: what a step command answers.
+    pub fn into_step(self, step_id: &str) -> AppResult<Step> {
+        (self.steps.into_iter().find(|s| s.id == step_id))
+            .ok_or_else(|| AppError::Internal(format!("step `{step_id}` was not written")))
     }
 }
 

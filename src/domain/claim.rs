@@ -1,6 +1,7 @@
-//! External work: which offered steps a claimer may take, in which order, and the
+//! External work: which offered steps a claimer may take, in which order, the
 //! claim token that proves a claim (execution, step, attempt and the claim's nonce,
-//! so a token from an earlier attempt or another claimer is refused).
+//! so a token from an earlier attempt or another claimer is refused), and what a
+//! heartbeat does.
 
 use std::time::Duration;
 
@@ -8,9 +9,11 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
+use super::change::Change;
 use super::inputs::ClaimStepInput;
-use super::records::{Execution, Step, Timestamp};
-use super::schedule::Fence;
+use super::lifecycle;
+use super::records::{Execution, Step, Timestamp, new_id};
+use super::schedule::{self, Fence};
 use super::types::{AssigneeType, Priority};
 use crate::error::{AppError, AppResult};
 
@@ -95,6 +98,56 @@ pub fn effective_level(
     (priority.rank() + raised).min(Priority::Urgent.rank())
 }
 
+/// A handed-out step with its execution, as a claimer may take it.
+pub struct Offer {
+    pub execution: Execution,
+    pub step: Step,
+}
+
+/// Orders `offers` as a claimer tries them: the highest level first once waiting
+/// has raised it (`effective_level`), then the longest waiting.
+pub fn rank(offers: &mut [Offer], now: Timestamp, aging: Duration) {
+    offers.sort_by_key(|offer| {
+        let ready_at = offer.step.schedule.ready_at.unwrap_or(now);
+        let level = effective_level(offer.execution.priority, ready_at, now, aging);
+        std::cmp::Reverse((level, std::cmp::Reverse(ready_at)))
+    });
+}
+
+/// The token of a claim of `offer` under `lease`: the step's next attempt, owned by
+/// a nonce of the claim's own.
+pub fn token_for(offer: &Offer, lease: Duration) -> ClaimToken {
+    ClaimToken {
+        execution_id: offer.execution.id.clone(),
+        step_id: offer.step.id.clone(),
+        attempt: offer.step.attempt + 1,
+        nonce: new_id(),
+        lease_ms: Some(lease.as_millis() as i32),
+    }
+}
+
+/// A heartbeat of the claim `token` proves: its lease runs until `until` and, with
+/// `progress`, the execution's progress is reported. `CONFLICT` when the claim is
+/// no longer current.
+pub fn heartbeat(
+    execution: &Execution,
+    steps: &[Step],
+    token: &ClaimToken,
+    progress: Option<f64>,
+    until: Timestamp,
+    claimer: &str,
+    now: Timestamp,
+) -> AppResult<Change> {
+    let mut change = match progress {
+        Some(value) => lifecycle::update_progress(execution, value, claimer, now)?,
+        None => Change::new(execution, claimer, now),
+    };
+    let mut step = schedule::check_fence(steps, &token.fence(), now)?.clone();
+    step.schedule.lease_expires_at = Some(until);
+    change.put_step(step);
+    Ok(change)
+}
+
 /// The token handed to a claimer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClaimToken {
@@ -177,6 +230,56 @@ mod tests {
         token.lease_ms = None;
         assert_eq!(lease(&token, None), default);
         assert!(token.heartbeat_lease(Some(10), default).is_err());
+    }
+
+    #[test]
+    fn offers_are_tried_by_aged_level_then_by_waiting() {
+        let now = Utc::now();
+        let aging = Duration::from_secs(30);
+        let offer = |id: &str, priority, waited: i64| {
+            let input = serde_json::json!({ "orderId": "o", "serviceId": "s", "steps": [
+                { "id": id, "name": id, "handler": { "kind": "external" } },
+            ] });
+            let value = async_graphql::Value::from_json(input).unwrap();
+            let input =
+                <crate::domain::inputs::CreateExecutionInput as async_graphql::InputType>::parse(
+                    Some(value),
+                )
+                .unwrap();
+            let kinds = crate::domain::step_graph::StepKinds::new([]);
+            let created = lifecycle::create(input, None, &kinds, "t", now).unwrap();
+            let (mut execution, mut step) = (created.execution, created.steps[0].clone());
+            step.schedule.ready_at = Some(now - TimeDelta::seconds(waited));
+            execution.priority = priority;
+            Offer { execution, step }
+        };
+        let cases = [
+            // (offers as read, the order a claimer tries them)
+            (
+                vec![("low", Priority::Low, 0), ("high", Priority::High, 0)],
+                "high low",
+            ),
+            (
+                vec![("new", Priority::Normal, 1), ("old", Priority::Normal, 9)],
+                "old new",
+            ),
+            // LOW waiting 61 s counts as HIGH, and has waited longer than HIGH.
+            (
+                vec![("high", Priority::High, 0), ("aged", Priority::Low, 61)],
+                "aged high",
+            ),
+            (
+                vec![("urgent", Priority::Urgent, 0), ("aged", Priority::Low, 61)],
+                "urgent aged",
+            ),
+        ];
+        for (offers, expected) in cases {
+            let mut offers: Vec<Offer> =
+                offers.into_iter().map(|(i, p, w)| offer(i, p, w)).collect();
+            rank(&mut offers, now, aging);
+            let order: Vec<&str> = offers.iter().map(|o| o.step.id.as_str()).collect();
+            assert_eq!(order.join(" "), expected);
+        }
     }
 
     #[test]

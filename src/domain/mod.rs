@@ -16,6 +16,7 @@ pub mod records;
 pub mod retry;
 pub mod sample;
 pub mod schedule;
+pub mod snapshot;
 pub mod status;
 pub mod step_graph;
 pub mod steps;

@@ -1,7 +1,6 @@
 //! Execution and step statuses and the transition tables that every state change is
 //! checked against. This is the only place that decides whether a hop is allowed.
 
-use std::fmt;
 use std::str::FromStr;
 
 use async_graphql::Enum;
@@ -30,13 +29,6 @@ pub enum StepStatus {
     Completed,
     Failed,
     Skipped,
-}
-
-/// Either kind of status, for errors that name both ends of a refused hop.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum Status {
-    Execution(ExecutionStatus),
-    Step(StepStatus),
 }
 
 impl ExecutionStatus {
@@ -71,8 +63,8 @@ impl ExecutionStatus {
             Ok(())
         } else {
             Err(AppError::InvalidTransition {
-                from: Status::Execution(self),
-                to: Status::Execution(to),
+                from: self.as_str(),
+                to: to.as_str(),
             })
         }
     }
@@ -112,8 +104,8 @@ impl StepStatus {
             Ok(())
         } else {
             Err(AppError::InvalidTransition {
-                from: Status::Step(self),
-                to: Status::Step(to),
+                from: self.as_str(),
+                to: to.as_str(),
             })
         }
     }
@@ -131,15 +123,6 @@ impl StepStatus {
             Completed => "COMPLETED",
             Failed => "FAILED",
             Skipped => "SKIPPED",
-        }
-    }
-}
-
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Status::Execution(s) => f.write_str(s.as_str()),
-            Status::Step(s) => f.write_str(s.as_str()),
         }
     }
 }
@@ -207,7 +190,7 @@ mod tests {
                     Ok(()) => assert!(expected),
                     Err(AppError::InvalidTransition { from: f, to: t }) => {
                         assert!(!expected);
-                        assert_eq!((f, t), (Status::Execution(from), Status::Execution(to)));
+                        assert_eq!((f, t), (from.as_str(), to.as_str()));
                     }
                     Err(other) => panic!("unexpected {other:?}"),
                 }

@@ -1,5 +1,5 @@
-//! What resolvers take from the request: the store, the scheduler (to queue what a
-//! committed change asks for) and the authenticated caller.
+//! What resolvers take from the request: the service (every change), the store
+//! (reads), the event hub (subscriptions) and the authenticated caller.
 //! Authentication happens in `http`; the outcome (a principal, or why not) travels
 //! with the request so that each resolver can refuse with `UNAUTHENTICATED`.
 
@@ -7,7 +7,8 @@ use async_graphql::Context;
 
 use crate::auth::{Permission, Principal};
 use crate::error::{AppError, AppResult};
-use crate::scheduler::Scheduler;
+use crate::events::Hub;
+use crate::service::Service;
 use crate::store::Store;
 
 /// The outcome of reading the request's bearer token.
@@ -18,16 +19,25 @@ pub fn store<'a>(ctx: &Context<'a>) -> &'a Store {
     ctx.data_unchecked::<Store>()
 }
 
-pub fn scheduler<'a>(ctx: &Context<'a>) -> &'a Scheduler {
-    ctx.data_unchecked::<Scheduler>()
+pub fn service<'a>(ctx: &Context<'a>) -> &'a Service {
+    ctx.data_unchecked::<Service>()
 }
 
-/// The caller, if authenticated and allowed `permission` by its role.
+pub fn events<'a>(ctx: &Context<'a>) -> &'a Hub {
+    service(ctx).events()
+}
+
+/// The caller, if authenticated (what it may do, the service decides).
+pub fn authenticated(ctx: &Context<'_>) -> AppResult<Principal> {
+    match ctx.data_opt::<Authentication>() {
+        Some(Authentication(result)) => result.clone(),
+        None => Err(AppError::Unauthenticated("no bearer token".into())),
+    }
+}
+
+/// The caller, if authenticated and allowed `permission` by its role: for reads.
 pub fn caller(ctx: &Context<'_>, permission: Permission) -> AppResult<Principal> {
-    let principal = match ctx.data_opt::<Authentication>() {
-        Some(Authentication(result)) => result.clone()?,
-        None => return Err(AppError::Unauthenticated("no bearer token".into())),
-    };
+    let principal = authenticated(ctx)?;
     principal.require(permission)?;
     Ok(principal)
 }

@@ -10,8 +10,8 @@ pub fn to_graphql(error: AppError) -> Error {
         extensions.set("code", error.code());
         match &error {
             AppError::InvalidTransition { from, to } => {
-                extensions.set("from", from.to_string());
-                extensions.set("to", to.to_string());
+                extensions.set("from", *from);
+                extensions.set("to", *to);
             }
             AppError::BadInput { field, .. } => extensions.set("field", field.as_str()),
             _ => {}

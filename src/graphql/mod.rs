@@ -1,6 +1,6 @@
-//! The GraphQL API: schema assembly with its limits. Resolvers are thin: they
-//! authenticate, call one `domain` rule and one `store` function, and map errors once
-//! (`errors`).
+//! The GraphQL API: schema assembly with its limits. Resolvers are adapters: they
+//! take the authenticated caller, make one call (to the service for a change, to the
+//! store for a read) and map errors once (`errors`).
 
 pub mod context;
 pub mod error_codes;
@@ -16,13 +16,13 @@ pub mod subscriptions;
 use async_graphql::Schema;
 
 use crate::config::ServeConfig;
-use crate::scheduler::Scheduler;
+use crate::service::Service;
 use crate::store::Store;
 
 pub type ApiSchema =
     Schema<query::QueryRoot, mutations::MutationRoot, subscriptions::SubscriptionRoot>;
 
-pub fn build_schema(services: Option<(Store, Scheduler)>, limits: &ServeConfig) -> ApiSchema {
+pub fn build_schema(services: Option<(Store, Service)>, limits: &ServeConfig) -> ApiSchema {
     let mut builder = Schema::build(
         query::QueryRoot,
         mutations::MutationRoot::default(),
@@ -36,9 +36,9 @@ pub fn build_schema(services: Option<(Store, Scheduler)>, limits: &ServeConfig) 
         },
         limits.request_timeout,
     ));
-    if let Some((store, scheduler)) = services {
+    if let Some((store, service)) = services {
         let parts = loaders::parts_loader(store.clone(), limits.dataloader_delay);
-        builder = builder.data(store).data(scheduler).data(parts);
+        builder = builder.data(store).data(service).data(parts);
     }
     builder.finish()
 }

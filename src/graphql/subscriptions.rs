@@ -6,7 +6,7 @@
 use async_graphql::{Context, ID, Result, Subscription};
 use futures::{Stream, StreamExt};
 
-use super::context::{caller, scheduler, store};
+use super::context::{caller, events, store};
 use super::errors::{GqlResult, to_graphql};
 use super::loaders;
 use crate::auth::Permission;
@@ -71,7 +71,7 @@ impl SubscriptionRoot {
     ) -> Result<impl Stream<Item = Result<Event>> + use<>> {
         let principal = caller(ctx, Permission::Read).gql()?;
         Store::check_filter(filter.as_ref()).gql()?;
-        let hub = scheduler(ctx).events();
+        let hub = events(ctx);
         let events = streams::feed(store(ctx).clone(), hub, principal, filter, of_types(types));
         Ok(events.map(GqlResult::gql))
     }
@@ -94,7 +94,7 @@ async fn one_execution(
     wanted: Wanted,
 ) -> Result<impl Stream<Item = Result<Event>> + use<>> {
     let principal = caller(ctx, Permission::Read).gql()?;
-    let topic = scheduler(ctx).events().subscribe(execution_id);
+    let topic = events(ctx).subscribe(execution_id);
     // Through the loader: thousands of clients subscribing at once make one read per
     // batch instead of each holding a read of its own while it waits for a
     // connection (12 KB apiece, and the allocator keeps the peak).

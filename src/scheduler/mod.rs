@@ -1,14 +1,12 @@
-//! The embedded job scheduler. Every process has one: it publishes a committed
-//! change's events and queues the jobs it asks for, or starts them itself when it
-//! has free worker slots (`dispatch`). Worker processes also run them
+//! The embedded job scheduler. Every process has one: once the service committed a
+//! change, it queues the jobs the change asks for, or starts them itself when it has
+//! free worker slots (`AfterCommit`). Worker processes also run them
 //! (`start_workers`): apalis delivers jobs from one queue per priority level, the
 //! priority gate orders them, the worker runs the step's handler under a lease (or
 //! delivers a webhook), and the maintenance loop reaps lost leases, times executions
 //! out and re-queues what the queue lost.
 
 mod applying;
-mod batches;
-mod commits;
 mod drain;
 pub mod egress;
 pub mod gate;
@@ -22,7 +20,7 @@ mod worker;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -33,9 +31,8 @@ use crate::config::SchedulerConfig;
 use crate::domain::change::Change;
 use crate::domain::schedule::{self, StepJob};
 use crate::domain::status::{ExecutionStatus, StepStatus};
-use crate::domain::step_graph::StepKinds;
 use crate::domain::types::EventType;
-use crate::events::Hub;
+use crate::service::{AfterCommit, Service};
 use crate::store::Store;
 use gate::PriorityGate;
 use handlers::Registry;
@@ -45,20 +42,17 @@ use queue::{Job, Queue};
 pub struct Scheduler(Arc<Inner>);
 
 struct Inner {
+    /// The scheduler's own pool: its reads, lease renewals and delivery records.
     store: Store,
-    /// Where the scheduler's own changes are applied: in shared transactions.
-    committer: commits::Committer,
+    /// Where the scheduler's rules are applied, as every change is.
+    service: Service,
     /// Where queued jobs read the steps they start from: in shared reads.
     step_reader: step_reads::StepReader,
     queue: Queue,
-    /// Where committed events are published for subscribers.
-    events: Hub,
     /// Posts webhooks; follows no redirects (a redirect could lead anywhere).
     webhook_http: egress::Egress,
     config: SchedulerConfig,
     handlers: Registry,
-    /// The kinds a step may name: ours, the declared ones, and `external`.
-    step_kinds: StepKinds,
     gate: Arc<PriorityGate>,
     /// This process's name, unique per process: the owner of the leases it takes.
     name: String,
@@ -75,10 +69,12 @@ struct Inner {
 }
 
 impl Scheduler {
-    /// Opens the configured queue. `handlers` are the step kinds workers can run;
-    /// `store` is a pool of the database for the scheduler alone.
+    /// Opens the configured queue and follows every commit of `service`.
+    /// `handlers` are the step kinds workers can run; `store` is a pool of the
+    /// database for the scheduler alone.
     pub async fn open(
         store: Store,
+        service: Service,
         config: SchedulerConfig,
         data_dir: &std::path::Path,
         handlers: Registry,
@@ -91,26 +87,18 @@ impl Scheduler {
             config.poll_interval,
         )
         .await?;
-        let events = Hub::new();
-        if let Some(url) = &config.redis_url {
-            crate::events::fanout::connect(&events, url, &config.queue_prefix).await?;
-        }
         let name = format!(
             "{}-{}-{}",
             config.worker_name,
             std::process::id(),
             &uuid::Uuid::now_v7().simple().to_string()[20..]
         );
-        let declared = config.handler_kinds.iter().cloned();
-        let step_kinds = StepKinds::new(handlers.kinds().map(String::from).chain(declared));
-        Ok(Scheduler(Arc::new(Inner {
-            step_kinds,
+        let scheduler = Scheduler(Arc::new(Inner {
             gate: PriorityGate::new(config.concurrency, config.priority_aging),
-            committer: commits::Committer::start(store.clone()),
             step_reader: step_reads::start(store.clone()),
             store,
+            service: service.clone(),
             queue,
-            events,
             webhook_http: egress::Egress::new(config.allows_private_destinations(), false)?,
             config,
             handlers,
@@ -119,7 +107,9 @@ impl Scheduler {
             workers_started: AtomicBool::new(false),
             stopping: CancellationToken::new(),
             tasks: TaskTracker::new(),
-        })))
+        }));
+        service.set_after_commit(Box::new(Follower(Arc::downgrade(&scheduler.0))));
+        Ok(scheduler)
     }
 
     pub fn name(&self) -> &str {
@@ -130,28 +120,9 @@ impl Scheduler {
         &self.0.store
     }
 
-    pub fn events(&self) -> &Hub {
-        &self.0.events
-    }
-
-    /// The handler kinds a new step may name.
-    pub fn step_kinds(&self) -> &StepKinds {
-        &self.0.step_kinds
-    }
-
     /// How many jobs this process took from the queue that wait for a worker slot.
     pub fn jobs_waiting_for_a_slot(&self) -> usize {
         self.0.gate.waiting()
-    }
-
-    /// How long a job waits before it counts one priority level higher.
-    pub fn aging(&self) -> Duration {
-        self.0.config.priority_aging
-    }
-
-    /// The lease of a running step unless its claimer asks for another.
-    pub fn lease(&self) -> Duration {
-        self.0.config.lease
     }
 
     /// Runs this process's workers and maintenance loop until the process ends.
@@ -168,14 +139,13 @@ impl Scheduler {
         tracing::info!(worker = %self.0.name, concurrency = lookahead, redis = self.0.queue.is_redis(), "workers started");
     }
 
-    /// After a change is committed: publishes its events, queues the jobs it asks for
-    /// (steps handed out, webhook deliveries, a retry scheduled) and interrupts this
-    /// process's attempts it ended. The jobs are queued on a task of their own, so
-    /// that whoever committed the change (a client waiting for its answer) does not
-    /// wait for the queue; a failure to queue is logged, and the reconciler queues
-    /// the job later, as it does when the process dies first.
-    pub fn dispatch(&self, change: &Change) {
-        self.0.events.publish(change);
+    /// After a change is committed: queues the jobs it asks for (steps handed out,
+    /// webhook deliveries, a retry scheduled) and interrupts this process's attempts
+    /// it ended. The jobs are queued on a task of their own, so that whoever
+    /// committed the change (a client waiting for its answer) does not wait for the
+    /// queue; a failure to queue is logged, and the reconciler queues the job later,
+    /// as it does when the process dies first.
+    fn dispatch(&self, change: &Change) {
         self.interrupt_ended(change);
         let steps = self
             .start_here(change)
@@ -270,6 +240,18 @@ impl Scheduler {
             if stopped || taken_back {
                 token.cancel();
             }
+        }
+    }
+}
+
+/// The scheduler as the service's `AfterCommit`: held weakly, since the scheduler
+/// holds the service.
+struct Follower(Weak<Inner>);
+
+impl AfterCommit for Follower {
+    fn committed(&self, change: &Change) {
+        if let Some(inner) = self.0.upgrade() {
+            Scheduler(inner).dispatch(change);
         }
     }
 }

@@ -23,9 +23,9 @@ use crate::domain::change::Change;
 use crate::domain::failure;
 use crate::domain::records::{Step, Timestamp};
 use crate::domain::schedule::{self, Fence, SCHEDULER, StepJob};
+use crate::domain::snapshot::Snapshot;
 use crate::domain::status::StepStatus;
 use crate::error::{AppError, AppResult};
-use crate::store::changes::Snapshot;
 
 /// A step attempt this process runs: started (or starting) for it, and tracked.
 struct Attempt {

@@ -14,14 +14,16 @@ use sea_orm::DatabaseTransaction;
 
 use super::Store;
 use super::entities::audit;
-use super::snapshots::{Snapshot, lock_snapshots, settled};
+use super::snapshots::lock_snapshots;
 use super::writes::{actions_audit_row, save_all, write_audit};
 use crate::auth::Principal;
 use crate::domain::change::{Change, coalesce_progress};
 use crate::domain::records::Execution;
+use crate::domain::snapshot::Snapshot;
 use crate::error::{AppError, AppResult};
 
 /// A rule as `Store::apply` takes it, boxed so that rules from many callers batch.
+/// Its change is saved as it is: the service settles it first.
 pub type Rule = Box<dyn FnOnce(&Snapshot) -> AppResult<Change> + Send>;
 
 /// A rule that applied: its place in the batch, who applied it, what it is, its change.
@@ -202,7 +204,7 @@ fn run_rules(
             results[index] = Some(Err(AppError::no_execution(&execution.id)));
             continue;
         }
-        match settled(snapshot, batched.rule) {
+        match (batched.rule)(snapshot) {
             Ok(change) => {
                 snapshot.advance(&change);
                 applied.push(Applied {

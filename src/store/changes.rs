@@ -1,19 +1,18 @@
-//! Applying a command to an execution: one transaction that locks and reads it
-//! (`snapshots`), lets the rule compute the change, settles it with the scheduler's
-//! rule (`schedule::settle`, so steps are handed out in the same transaction that
-//! made them ready) and writes it with its events and the audit row (`writes`) — or
-//! nothing. New executions are saved in `creations`.
+//! A command in a transaction of its own: one transaction that locks and reads the
+//! execution (`snapshots`), lets the rule compute the change and writes it with its
+//! events and the audit row (`writes`) — or nothing. Shared transactions are in
+//! `batch`, new executions in `creations`.
 
 use sea_orm::EntityTrait;
 
 use super::Store;
 use super::entities::*;
-pub use super::snapshots::Snapshot;
-use super::snapshots::{lock_snapshots, settled};
+use super::snapshots::lock_snapshots;
 use super::writes::{audit_row, save_all, write_audit};
 use crate::auth::Principal;
 use crate::domain::change::Change;
 use crate::domain::records::Execution;
+use crate::domain::snapshot::Snapshot;
 use crate::error::{AppError, AppResult};
 
 impl Store {
@@ -38,7 +37,7 @@ impl Store {
                 .into_values()
                 .next()
                 .ok_or_else(|| AppError::no_execution(execution_id))?;
-            let change = settled(&snapshot, rule)?;
+            let change = rule(&snapshot)?;
             save_all(&txn, &[(&snapshot.execution, &change)]).await?;
             write_audit(&txn, vec![audit_row(principal, action, &change)]).await?;
             txn.commit().await?;

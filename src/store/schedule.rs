@@ -15,17 +15,12 @@ use super::entities::*;
 use super::mapping::*;
 use super::scope;
 use crate::auth::Principal;
+use crate::domain::claim::Offer;
 use crate::domain::records::{Execution, Step, Timestamp};
 use crate::domain::schedule::{EXTERNAL, Fence, StepJob};
 use crate::domain::status::{ExecutionStatus, StepStatus};
 use crate::domain::types::Priority;
 use crate::error::AppResult;
-
-/// A handed-out step with its execution, as a claimer may take it.
-pub struct Offer {
-    pub execution: Execution,
-    pub step: Step,
-}
 
 const RUNNABLE: [ExecutionStatus; 2] = [ExecutionStatus::Starting, ExecutionStatus::Running];
 

@@ -1,6 +1,7 @@
-//! What a rule sees, read under lock: the executions it changes, locked in id order
-//! before anything is read (so writers to one execution queue instead of retrying,
-//! and two transactions locking several never deadlock), with their steps. SQLite
+//! Snapshots (`domain::snapshot`) read under lock: the executions a transaction
+//! changes, locked in id order before anything is read (so writers to one execution
+//! queue instead of retrying, and two transactions locking several never deadlock),
+//! with their steps. SQLite
 //! takes its write lock with a no-op UPDATE; Postgres locks the rows it reads with
 //! `SELECT … FOR UPDATE`.
 
@@ -16,27 +17,8 @@ use super::entities::*;
 use super::mapping::*;
 use super::scope;
 use crate::auth::Principal;
-use crate::domain::change::Change;
-use crate::domain::records::{Execution, Step, Webhook};
-use crate::domain::{progress, schedule};
+use crate::domain::snapshot::Snapshot;
 use crate::error::AppResult;
-
-/// What a rule sees: the execution with its steps, and its webhooks when asked for.
-pub struct Snapshot {
-    pub execution: Execution,
-    pub steps: Vec<Step>,
-    /// Loaded only with `apply(.., with_webhooks: true, ..)`; empty otherwise.
-    pub webhooks: Vec<Webhook>,
-}
-
-impl Snapshot {
-    /// The state `change` leaves: what the next rule of a batch sees. (Webhooks are
-    /// not loaded for batches, so they are not followed.)
-    pub(super) fn advance(&mut self, change: &Change) {
-        self.execution = change.execution.clone();
-        progress::merge_into(&mut self.steps, &change.steps);
-    }
-}
 
 /// Locks the executions among `ids` that the principal may see and reads them, with
 /// their steps and, when asked, their webhooks; keyed by id. Missing or invisible
@@ -105,14 +87,4 @@ pub(super) async fn lock_snapshots(
         }
     }
     Ok(snapshots)
-}
-
-/// The rule's change, settled by the scheduler's rule against the same snapshot.
-pub(super) fn settled<F>(snapshot: &Snapshot, rule: F) -> AppResult<Change>
-where
-    F: FnOnce(&Snapshot) -> AppResult<Change>,
-{
-    let mut change = rule(snapshot)?;
-    schedule::settle(&mut change, &snapshot.execution, &snapshot.steps);
-    Ok(change)
 }

@@ -36,6 +36,8 @@ pub struct TestServer {
     pub scheduler: SchedulerConfig,
     /// The server's own scheduler, to look at what it holds (e.g. its gate).
     pub running: exechub::scheduler::Scheduler,
+    /// The service every change goes through, for rules no client input can make.
+    pub service: exechub::service::Service,
     shutdown: Option<oneshot::Sender<()>>,
 }
 
@@ -134,7 +136,7 @@ impl TestServer {
             .await
             .expect("build app");
         let (listener, address) = bind(options.serve.bind).await.expect("bind");
-        let running = app.scheduler.clone();
+        let (running, service) = (app.scheduler.clone(), app.service.clone());
         let (stop, stopped) = oneshot::channel();
         tokio::spawn(app.serve(listener, async {
             let _ = stopped.await;
@@ -150,6 +152,7 @@ impl TestServer {
             database_url,
             scheduler,
             running,
+            service,
             shutdown: Some(stop),
         }
     }

@@ -2,13 +2,9 @@
 
 use async_graphql::{Context, ID, Object, Result};
 
-use super::{mutate, mutate_loading_webhooks};
-use crate::auth::Permission;
-use crate::clock;
 use crate::domain::inputs::*;
 use crate::domain::records::Execution;
-use crate::domain::{failure, lifecycle};
-use crate::graphql::context::{caller, scheduler};
+use crate::graphql::context::{authenticated, service};
 use crate::graphql::errors::GqlResult;
 
 #[derive(Default)]
@@ -21,14 +17,8 @@ impl LifecycleMutations {
         ctx: &Context<'_>,
         input: CreateExecutionInput,
     ) -> Result<Execution> {
-        let principal = caller(ctx, Permission::Create).gql()?;
-        let customer = input.customer_id.clone().map(|c| c.0);
-        let provider = input.provider_id.as_ref().map(|p| p.as_str());
-        let customer = principal.owner_for_new(customer, provider).gql()?;
-        let kinds = scheduler(ctx).step_kinds();
-        let now = clock::now();
-        let change = lifecycle::create(input, customer, kinds, &principal.subject, now).gql()?;
-        scheduler(ctx).create(principal, change).await.gql()
+        let by = authenticated(ctx).gql()?;
+        service(ctx).create_execution(&by, input).await.gql()
     }
 
     async fn update_execution(
@@ -37,20 +27,13 @@ impl LifecycleMutations {
         id: ID,
         input: UpdateExecutionInput,
     ) -> Result<Execution> {
-        let change =
-            mutate_loading_webhooks(ctx, Permission::Manage, "updateExecution", &id, |s, p| {
-                lifecycle::update(&s.execution, &s.webhooks, input, &p.subject, clock::now())
-            })
-            .await?;
-        Ok(change.execution)
+        let by = authenticated(ctx).gql()?;
+        service(ctx).update_execution(&by, &id, input).await.gql()
     }
 
     async fn start_execution(&self, ctx: &Context<'_>, id: ID) -> Result<Execution> {
-        let change = mutate(ctx, Permission::Manage, "startExecution", &id, |s, p| {
-            lifecycle::start(&s.execution, &p.subject, clock::now())
-        })
-        .await?;
-        Ok(change.execution)
+        let by = authenticated(ctx).gql()?;
+        service(ctx).start_execution(&by, &id).await.gql()
     }
 
     async fn pause_execution(
@@ -59,19 +42,13 @@ impl LifecycleMutations {
         id: ID,
         reason: Option<String>,
     ) -> Result<Execution> {
-        let change = mutate(ctx, Permission::Manage, "pauseExecution", &id, |s, p| {
-            lifecycle::pause(&s.execution, &s.steps, reason, &p.subject, clock::now())
-        })
-        .await?;
-        Ok(change.execution)
+        let by = authenticated(ctx).gql()?;
+        service(ctx).pause_execution(&by, &id, reason).await.gql()
     }
 
     async fn resume_execution(&self, ctx: &Context<'_>, id: ID) -> Result<Execution> {
-        let change = mutate(ctx, Permission::Manage, "resumeExecution", &id, |s, p| {
-            lifecycle::resume(&s.execution, &p.subject, clock::now())
-        })
-        .await?;
-        Ok(change.execution)
+        let by = authenticated(ctx).gql()?;
+        service(ctx).resume_execution(&by, &id).await.gql()
     }
 
     async fn cancel_execution(
@@ -80,11 +57,8 @@ impl LifecycleMutations {
         id: ID,
         reason: Option<String>,
     ) -> Result<Execution> {
-        let change = mutate(ctx, Permission::Manage, "cancelExecution", &id, |s, p| {
-            lifecycle::cancel(&s.execution, reason, &p.subject, clock::now())
-        })
-        .await?;
-        Ok(change.execution)
+        let by = authenticated(ctx).gql()?;
+        service(ctx).cancel_execution(&by, &id, reason).await.gql()
     }
 
     async fn complete_execution(
@@ -93,11 +67,11 @@ impl LifecycleMutations {
         id: ID,
         result: ExecutionResultInput,
     ) -> Result<Execution> {
-        let change = mutate(ctx, Permission::Manage, "completeExecution", &id, |s, p| {
-            lifecycle::complete(&s.execution, result, &p.subject, clock::now())
-        })
-        .await?;
-        Ok(change.execution)
+        let by = authenticated(ctx).gql()?;
+        service(ctx)
+            .complete_execution(&by, &id, result)
+            .await
+            .gql()
     }
 
     async fn fail_execution(
@@ -106,25 +80,12 @@ impl LifecycleMutations {
         id: ID,
         error: ExecutionErrorInput,
     ) -> Result<Execution> {
-        let random = rand::random::<f64>();
-        let change = mutate(
-            ctx,
-            Permission::Manage,
-            "failExecution",
-            &id,
-            move |s, p| {
-                failure::fail_execution(&s.execution, error, random, &p.subject, clock::now())
-            },
-        )
-        .await?;
-        Ok(change.execution)
+        let by = authenticated(ctx).gql()?;
+        service(ctx).fail_execution(&by, &id, error).await.gql()
     }
 
     async fn retry_execution(&self, ctx: &Context<'_>, id: ID) -> Result<Execution> {
-        let change = mutate(ctx, Permission::Manage, "retryExecution", &id, |s, p| {
-            lifecycle::retry(&s.execution, &s.steps, &p.subject, clock::now())
-        })
-        .await?;
-        Ok(change.execution)
+        let by = authenticated(ctx).gql()?;
+        service(ctx).retry_execution(&by, &id).await.gql()
     }
 }

@@ -3,13 +3,10 @@
 
 use async_graphql::{Context, ID, Object, Result};
 
-use super::mutate;
-use crate::auth::Permission;
-use crate::clock;
 use crate::domain::inputs::*;
-use crate::domain::lifecycle;
 use crate::domain::records::{Checkpoint, Execution, LogEntry};
 use crate::error::AppError;
+use crate::graphql::context::{authenticated, service};
 use crate::graphql::errors::GqlResult;
 
 #[derive(Default)]
@@ -18,17 +15,8 @@ pub struct ReportMutations;
 #[Object]
 impl ReportMutations {
     async fn update_progress(&self, ctx: &Context<'_>, id: ID, progress: f64) -> Result<Execution> {
-        let change = mutate(
-            ctx,
-            Permission::Report,
-            "updateProgress",
-            &id,
-            move |s, p| {
-                lifecycle::update_progress(&s.execution, progress, &p.subject, clock::now())
-            },
-        )
-        .await?;
-        Ok(change.execution)
+        let by = authenticated(ctx).gql()?;
+        service(ctx).update_progress(&by, &id, progress).await.gql()
     }
 
     async fn record_metrics(
@@ -37,11 +25,8 @@ impl ReportMutations {
         id: ID,
         metrics: MetricsInput,
     ) -> Result<Execution> {
-        let change = mutate(ctx, Permission::Report, "recordMetrics", &id, |s, p| {
-            lifecycle::record_metrics(&s.execution, metrics, &p.subject, clock::now())
-        })
-        .await?;
-        Ok(change.execution)
+        let by = authenticated(ctx).gql()?;
+        service(ctx).record_metrics(&by, &id, metrics).await.gql()
     }
 
     async fn append_log(&self, ctx: &Context<'_>, id: ID, log: LogInput) -> Result<LogEntry> {
@@ -57,11 +42,8 @@ impl ReportMutations {
         id: ID,
         logs: Vec<LogInput>,
     ) -> Result<Vec<LogEntry>> {
-        let change = mutate(ctx, Permission::Report, "appendLogs", &id, |s, p| {
-            lifecycle::append_logs(&s.execution, logs, &p.subject, clock::now())
-        })
-        .await?;
-        Ok(change.logs)
+        let by = authenticated(ctx).gql()?;
+        service(ctx).append_logs(&by, &id, logs).await.gql()
     }
 
     async fn create_checkpoint(
@@ -70,15 +52,7 @@ impl ReportMutations {
         id: ID,
         input: CheckpointInput,
     ) -> Result<Checkpoint> {
-        let change = mutate(ctx, Permission::Report, "createCheckpoint", &id, |s, p| {
-            lifecycle::create_checkpoint(&s.execution, input, &p.subject, clock::now())
-        })
-        .await?;
-        change
-            .checkpoints
-            .into_iter()
-            .next()
-            .ok_or_else(|| AppError::Internal("no checkpoint was written".into()))
-            .gql()
+        let by = authenticated(ctx).gql()?;
+        service(ctx).create_checkpoint(&by, &id, input).await.gql()
     }
 }

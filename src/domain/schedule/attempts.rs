@@ -1,161 +1,21 @@
-//! The scheduler's rules, with no I/O: which steps are handed out when, what a worker
-//! or an external claimer may do with a step, and what a step's outcome does to its
-//! execution (the next steps, a retry, completion or failure). Every attempt at a
-//! step is fenced: a report must name the attempt (and lease owner) that is current.
+//! Attempts at a step: a worker's start (from a job, or going on with the next step
+//! in the same change), the fence every report must hold, the outcome of a success,
+//! and an external claimer's claim.
 
 use async_graphql::Json;
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::change::Change;
-use super::inputs::StepMetricsInput;
-use super::lifecycle::{self, complete_into, fail_into};
-use super::progress;
-use super::records::*;
-
-use super::status::{ExecutionStatus, StepStatus};
-use super::step_graph::unfinished_dependencies;
-use super::steps::{begin_attempt, complete_step};
-use super::types::{EventType, ExecutionError, ExecutionResult, Priority};
-use crate::error::{AppError, AppResult};
-
-/// Steps of this kind wait for an agent, a person or a client; every other kind is
-/// run by a worker.
-pub const EXTERNAL: &str = "external";
-
-/// The actor named on changes the scheduler makes by itself.
-pub const SCHEDULER: &str = "scheduler";
-
-/// A queued job: run this attempt of this step. Carries nothing the database does
-/// not also hold; `priority` and `ready_at` only order the queue.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct StepJob {
-    pub execution_id: String,
-    pub step_id: String,
-    pub attempt: i32,
-    pub priority: Priority,
-    pub ready_at: Timestamp,
-}
-
-/// Who holds a running attempt: the step, the attempt number and the lease owner (a
-/// worker's name, or the nonce of a claim).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Fence {
-    pub step_id: String,
-    pub attempt: i32,
-    pub owner: String,
-}
-
-fn is_built_in(step: &Step) -> bool {
-    step.handler.kind != EXTERNAL
-}
-
-fn is_runnable(status: ExecutionStatus) -> bool {
-    matches!(status, ExecutionStatus::Starting | ExecutionStatus::Running)
-}
-
-/// Brings the steps in line with the execution's new status; applied to every change.
-/// While STARTING or RUNNING, every pending step whose dependencies are done is handed
-/// out (`ready_at` = now); STARTING becomes RUNNING when no built-in step waits for a
-/// worker. Otherwise nothing is handed out: built-in steps in flight go back to
-/// PENDING (their attempt is over) and a retry is only kept while FAILED. A new
-/// priority hands the waiting steps out again, at the new level.
-pub fn settle(change: &mut Change, before: &Execution, before_steps: &[Step]) {
-    // Readiness only moves with the status, the priority or a step: a log line or a
-    // metric (the hot path) is left alone without looking at the steps.
-    if change.steps.is_empty()
-        && change.execution.status == before.status
-        && change.execution.priority == before.priority
-    {
-        return;
-    }
-    let now = change.now;
-    let status = change.execution.status;
-    let reprioritised = before.priority != change.execution.priority;
-    if status != ExecutionStatus::Failed {
-        change.execution.retry_at = None;
-    }
-    let steps = progress::merged(before_steps, &change.steps);
-    let mut touched = Vec::new();
-    let mut waits_for_worker = false;
-    // Only the status and the schedule move here, and never to or from done: a
-    // step is cloned only when one of them moves.
-    for step in &steps {
-        let (mut step_status, mut schedule) = (step.status, step.schedule.clone());
-        if is_runnable(status) {
-            let handed_out = step.schedule.ready_at.is_some() && !reprioritised;
-            if step.status == StepStatus::Pending
-                && !handed_out
-                && unfinished_dependencies(step, &steps).is_empty()
-            {
-                schedule.ready_at = Some(now);
-            }
-        } else if step.status == StepStatus::Running && is_built_in(step) {
-            step_status = StepStatus::Pending;
-            schedule = Default::default();
-        } else if step.status == StepStatus::Pending {
-            schedule.ready_at = None;
-        }
-        waits_for_worker |=
-            is_built_in(step) && step_status == StepStatus::Pending && schedule.ready_at.is_some();
-        if step_status != step.status || schedule != step.schedule {
-            let mut updated = (*step).clone();
-            updated.status = step_status;
-            updated.schedule = schedule;
-            touched.push(updated);
-        }
-    }
-    for step in touched {
-        change.put_step(step);
-    }
-    if status == ExecutionStatus::Starting && !waits_for_worker {
-        enter_running(change);
-    }
-}
-
-fn enter_running(change: &mut Change) {
-    if change.move_to(ExecutionStatus::Running).is_ok() {
-        change.emit(EventType::ExecutionStarted, EventPayload::default(), None);
-    }
-}
-
-/// The jobs a saved change asks for: its built-in steps handed out just now.
-pub fn jobs(change: &Change) -> Vec<StepJob> {
-    change
-        .steps
-        .iter()
-        .filter(|s| hands_out(change, s))
-        .map(|s| job_for(&change.execution, s))
-        .collect()
-}
-
-/// Whether `change` hands `step` out to a worker.
-fn hands_out(change: &Change, step: &Step) -> bool {
-    is_built_in(step)
-        && step.status == StepStatus::Pending
-        && step.schedule.ready_at == Some(change.now)
-}
-
-pub fn job_for(execution: &Execution, step: &Step) -> StepJob {
-    StepJob {
-        execution_id: execution.id.clone(),
-        step_id: step.id.clone(),
-        attempt: step.attempt,
-        priority: execution.priority,
-        ready_at: step.schedule.ready_at.unwrap_or(execution.updated_at),
-    }
-}
-
-fn stale(what: &str) -> AppError {
-    AppError::Conflict(format!("{what} is no longer current"))
-}
-
-fn find<'a>(steps: &'a [Step], id: &str) -> AppResult<&'a Step> {
-    steps
-        .iter()
-        .find(|s| s.id == id)
-        .ok_or_else(|| AppError::not_found(format!("step `{id}`")))
-}
+use super::{Fence, SCHEDULER, enter_running, find, hands_out, is_runnable, settle, stale};
+use crate::domain::change::Change;
+use crate::domain::inputs::StepMetricsInput;
+use crate::domain::lifecycle::complete_into;
+use crate::domain::progress;
+use crate::domain::records::*;
+use crate::domain::status::{ExecutionStatus, StepStatus};
+use crate::domain::step_graph::unfinished_dependencies;
+use crate::domain::steps::{begin_attempt, complete_step};
+use crate::domain::types::{EventType, ExecutionError, ExecutionResult};
+use crate::error::AppResult;
 
 /// Starts the step a job names, for `owner` holding a lease until `lease_until`.
 /// Refused (`CONFLICT`) when the job is stale: the execution is not runnable, or the
@@ -349,63 +209,12 @@ pub fn claim(
     Ok(change)
 }
 
-/// Whether a running execution has run longer than its `timeoutMs`, paused time
-/// not counted.
-pub fn has_timed_out(execution: &Execution, now: Timestamp) -> bool {
-    let Some(started) = execution.metrics.started_at else {
-        return false;
-    };
-    is_runnable(execution.status)
-        && (now - started).num_milliseconds() - execution.paused_ms > execution.timeout_ms
-}
-
-/// FAILED with `TIMEOUT` (not retried) once the execution's time is up.
-pub fn time_out(execution: &Execution, now: Timestamp) -> AppResult<Change> {
-    if !has_timed_out(execution, now) {
-        return Err(stale("the timeout"));
-    }
-    let mut change = Change::new(execution, SCHEDULER, now);
-    let error = ExecutionError {
-        code: "TIMEOUT".into(),
-        message: format!("the execution ran longer than {} ms", execution.timeout_ms),
-        recoverable: false,
-        timestamp: Some(now),
-        ..system_error("")
-    };
-    fail_into(&mut change, error, None)?;
-    Ok(change)
-}
-
-/// A RUNNING execution records a checkpoint of where it stands, as it does every
-/// checkpoint interval.
-pub fn checkpoint_running(
-    execution: &Execution,
-    steps: &[Step],
-    now: Timestamp,
-) -> AppResult<Change> {
-    if execution.status != ExecutionStatus::Running {
-        return Err(stale("the checkpoint"));
-    }
-    let mut change = Change::new(execution, SCHEDULER, now);
-    change.record_checkpoint(progress::checkpoint(steps, "interval", now));
-    Ok(change)
-}
-
-/// A FAILED execution whose retry is due runs again (FAILED→RETRY→STARTING).
-pub fn retry_due(execution: &Execution, steps: &[Step], now: Timestamp) -> AppResult<Change> {
-    let due = execution.status == ExecutionStatus::Failed
-        && execution.retry_at.is_some_and(|at| at <= now);
-    if !due {
-        return Err(stale("the retry"));
-    }
-    lifecycle::retry(execution, steps, SCHEDULER, now)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::inputs::CreateExecutionInput;
     use crate::domain::lifecycle;
+    use crate::domain::schedule::jobs;
     use chrono::{TimeDelta, Utc};
     use serde_json::json;
 

@@ -1,12 +1,12 @@
-//! Group commit for the scheduler's own changes: a change waits while the
+//! Group commit, the service's way of saving: a change waits while the
 //! transaction in flight commits, then goes with everything else that arrived
-//! meanwhile in the next one (`Store::apply_batch`). Under load, many step starts
-//! and completions share one commit; when idle, a change commits at once. On
+//! meanwhile in the next one (`Store::apply_batch`). Under load, many step starts,
+//! completions and clients' commands share one commit; when idle, a change commits at once. On
 //! Postgres several lanes commit side by side; an execution always takes the same
 //! lane, so its changes keep their order and lanes never wait on each other's locks.
 //! New executions are saved the same way, in lanes of their own.
 
-use super::batches::Batcher;
+use super::batcher::Batcher;
 use crate::domain::change::Change;
 use crate::domain::records::Execution;
 use crate::error::{AppError, AppResult};

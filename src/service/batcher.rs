@@ -1,7 +1,8 @@
 //! Requests served in batches: a request waits here while the batch in flight runs,
 //! then goes with everything else that arrived meanwhile in the next one. Under load
 //! many requests share one round trip to the database; when idle, a request runs at
-//! once. The committer (one batcher per lane) and the step reader are built on it.
+//! once. Group commit (one batcher per lane) and the scheduler's step reads are built
+//! on it.
 
 use std::future::Future;
 

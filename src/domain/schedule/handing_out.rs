@@ -1,0 +1,111 @@
+//! Handing steps out: which pending steps are ready once a change is made, and the
+//! jobs that ask a worker to run them.
+
+use super::{StepJob, is_built_in, is_runnable};
+use crate::domain::change::Change;
+use crate::domain::progress;
+use crate::domain::records::*;
+use crate::domain::status::{ExecutionStatus, StepStatus};
+use crate::domain::step_graph::unfinished_dependencies;
+use crate::domain::types::EventType;
+
+/// `settle` for a new execution, which was QUEUED with no steps before its change.
+pub fn settle_new(change: &mut Change) {
+    let before = Execution {
+        status: ExecutionStatus::Queued,
+        ..change.execution.clone()
+    };
+    settle(change, &before, &[]);
+}
+
+/// Brings the steps in line with the execution's new status; applied to every change.
+/// While STARTING or RUNNING, every pending step whose dependencies are done is handed
+/// out (`ready_at` = now); STARTING becomes RUNNING when no built-in step waits for a
+/// worker. Otherwise nothing is handed out: built-in steps in flight go back to
+/// PENDING (their attempt is over) and a retry is only kept while FAILED. A new
+/// priority hands the waiting steps out again, at the new level.
+pub fn settle(change: &mut Change, before: &Execution, before_steps: &[Step]) {
+    // Readiness only moves with the status, the priority or a step: a log line or a
+    // metric (the hot path) is left alone without looking at the steps.
+    if change.steps.is_empty()
+        && change.execution.status == before.status
+        && change.execution.priority == before.priority
+    {
+        return;
+    }
+    let now = change.now;
+    let status = change.execution.status;
+    let reprioritised = before.priority != change.execution.priority;
+    if status != ExecutionStatus::Failed {
+        change.execution.retry_at = None;
+    }
+    let steps = progress::merged(before_steps, &change.steps);
+    let mut touched = Vec::new();
+    let mut waits_for_worker = false;
+    // Only the status and the schedule move here, and never to or from done: a
+    // step is cloned only when one of them moves.
+    for step in &steps {
+        let (mut step_status, mut schedule) = (step.status, step.schedule.clone());
+        if is_runnable(status) {
+            let handed_out = step.schedule.ready_at.is_some() && !reprioritised;
+            if step.status == StepStatus::Pending
+                && !handed_out
+                && unfinished_dependencies(step, &steps).is_empty()
+            {
+                schedule.ready_at = Some(now);
+            }
+        } else if step.status == StepStatus::Running && is_built_in(step) {
+            step_status = StepStatus::Pending;
+            schedule = Default::default();
+        } else if step.status == StepStatus::Pending {
+            schedule.ready_at = None;
+        }
+        waits_for_worker |=
+            is_built_in(step) && step_status == StepStatus::Pending && schedule.ready_at.is_some();
+        if step_status != step.status || schedule != step.schedule {
+            let mut updated = (*step).clone();
+            updated.status = step_status;
+            updated.schedule = schedule;
+            touched.push(updated);
+        }
+    }
+    for step in touched {
+        change.put_step(step);
+    }
+    if status == ExecutionStatus::Starting && !waits_for_worker {
+        enter_running(change);
+    }
+}
+
+pub(super) fn enter_running(change: &mut Change) {
+    if change.move_to(ExecutionStatus::Running).is_ok() {
+        change.emit(EventType::ExecutionStarted, EventPayload::default(), None);
+    }
+}
+
+/// The jobs a saved change asks for: its built-in steps handed out just now.
+pub fn jobs(change: &Change) -> Vec<StepJob> {
+    change
+        .steps
+        .iter()
+        .filter(|s| hands_out(change, s))
+        .map(|s| job_for(&change.execution, s))
+        .collect()
+}
+
+/// Whether `change` hands `step` out to a worker.
+pub(super) fn hands_out(change: &Change, step: &Step) -> bool {
+    is_built_in(step)
+        && step.status == StepStatus::Pending
+        && step.schedule.ready_at == Some(change.now)
+}
+
+pub fn job_for(execution: &Execution, step: &Step) -> StepJob {
+    StepJob {
+        execution_id: execution.id.clone(),
+        step_id: step.id.clone(),
+        attempt: step.attempt,
+        priority: execution.priority,
+        ready_at: step.schedule.ready_at.unwrap_or(execution.updated_at),
+    }
+}

@@ -1,0 +1,36 @@
+//! What a rule sees: the execution with its steps (and its webhooks, for the
+//! commands that read them), as read under lock in the transaction that will save
+//! the rule's change.
+
+use super::change::Change;
+use super::progress;
+use super::records::{Execution, Step, Webhook};
+use super::schedule;
+use crate::error::AppResult;
+
+pub struct Snapshot {
+    pub execution: Execution,
+    pub steps: Vec<Step>,
+    /// Read only for the commands that ask for them; empty otherwise.
+    pub webhooks: Vec<Webhook>,
+}
+
+impl Snapshot {
+    /// The state `change` leaves: what the next rule of a shared transaction sees.
+    /// (Webhooks are not read for shared transactions, so they are not followed.)
+    pub fn advance(&mut self, change: &Change) {
+        self.execution = change.execution.clone();
+        progress::merge_into(&mut self.steps, &change.steps);
+    }
+
+    /// `rule`'s change on this snapshot, settled: the steps it made ready are
+    /// handed out in the same change (`schedule::settle`).
+    pub fn settle<F>(&self, rule: F) -> AppResult<Change>
+    where
+        F: FnOnce(&Snapshot) -> AppResult<Change>,
+    {
+        let mut change = rule(self)?;
+        schedule::settle(&mut change, &self.execution, &self.steps);
+        Ok(change)
+    }
+}

@@ -1,0 +1,175 @@
+//! The one way a change to an execution is made, whoever asks: GraphQL resolvers,
+//! the scheduler's workers and maintenance, and any adapter added later. Every
+//! command takes the same path: authorise the caller → lock and read the execution
+//! (the `Snapshot`) → run the domain rule with the current time → settle (hand out
+//! the steps the change made ready) → save it with its events and audit row → queue
+//! the jobs it asks for and publish its events (`committed`).
+//!
+//! Most commands are saved by group commit (`group_commit`): they wait while the
+//! transaction in flight of their execution's lane commits and go together in the
+//! next one. Two kinds take a transaction of their own (`apply_alone`): those that
+//! read the execution's webhooks, which shared transactions do not load, and claims,
+//! whose claimer tries the next offer at once when another was faster.
+//!
+//! The commands clients send are in `lifecycle`, `steps` and `claims`; the
+//! scheduler submits its own rules through `submit`.
+
+pub mod batcher;
+mod claims;
+mod group_commit;
+mod lifecycle;
+mod steps;
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+pub use claims::Claim;
+
+use crate::auth::{Permission, Principal};
+use crate::clock;
+use crate::domain::change::Change;
+use crate::domain::records::{Execution, Timestamp};
+use crate::domain::snapshot::Snapshot;
+use crate::domain::step_graph::StepKinds;
+use crate::error::AppResult;
+use crate::events::Hub;
+use crate::store::Store;
+use crate::store::batch::BatchedRule;
+use group_commit::Committer;
+
+/// What follows a commit outside the database, beyond publishing its events: the
+/// scheduler queues the jobs the change asks for, starts here the steps this process
+/// has free slots for, and interrupts the attempts the change ended. The service
+/// owns this seam so that it never depends on the scheduler.
+pub trait AfterCommit: Send + Sync {
+    fn committed(&self, change: &Change);
+}
+
+/// What the commands need to know of how this deployment runs steps.
+#[derive(Clone)]
+pub struct Policy {
+    /// The handler kinds a new step may name.
+    pub step_kinds: StepKinds,
+    /// The lease of a running step unless its claimer asks for another.
+    pub lease: Duration,
+    /// How long a handed-out step waits before it counts one priority level higher.
+    pub aging: Duration,
+}
+
+#[derive(Clone)]
+pub struct Service(Arc<Inner>);
+
+struct Inner {
+    /// The API's pools: what commands in a transaction of their own use.
+    store: Store,
+    /// Shared transactions, on connections of their own.
+    commits: Committer,
+    events: Hub,
+    policy: Policy,
+    after_commit: OnceLock<Box<dyn AfterCommit>>,
+}
+
+impl Service {
+    /// `store` serves the commands saved alone; group commit runs on `own`, a pool
+    /// that API requests never hold.
+    pub fn new(store: Store, own: Store, events: Hub, policy: Policy) -> Self {
+        Service(Arc::new(Inner {
+            store,
+            commits: Committer::start(own),
+            events,
+            policy,
+            after_commit: OnceLock::new(),
+        }))
+    }
+
+    /// Sets what follows each commit (the scheduler, once it is open); once only.
+    pub fn set_after_commit(&self, after: Box<dyn AfterCommit>) {
+        if self.0.after_commit.set(after).is_err() {
+            tracing::warn!("the service's after-commit step was set already");
+        }
+    }
+
+    pub fn events(&self) -> &Hub {
+        &self.0.events
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.0.policy
+    }
+
+    /// Runs `rule` on execution `execution_id` as `by`, who must hold `permission`,
+    /// in the next shared transaction of the execution's lane, and publishes and
+    /// queues what it asks for once committed. The rule is queued before this
+    /// returns, so that commands submitted one after the other apply in that order.
+    /// `NOT_FOUND` when the execution does not exist or `by` may not see it.
+    pub fn submit<F>(
+        &self,
+        by: Principal,
+        permission: Permission,
+        action: &'static str,
+        execution_id: &str,
+        rule: F,
+    ) -> impl Future<Output = AppResult<Change>> + Send + 'static
+    where
+        F: FnOnce(&Snapshot, &str, Timestamp) -> AppResult<Change> + Send + 'static,
+    {
+        let allowed = by.require(permission);
+        let actor = by.subject.clone();
+        let committed = allowed.is_ok().then(|| {
+            self.0.commits.submit(BatchedRule {
+                principal: by,
+                action,
+                execution_id: execution_id.to_owned(),
+                rule: Box::new(move |snapshot| snapshot.settle(|s| rule(s, &actor, clock::now()))),
+            })
+        });
+        let service = self.clone();
+        async move {
+            allowed?;
+            let change = committed.expect("queued when allowed").await?;
+            service.committed(&change);
+            Ok(change)
+        }
+    }
+
+    /// As `submit`, in a transaction of its own, with the execution's webhooks read
+    /// too when `with_webhooks`.
+    async fn apply_alone<F>(
+        &self,
+        by: &Principal,
+        permission: Permission,
+        action: &str,
+        execution_id: &str,
+        with_webhooks: bool,
+        rule: F,
+    ) -> AppResult<Change>
+    where
+        F: FnOnce(&Snapshot, &str, Timestamp) -> AppResult<Change>,
+    {
+        by.require(permission)?;
+        let rule = |snapshot: &Snapshot| snapshot.settle(|s| rule(s, &by.subject, clock::now()));
+        let store = &self.0.store;
+        let change = (store.apply(by, action, execution_id, with_webhooks, rule)).await?;
+        self.committed(&change);
+        Ok(change)
+    }
+
+    /// Saves a new execution in the next shared transaction of creates and, unless
+    /// its idempotency key named one created before (which is answered instead),
+    /// queues and publishes it.
+    async fn save_new(&self, by: Principal, change: Change) -> AppResult<Execution> {
+        let execution = (self.0.commits).create((by, change.clone())).await?;
+        if execution.id == change.execution.id {
+            self.committed(&change);
+        }
+        Ok(execution)
+    }
+
+    /// After a commit: the events to subscribers, then the scheduler's part.
+    fn committed(&self, change: &Change) {
+        self.0.events.publish(change);
+        if let Some(after) = self.0.after_commit.get() {
+            after.committed(change);
+        }
+    }
+}
