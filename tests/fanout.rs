@@ -116,7 +116,7 @@ async fn an_unreadable_message_is_read_from_the_table() {
         tenant: None,
     };
     let line = exechub::domain::inputs::LogInput {
-        level: exechub::domain::types::LogLevel::Info,
+        level: exechub::domain::values::LogLevel::Info,
         message: "written by a process of another version".into(),
         step: None,
         context: None,

@@ -14,7 +14,7 @@ use exechub::clock;
 use exechub::domain::inputs::LogInput;
 use exechub::domain::lifecycle;
 use exechub::domain::snapshot::Snapshot;
-use exechub::domain::types::LogLevel;
+use exechub::domain::values::LogLevel;
 use serde_json::{Value, json};
 use support::processes::{Process, free_address, wait_until_serving};
 use support::runs::{step, wait_status};

@@ -242,7 +242,10 @@ async fn a_request_past_the_request_timeout_is_stopped_on_every_transport() {
         "{over_sse}"
     );
     let me = ask(&server, "{ me { role } }", json!({})).await;
-    assert!(me["errors"].is_null() && me["data"]["me"]["role"].is_string(), "{me}");
+    assert!(
+        me["errors"].is_null() && me["data"]["me"]["role"].is_string(),
+        "{me}"
+    );
     holder.execute_unprepared("ROLLBACK").await.unwrap();
 }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use exechub::domain::types::Priority;
+use exechub::domain::values::Priority;
 use exechub::scheduler::queue::{Job, JobRunner, Queue};
 use sea_orm::sqlx::{self, Row, SqlitePool};
 

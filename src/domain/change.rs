@@ -5,7 +5,7 @@
 
 use super::records::*;
 use super::status::ExecutionStatus;
-use super::types::{EventType, LogLevel};
+use super::values::{EventType, LogLevel};
 use crate::error::{AppError, AppResult};
 
 #[derive(Clone, Debug)]
@@ -168,6 +168,16 @@ impl Change {
     }
 }
 
+/// The changes of one execution committed together, in runs that share an audit
+/// row: the scheduler's consecutive changes are one run (a burst of starts and
+/// completions is one entry), a client's command is a run of its own.
+pub fn audit_runs<T>(
+    changes: &[T],
+    by_scheduler: impl Fn(&T) -> bool,
+) -> std::slice::ChunkBy<'_, T, impl FnMut(&T, &T) -> bool> {
+    changes.chunk_by(move |a, b| by_scheduler(a) && by_scheduler(b))
+}
+
 /// Coalesces the progress of changes committed together: one execution's changes of
 /// one shared transaction, in order, the first computed from the state that ended
 /// with event `last_sequence`. No one can see the progress between them, so only the
@@ -202,6 +212,27 @@ mod tests {
     use super::*;
     use crate::domain::sample;
     use EventType::*;
+
+    #[test]
+    fn the_schedulers_consecutive_changes_share_an_audit_row() {
+        // 's' a change by the scheduler, 'c' a client's command.
+        let cases = [
+            ("sss", vec!["sss"]),
+            ("c", vec!["c"]),
+            ("ssc", vec!["ss", "c"]),
+            ("cc", vec!["c", "c"]),
+            ("scs", vec!["s", "c", "s"]),
+            ("sscss", vec!["ss", "c", "ss"]),
+            ("", vec![]),
+        ];
+        for (changes, expected) in cases {
+            let by: Vec<char> = changes.chars().collect();
+            let runs: Vec<String> = audit_runs(&by, |c| *c == 's')
+                .map(|run| run.iter().collect())
+                .collect();
+            assert_eq!(runs, expected, "{changes}");
+        }
+    }
 
     #[test]
     fn changes_committed_together_keep_their_last_progress_and_gapless_sequences() {

@@ -9,12 +9,13 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
+use super::aging::aged_level;
 use super::change::Change;
 use super::inputs::ClaimStepInput;
 use super::lifecycle;
 use super::records::{Execution, Step, Timestamp, new_id};
 use super::schedule::{self, Fence};
-use super::types::{AssigneeType, Priority};
+use super::values::AssigneeType;
 use crate::error::{AppError, AppResult};
 
 /// Leases a claimer may ask for: one second to one day.
@@ -85,19 +86,6 @@ impl ClaimFilter {
     }
 }
 
-/// The level a job or offer counts as: its priority, raised one level per `aging`
-/// it has waited since `ready_at`, at most URGENT.
-pub fn effective_level(
-    priority: Priority,
-    ready_at: Timestamp,
-    now: Timestamp,
-    aging: Duration,
-) -> i16 {
-    let waited = (now - ready_at).num_milliseconds().max(0) as u128;
-    let raised = (waited / aging.as_millis().max(1)).min(3) as i16;
-    (priority.rank() + raised).min(Priority::Urgent.rank())
-}
-
 /// A handed-out step with its execution, as a claimer may take it.
 pub struct Offer {
     pub execution: Execution,
@@ -105,11 +93,11 @@ pub struct Offer {
 }
 
 /// Orders `offers` as a claimer tries them: the highest level first once waiting
-/// has raised it (`effective_level`), then the longest waiting.
+/// has raised it (`aging`), then the longest waiting.
 pub fn rank(offers: &mut [Offer], now: Timestamp, aging: Duration) {
     offers.sort_by_key(|offer| {
         let ready_at = offer.step.schedule.ready_at.unwrap_or(now);
-        let level = effective_level(offer.execution.priority, ready_at, now, aging);
+        let level = aged_level(offer.execution.priority, ready_at, now, aging);
         std::cmp::Reverse((level, std::cmp::Reverse(ready_at)))
     });
 }
@@ -196,6 +184,7 @@ impl ClaimToken {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::values::Priority;
     use chrono::{TimeDelta, Utc};
 
     #[test]
@@ -280,18 +269,5 @@ mod tests {
             let order: Vec<&str> = offers.iter().map(|o| o.step.id.as_str()).collect();
             assert_eq!(order.join(" "), expected);
         }
-    }
-
-    #[test]
-    fn waiting_raises_the_level_one_step_per_interval() {
-        let now = Utc::now();
-        let aging = Duration::from_secs(30);
-        let level = |waited: i64| {
-            effective_level(Priority::Low, now - TimeDelta::seconds(waited), now, aging)
-        };
-        assert_eq!(
-            [level(0), level(29), level(30), level(65), level(1000)],
-            [0, 0, 1, 2, 3]
-        );
     }
 }

@@ -19,7 +19,7 @@ use super::retry;
 use super::schedule::{Fence, SCHEDULER, check_fence, system_error};
 use super::status::{ExecutionStatus, StepStatus};
 use super::steps::{fail_parsed_step, find};
-use super::types::{BackoffStrategy, ExecutionError, LogLevel, RetryPolicy};
+use super::values::{BackoffStrategy, ExecutionError, LogLevel, RetryPolicy};
 use crate::error::{AppError, AppResult};
 
 /// How an execution without a retry policy treats lost attempts (a worker killed,

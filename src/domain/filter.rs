@@ -6,7 +6,7 @@ use async_graphql::{Enum, ID, InputObject};
 use chrono::{DateTime, Utc};
 
 use super::status::ExecutionStatus;
-use super::types::{AssigneeType, Priority};
+use super::values::{AssigneeType, Priority};
 
 #[derive(InputObject, Clone, Debug, Default)]
 #[graphql(name = "IDFilter")]

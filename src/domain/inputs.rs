@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use super::clock;
 use super::records::{Checkpoint, LogEntry, Timestamp, new_id};
-use super::types::*;
 use super::validate::{self, ErrorCode};
+use super::values::*;
 use crate::error::AppResult;
 
 #[derive(InputObject, Clone, Debug)]

@@ -8,8 +8,8 @@ use async_graphql::Json;
 use serde_json::{Value, json};
 
 use super::inputs::{MetricsInput, StepMetricsInput};
-use super::types::{CostBreakdown, Metrics};
 use super::validate;
+use super::values::{CostBreakdown, Metrics};
 use crate::error::{AppError, AppResult};
 
 /// Adds a count, saturating at the largest GraphQL `Int`.

@@ -2,6 +2,7 @@
 //! records and value types, input limits, and the commands that turn a request into a
 //! `Change`. Everything here is testable without a database.
 
+pub mod aging;
 pub mod analytics;
 pub mod change;
 pub mod claim;
@@ -20,6 +21,6 @@ pub mod snapshot;
 pub mod status;
 pub mod step_graph;
 pub mod steps;
-pub mod types;
 pub mod validate;
+pub mod values;
 pub mod webhooks;

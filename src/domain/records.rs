@@ -10,7 +10,7 @@ use serde_json::Value;
 use serde_with::skip_serializing_none;
 
 use super::status::{ExecutionStatus, StepStatus};
-use super::types::*;
+use super::values::*;
 
 pub type Timestamp = DateTime<Utc>;
 

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::types::{BackoffStrategy, ExecutionError, RetryPolicy};
+use super::values::{BackoffStrategy, ExecutionError, RetryPolicy};
 
 /// Whether a step that failed with `error`, after `retries` earlier retries, runs
 /// again under `policy`.

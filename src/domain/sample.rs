@@ -14,7 +14,7 @@ use super::lifecycle;
 use super::records::*;
 use super::status::{ExecutionStatus, StepStatus};
 use super::step_graph::StepKinds;
-use super::types::*;
+use super::values::*;
 use crate::error::AppResult;
 
 pub const SERVICES: [&str; 8] = [

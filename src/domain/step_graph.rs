@@ -9,8 +9,8 @@ use super::inputs::StepInput;
 use super::records::Step;
 use super::schedule::EXTERNAL;
 use super::status::StepStatus;
-use super::types::StepHandler;
 use super::validate::{self, MAX_STEPS, TimeoutMs};
+use super::values::StepHandler;
 use crate::error::{AppError, AppResult};
 
 /// The handler kinds a step may name: `external` (claimed by agents and people) and

@@ -11,8 +11,8 @@ use super::progress;
 use super::records::*;
 use super::status::{ExecutionStatus, StepStatus};
 use super::step_graph::unfinished_dependencies;
-use super::types::{EventType, ExecutionError, StepHandler};
 use super::validate::{self, MAX_STEPS};
+use super::values::{EventType, ExecutionError, StepHandler};
 use crate::error::{AppError, AppResult};
 
 /// Steps may be reported on while the execution is starting, running or paused (a

@@ -11,7 +11,7 @@ use sha2::Sha256;
 
 use super::change::Change;
 use super::records::{Event, Execution, Webhook};
-use super::types::EventType;
+use super::values::EventType;
 
 /// The union of the event types `webhooks` want, in declaration order.
 pub fn watched<'a>(webhooks: impl Iterator<Item = &'a Webhook>) -> Vec<EventType> {

@@ -14,7 +14,7 @@ use crate::domain::records::{Checkpoint, Event, Execution, Step, Webhook};
 use crate::error::AppError;
 use crate::graphql::errors::GqlResult;
 use crate::store::Store;
-use crate::store::windows::{EventWindow, LogPage, LogWindow};
+use crate::store::first_rows::{EventWindow, LogPage, LogWindow};
 
 /// The loader over the store; one per schema, so concurrent requests batch too.
 pub struct Parts(Store);

@@ -78,7 +78,9 @@ impl Scheduler {
                 owner: self.0.name.clone(),
             };
             let given = self
-                .apply("giveBackStep", &execution_id, move |s, now| {
+                .0
+                .service
+                .as_scheduler("giveBackStep", &execution_id, move |s, now| {
                     failure::give_back(&s.execution, &s.steps, &fence, now)
                 })
                 .await;

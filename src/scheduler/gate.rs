@@ -10,9 +10,9 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::sync::oneshot;
 
-use crate::domain::claim::effective_level;
+use crate::domain::aging::aged_level;
 use crate::domain::records::Timestamp;
-use crate::domain::types::Priority;
+use crate::domain::values::Priority;
 
 pub struct PriorityGate {
     aging: Duration,
@@ -131,8 +131,8 @@ impl PriorityGate {
             .iter()
             .enumerate()
             .max_by(|(_, a), (_, b)| {
-                effective_level(a.priority, a.ready_at, now, self.aging)
-                    .cmp(&effective_level(b.priority, b.ready_at, now, self.aging))
+                aged_level(a.priority, a.ready_at, now, self.aging)
+                    .cmp(&aged_level(b.priority, b.ready_at, now, self.aging))
                     .then(b.ready_at.cmp(&a.ready_at))
                     .then(b.ticket.cmp(&a.ticket))
             })

@@ -17,7 +17,7 @@ use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
 use super::egress::{self, Egress};
-use crate::domain::types::ExecutionError;
+use crate::domain::values::ExecutionError;
 
 /// What a handler gets: the step's input and handler config.
 pub struct StepCall {

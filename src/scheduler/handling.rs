@@ -11,8 +11,8 @@ use super::handlers::{HandlerResult, StepCall, error};
 use crate::clock;
 use crate::domain::records::Step;
 use crate::domain::schedule::Fence;
-use crate::domain::types::ExecutionError;
 use crate::domain::validate::{self, MAX_JSON_BYTES};
+use crate::domain::values::ExecutionError;
 
 impl Scheduler {
     /// Runs the step's handler until it finishes (the outcome), or is interrupted

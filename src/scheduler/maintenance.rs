@@ -9,79 +9,100 @@
 use std::time::Duration;
 
 use chrono::TimeDelta;
+use tokio_util::sync::CancellationToken;
 
-use super::Scheduler;
-use super::queue::Job;
+use super::queue::{Job, Queue};
 use super::webhooks;
 use super::worker::is_stale;
 use crate::clock;
+use crate::config::SchedulerConfig;
+use crate::domain::change::Change;
+use crate::domain::records::Timestamp;
+use crate::domain::snapshot::Snapshot;
 use crate::domain::{failure, schedule};
 use crate::error::AppResult;
+use crate::service::Service;
+use crate::store::Store;
 
 /// Rows looked at per query and tick.
 const BATCH: u64 = 500;
 
-pub async fn run(scheduler: Scheduler) {
-    let config = &scheduler.0.config;
-    let mut ticks = tokio::time::interval((config.lease / 3).min(Duration::from_secs(1)));
-    let mut reconcile = tokio::time::interval(config.reconcile_interval);
-    let mut checkpoints = tokio::time::interval(
-        (config.checkpoint_interval / 10)
-            .clamp(Duration::from_millis(100), Duration::from_secs(60)),
-    );
-    loop {
-        tokio::select! {
-            _ = scheduler.0.stopping.cancelled() => return,
-            _ = ticks.tick() => {
-                if let Err(error) = scheduler.reap().await {
-                    tracing::warn!(?error, "reaping leases and timeouts failed");
+/// What the loop works with: it finds work through the store, changes executions
+/// through the service and queues what was lost.
+pub struct Maintenance {
+    pub service: Service,
+    pub store: Store,
+    pub queue: Queue,
+    pub config: SchedulerConfig,
+}
+
+impl Maintenance {
+    /// Runs until `stopping` is cancelled.
+    pub async fn run(self, stopping: CancellationToken) {
+        let config = &self.config;
+        let mut ticks = tokio::time::interval((config.lease / 3).min(Duration::from_secs(1)));
+        let mut reconcile = tokio::time::interval(config.reconcile_interval);
+        let mut checkpoints = tokio::time::interval(
+            (config.checkpoint_interval / 10)
+                .clamp(Duration::from_millis(100), Duration::from_secs(60)),
+        );
+        loop {
+            tokio::select! {
+                _ = stopping.cancelled() => return,
+                _ = ticks.tick() => {
+                    if let Err(error) = self.reap().await {
+                        tracing::warn!(?error, "reaping leases and timeouts failed");
+                    }
                 }
-            }
-            _ = reconcile.tick() => {
-                if let Err(error) = scheduler.reconcile().await {
-                    tracing::warn!(?error, "reconciling the queue failed");
+                _ = reconcile.tick() => {
+                    if let Err(error) = self.reconcile().await {
+                        tracing::warn!(?error, "reconciling the queue failed");
+                    }
                 }
-            }
-            _ = checkpoints.tick() => {
-                if let Err(error) = scheduler.checkpoint().await {
-                    tracing::warn!(?error, "recording checkpoints failed");
+                _ = checkpoints.tick() => {
+                    if let Err(error) = self.checkpoint().await {
+                        tracing::warn!(?error, "recording checkpoints failed");
+                    }
                 }
             }
         }
     }
-}
 
-impl Scheduler {
+    /// Applies a rule as the scheduler; a stale one (the work was done meanwhile,
+    /// by this process or another) is no error.
+    async fn apply<F>(&self, action: &'static str, execution_id: &str, rule: F) -> AppResult<bool>
+    where
+        F: FnOnce(&Snapshot, Timestamp) -> AppResult<Change> + Send + 'static,
+    {
+        match self.service.as_scheduler(action, execution_id, rule).await {
+            Ok(_) => Ok(true),
+            Err(error) if is_stale(&error) => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
     async fn reap(&self) -> AppResult<()> {
         let now = clock::now();
-        for (execution_id, step_id, attempt) in self.0.store.expired_leases(now, BATCH).await? {
+        for (execution_id, step_id, attempt) in self.store.expired_leases(now, BATCH).await? {
             let random = rand::random::<f64>();
+            let lost = step_id.clone();
             let released = self
-                .apply("loseLease", &execution_id, {
-                    let step_id = step_id.clone();
-                    move |s, now| {
-                        failure::lose_lease(&s.execution, &s.steps, &step_id, attempt, random, now)
-                    }
+                .apply("loseLease", &execution_id, move |s, now| {
+                    failure::lose_lease(&s.execution, &s.steps, &lost, attempt, random, now)
                 })
-                .await;
-            match released {
-                Ok(_) => {
-                    tracing::warn!(%execution_id, %step_id, attempt, "lease expired; the attempt failed as lost")
-                }
-                Err(error) if is_stale(&error) => {}
-                Err(error) => return Err(error),
+                .await?;
+            if released {
+                tracing::warn!(%execution_id, %step_id, attempt, "lease expired; the attempt failed as lost");
             }
         }
-        for execution_id in self.0.store.timed_out(now, BATCH).await? {
+        for execution_id in self.store.timed_out(now, BATCH).await? {
             let failed = self
                 .apply("timeoutExecution", &execution_id, |s, now| {
                     schedule::time_out(&s.execution, now)
                 })
-                .await;
-            match failed {
-                Ok(_) => tracing::warn!(%execution_id, "execution timed out"),
-                Err(error) if is_stale(&error) => {}
-                Err(error) => return Err(error),
+                .await?;
+            if failed {
+                tracing::warn!(%execution_id, "execution timed out");
             }
         }
         Ok(())
@@ -89,10 +110,9 @@ impl Scheduler {
 
     async fn reconcile(&self) -> AppResult<()> {
         let now = clock::now();
-        let cutoff =
-            now - TimeDelta::from_std(self.0.config.reconcile_interval).unwrap_or_default();
-        let lost = self.0.store.unstarted_jobs(cutoff, BATCH).await?;
-        let undelivered = self.0.store.requeue_undelivered(cutoff, now, BATCH).await?;
+        let cutoff = now - TimeDelta::from_std(self.config.reconcile_interval).unwrap_or_default();
+        let lost = self.store.unstarted_jobs(cutoff, BATCH).await?;
+        let undelivered = self.store.requeue_undelivered(cutoff, now, BATCH).await?;
         if !lost.is_empty() || !undelivered.is_empty() {
             tracing::info!(
                 steps = lost.len(),
@@ -104,27 +124,16 @@ impl Scheduler {
         let deliveries = undelivered
             .iter()
             .map(|(execution_id, sequence)| webhooks::first_delivery(execution_id, *sequence));
-        self.push(
-            steps
-                .chain(deliveries)
-                .map(|job| (job, Duration::ZERO))
-                .collect(),
-        )
-        .await;
-        if let Err(error) = self.0.queue.forget_finished().await {
+        let jobs = steps.chain(deliveries).map(|job| (job, Duration::ZERO));
+        self.queue.push_or_warn(jobs.collect()).await;
+        if let Err(error) = self.queue.forget_finished().await {
             tracing::warn!(?error, "could not forget finished jobs");
         }
-        for execution_id in self.0.store.due_retries(cutoff, BATCH).await? {
-            let retried = self
-                .apply("retryExecution", &execution_id, |s, now| {
-                    schedule::retry_due(&s.execution, &s.steps, now)
-                })
-                .await;
-            if let Err(error) = retried
-                && !is_stale(&error)
-            {
-                return Err(error);
-            }
+        for execution_id in self.store.due_retries(cutoff, BATCH).await? {
+            self.apply("retryExecution", &execution_id, |s, now| {
+                schedule::retry_due(&s.execution, &s.steps, now)
+            })
+            .await?;
         }
         Ok(())
     }
@@ -133,19 +142,12 @@ impl Scheduler {
     /// interval old.
     async fn checkpoint(&self) -> AppResult<()> {
         let now = clock::now();
-        let cutoff =
-            now - TimeDelta::from_std(self.0.config.checkpoint_interval).unwrap_or_default();
-        for execution_id in self.0.store.checkpoints_due(cutoff, BATCH).await? {
-            let recorded = self
-                .apply("createCheckpoint", &execution_id, |s, now| {
-                    schedule::checkpoint_running(&s.execution, &s.steps, now)
-                })
-                .await;
-            if let Err(error) = recorded
-                && !is_stale(&error)
-            {
-                return Err(error);
-            }
+        let cutoff = now - TimeDelta::from_std(self.config.checkpoint_interval).unwrap_or_default();
+        for execution_id in self.store.checkpoints_due(cutoff, BATCH).await? {
+            self.apply("createCheckpoint", &execution_id, |s, now| {
+                schedule::checkpoint_running(&s.execution, &s.steps, now)
+            })
+            .await?;
         }
         Ok(())
     }

@@ -6,7 +6,6 @@
 //! delivers a webhook), and the maintenance loop reaps lost leases, times executions
 //! out and re-queues what the queue lost.
 
-mod applying;
 mod drain;
 pub mod egress;
 pub mod gate;
@@ -14,6 +13,7 @@ pub mod handlers;
 mod handling;
 mod maintenance;
 pub mod queue;
+mod running;
 mod step_reads;
 mod webhooks;
 mod worker;
@@ -23,15 +23,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{TimeDelta, Utc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::SchedulerConfig;
 use crate::domain::change::Change;
+use crate::domain::records::Timestamp;
 use crate::domain::schedule::{self, StepJob};
 use crate::domain::status::{ExecutionStatus, StepStatus};
-use crate::domain::types::EventType;
+use crate::domain::values::EventType;
 use crate::service::{AfterCommit, Service};
 use crate::store::Store;
 use gate::PriorityGate;
@@ -135,7 +136,13 @@ impl Scheduler {
             Arc::new(self.clone()),
             self.0.stopping.clone(),
         );
-        tokio::spawn(maintenance::run(self.clone()));
+        let maintenance = maintenance::Maintenance {
+            service: self.0.service.clone(),
+            store: self.0.store.clone(),
+            queue: self.0.queue.clone(),
+            config: self.0.config.clone(),
+        };
+        tokio::spawn(maintenance.run(self.0.stopping.clone()));
         tracing::info!(worker = %self.0.name, concurrency = lookahead, redis = self.0.queue.is_redis(), "workers started");
     }
 
@@ -170,7 +177,7 @@ impl Scheduler {
         }
         if !jobs.is_empty() {
             let scheduler = self.clone();
-            self.track_task(async move { scheduler.push(jobs).await });
+            self.track_task(async move { scheduler.0.queue.push_or_warn(jobs).await });
         }
     }
 
@@ -209,14 +216,12 @@ impl Scheduler {
         tokio::spawn(retry);
     }
 
-    async fn push(&self, jobs: Vec<(Job, Duration)>) {
-        if jobs.is_empty() {
-            return;
-        }
-        let count = jobs.len();
-        if let Err(error) = self.0.queue.push(jobs).await {
-            tracing::warn!(?error, count, "could not queue jobs; the reconciler will");
-        }
+    pub(super) fn lease_until(&self, now: Timestamp) -> Timestamp {
+        now + self.lease_delta()
+    }
+
+    pub(super) fn lease_delta(&self) -> TimeDelta {
+        TimeDelta::from_std(self.0.config.lease).unwrap_or_default()
     }
 
     /// Interrupts attempts running here whose step the change took back or whose

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::schedule::StepJob;
-use crate::domain::types::Priority;
+use crate::domain::values::Priority;
 
 /// What a queued job asks for.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -184,6 +184,18 @@ impl Queue {
 
     /// Queues each job on its priority's level, to run after its delay: the jobs of
     /// a level go in one write (one transaction, or one Redis pipeline).
+    /// `push`, a failure logged: the reconciler queues again what was lost, as it
+    /// does when a process dies before its jobs are queued.
+    pub async fn push_or_warn(&self, jobs: Vec<(Job, Duration)>) {
+        if jobs.is_empty() {
+            return;
+        }
+        let count = jobs.len();
+        if let Err(error) = self.push(jobs).await {
+            tracing::warn!(?error, count, "could not queue jobs; the reconciler will");
+        }
+    }
+
     pub async fn push(&self, jobs: Vec<(Job, Duration)>) -> anyhow::Result<()> {
         let mut by_level: Vec<Vec<_>> = Priority::ALL.iter().map(|_| Vec::new()).collect();
         for (job, delay) in jobs {

@@ -117,7 +117,10 @@ impl Scheduler {
                 webhook_id: Some(webhook.id.clone()),
                 attempt: attempt + 1,
             };
-            self.push(vec![(retry, backoff(attempt))]).await;
+            self.0
+                .queue
+                .push_or_warn(vec![(retry, backoff(attempt))])
+                .await;
         }
     }
 

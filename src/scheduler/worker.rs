@@ -7,8 +7,6 @@
 //! (its step already started, or its execution no longer runnable) is acknowledged
 //! and dropped.
 
-use std::collections::hash_map::Entry;
-
 use chrono::Utc;
 use rand::Rng;
 use tokio::sync::oneshot;
@@ -24,7 +22,6 @@ use crate::domain::failure;
 use crate::domain::records::{Step, Timestamp};
 use crate::domain::schedule::{self, Fence, SCHEDULER, StepJob};
 use crate::domain::snapshot::Snapshot;
-use crate::domain::status::StepStatus;
 use crate::error::{AppError, AppResult};
 
 /// A step attempt this process runs: started (or starting) for it, and tracked.
@@ -78,7 +75,9 @@ impl Scheduler {
     /// Retries a failed execution whose retry is due (a stale retry is dropped).
     pub(super) async fn run_retry(&self, execution_id: &str) {
         let applied = self
-            .apply("retryExecution", execution_id, |s, now| {
+            .0
+            .service
+            .as_scheduler("retryExecution", execution_id, |s, now| {
                 schedule::retry_due(&s.execution, &s.steps, now)
             })
             .await;
@@ -116,14 +115,22 @@ impl Scheduler {
             // this time, when the work began.
             let began_at = clock::now();
             let step = schedule::as_begun(&waiting, began_at);
-            let began = self.submit("beginStep", &job.execution_id, move |s, _| {
-                begin(s, began_at)
-            });
+            let began = self
+                .0
+                .service
+                .as_scheduler("beginStep", &job.execution_id, move |s, _| {
+                    begin(s, began_at)
+                });
             return self
                 .attempt_at(&job.execution_id, step, job.ready_at, began)
                 .await;
         }
-        let step = match self.apply("beginStep", &job.execution_id, begin).await {
+        let step = match self
+            .0
+            .service
+            .as_scheduler("beginStep", &job.execution_id, begin)
+            .await
+        {
             Ok(change) => change.steps.into_iter().find(|s| s.id == job.step_id)?,
             Err(error) => {
                 tracing::debug!(?job, ?error, "stale job dropped");
@@ -228,22 +235,25 @@ impl Scheduler {
             Err(failure) => failure,
         };
         let random = rand::rng().random::<f64>();
-        let reported = self.submit("failStep", &execution_id, move |s, _| {
-            let now = ended_at;
-            let failure = crate::domain::types::ExecutionError {
-                timestamp: Some(now),
-                ..failure
-            };
-            failure::fail_fenced(
-                &s.execution,
-                &s.steps,
-                &fence,
-                failure,
-                random,
-                SCHEDULER,
-                now,
-            )
-        });
+        let reported = self
+            .0
+            .service
+            .as_scheduler("failStep", &execution_id, move |s, _| {
+                let now = ended_at;
+                let failure = crate::domain::values::ExecutionError {
+                    timestamp: Some(now),
+                    ..failure
+                };
+                failure::fail_fenced(
+                    &s.execution,
+                    &s.steps,
+                    &fence,
+                    failure,
+                    random,
+                    SCHEDULER,
+                    now,
+                )
+            });
         self.commit_in_background(execution_id, reported_after(began, reported));
     }
 
@@ -277,34 +287,38 @@ impl Scheduler {
     ) {
         let (started, next) = oneshot::channel::<(Slot, Step)>();
         let (scheduler, owner, lease) = (self.clone(), self.0.name.clone(), self.lease_delta());
-        let completed = self.submit("completeStep", execution_id, move |s, decided| {
-            let mut change = schedule::succeed(
-                &s.execution,
-                &s.steps,
-                &fence,
-                output.map(async_graphql::Json),
-                None,
-                SCHEDULER,
-                ended_at,
-            )?;
-            // What follows happens now: the steps handed out, and the one continued
-            // here, begin when the completion is decided.
-            change.now = decided;
-            let runs_here = |step: &Step| scheduler.0.handlers.get(&step.handler.kind).is_some();
-            if let Some(slot) = scheduler.0.gate.try_enter()
-                && let Some(step) = schedule::continue_with(
-                    &mut change,
-                    &s.execution,
-                    &s.steps,
-                    runs_here,
-                    &owner,
-                    decided + lease,
-                )
-            {
-                let _ = started.send((slot, step));
-            }
-            Ok(change)
-        });
+        let completed =
+            self.0
+                .service
+                .as_scheduler("completeStep", execution_id, move |s, decided| {
+                    let mut change = schedule::succeed(
+                        &s.execution,
+                        &s.steps,
+                        &fence,
+                        output.map(async_graphql::Json),
+                        None,
+                        SCHEDULER,
+                        ended_at,
+                    )?;
+                    // What follows happens now: the steps handed out, and the one continued
+                    // here, begin when the completion is decided.
+                    change.now = decided;
+                    let runs_here =
+                        |step: &Step| scheduler.0.handlers.get(&step.handler.kind).is_some();
+                    if let Some(slot) = scheduler.0.gate.try_enter()
+                        && let Some(step) = schedule::continue_with(
+                            &mut change,
+                            &s.execution,
+                            &s.steps,
+                            runs_here,
+                            &owner,
+                            decided + lease,
+                        )
+                    {
+                        let _ = started.send((slot, step));
+                    }
+                    Ok(change)
+                });
         let completed = reported_after(began, completed);
         let (scheduler, execution_id) = (self.clone(), execution_id.to_owned());
         self.track_task(async move {
@@ -319,57 +333,6 @@ impl Scheduler {
                 scheduler.run_attempt(attempt).await;
             }
         });
-    }
-
-    /// The job's step when it still waits for this attempt and its handler is
-    /// contained: such a handler may start before its start commits. The step is read
-    /// (with the steps of other jobs delivered meanwhile) unless the job comes with it
-    /// (`handed_out`); a failed read only means the ordinary start, which reads under
-    /// lock anyway.
-    async fn contained_step(&self, job: &StepJob, handed_out: Option<Step>) -> Option<Step> {
-        let step = match handed_out {
-            Some(step) => step,
-            None => {
-                let key = (job.execution_id.clone(), job.step_id.clone());
-                self.0.step_reader.call(key).await??
-            }
-        };
-        let contained = self.is_contained(&step);
-        let waiting = step.status == StepStatus::Pending
-            && step.attempt == job.attempt
-            && step.schedule.ready_at.is_some();
-        (contained && waiting).then_some(step)
-    }
-
-    /// Whether this process runs the step's kind with a contained handler.
-    fn is_contained(&self, step: &Step) -> bool {
-        (self.0.handlers.get(&step.handler.kind)).is_some_and(|handler| handler.is_contained())
-    }
-
-    /// Records the attempt as running here, interrupted by `interrupt` when a change
-    /// ends it; false when this attempt already runs here (a duplicate job).
-    fn track(&self, execution_id: &str, step: &Step, interrupt: &CancellationToken) -> bool {
-        let mut running = self.0.running.lock().expect("running lock");
-        match running.entry((execution_id.to_owned(), step.id.clone())) {
-            Entry::Occupied(entry) if entry.get().0 == step.attempt => {
-                tracing::debug!(execution_id, step = %step.id, "duplicate job dropped");
-                false
-            }
-            entry => {
-                entry.insert_entry((step.attempt, interrupt.clone()));
-                true
-            }
-        }
-    }
-
-    /// Forgets the attempt once it stopped, unless a later attempt took its place.
-    fn untrack(&self, execution_id: &str, step: &Step) {
-        let mut running = self.0.running.lock().expect("running lock");
-        if let Entry::Occupied(entry) = running.entry((execution_id.to_owned(), step.id.clone()))
-            && entry.get().0 == step.attempt
-        {
-            entry.remove();
-        }
     }
 }
 

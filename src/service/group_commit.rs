@@ -11,8 +11,8 @@ use crate::domain::change::Change;
 use crate::domain::records::Execution;
 use crate::error::{AppError, AppResult};
 use crate::store::Store;
-use crate::store::batch::BatchedRule;
 use crate::store::creations::Creation;
+use crate::store::shared_transactions::BatchedRule;
 
 #[derive(Clone)]
 pub struct Committer {

@@ -12,7 +12,7 @@
 //! whose claimer tries the next offer at once when another was faster.
 //!
 //! The commands clients send are in `lifecycle`, `steps` and `claims`; the
-//! scheduler submits its own rules through `submit`.
+//! scheduler submits its own rules through `as_scheduler`.
 
 pub mod batcher;
 mod claims;
@@ -34,8 +34,20 @@ use crate::domain::step_graph::StepKinds;
 use crate::error::AppResult;
 use crate::events::Hub;
 use crate::store::Store;
-use crate::store::batch::BatchedRule;
+use crate::store::shared_transactions::BatchedRule;
 use group_commit::Committer;
+
+/// `NOT_FOUND` for an execution `by` may not see (shared transactions read every
+/// execution they change; a transaction of its own reads only what `by` may see).
+fn visible(by: &Principal, snapshot: &Snapshot) -> AppResult<()> {
+    let execution = &snapshot.execution;
+    let (customer, provider) = (&execution.customer_id, &execution.provider_id);
+    if by.sees(customer.as_deref(), provider.as_deref()) {
+        Ok(())
+    } else {
+        Err(crate::error::AppError::no_execution(&execution.id))
+    }
+}
 
 /// What follows a commit outside the database, beyond publishing its events: the
 /// scheduler queues the jobs the change asks for, starts here the steps this process
@@ -114,13 +126,16 @@ impl Service {
         F: FnOnce(&Snapshot, &str, Timestamp) -> AppResult<Change> + Send + 'static,
     {
         let allowed = by.require(permission);
-        let actor = by.subject.clone();
+        let viewer = by.clone();
         let committed = allowed.is_ok().then(|| {
             self.0.commits.submit(BatchedRule {
                 principal: by,
                 action,
                 execution_id: execution_id.to_owned(),
-                rule: Box::new(move |snapshot| snapshot.settle(|s| rule(s, &actor, clock::now()))),
+                rule: Box::new(move |snapshot| {
+                    visible(&viewer, snapshot)?;
+                    snapshot.settle(|s| rule(s, &viewer.subject, clock::now()))
+                }),
             })
         });
         let service = self.clone();
@@ -130,6 +145,22 @@ impl Service {
             service.committed(&change);
             Ok(change)
         }
+    }
+
+    /// The door of the scheduler's own rules (workers' reports, the maintenance
+    /// loop): `submit` as the scheduler, the rule given the snapshot and the time.
+    pub fn as_scheduler<F>(
+        &self,
+        action: &'static str,
+        execution_id: &str,
+        rule: F,
+    ) -> impl Future<Output = AppResult<Change>> + Send + 'static
+    where
+        F: FnOnce(&Snapshot, Timestamp) -> AppResult<Change> + Send + 'static,
+    {
+        let rule = move |snapshot: &Snapshot, _: &str, now| rule(snapshot, now);
+        let (by, permission) = (Principal::scheduler(), Permission::Manage);
+        self.submit(by, permission, action, execution_id, rule)
     }
 
     /// As `submit`, in a transaction of its own, with the execution's webhooks read

@@ -16,7 +16,7 @@ use crate::auth::Principal;
 use crate::domain::analytics::*;
 use crate::domain::filter::ExecutionFilter;
 use crate::domain::status::ExecutionStatus;
-use crate::domain::types::Priority;
+use crate::domain::values::Priority;
 use crate::error::{AppError, AppResult};
 
 /// Percentiles reported, in percent.

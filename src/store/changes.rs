@@ -1,7 +1,7 @@
 //! A command in a transaction of its own: one transaction that locks and reads the
 //! execution (`snapshots`), lets the rule compute the change and writes it with its
 //! events and the audit row (`writes`) — or nothing. Shared transactions are in
-//! `batch`, new executions in `creations`.
+//! `shared_transactions`, new executions in `creations`.
 
 use sea_orm::EntityTrait;
 

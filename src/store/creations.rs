@@ -1,6 +1,6 @@
 //! Group commit for new executions: creates that arrive together are saved in one
-//! transaction, each with its tags, steps, events and audit row, as the scheduler's
-//! changes are (`batch`). On SQLite, where one writer runs at a time, a create per
+//! transaction, each with its tags, steps, events and audit row, as changes are
+//! (`shared_transactions`). On SQLite, where one writer runs at a time, a create per
 //! transaction left creates queueing for seconds under load; now a burst costs one
 //! commit. A create whose idempotency key is taken answers the execution created
 //! first. A shared transaction that fails is tried again one create at a time.

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::entities::*;
 use crate::domain::records::*;
-use crate::domain::types::{EventType, LogLevel, Priority};
+use crate::domain::values::{EventType, LogLevel, Priority};
 use crate::error::{AppError, AppResult};
 
 pub fn to_ms(time: Timestamp) -> i64 {
@@ -132,7 +132,7 @@ pub fn step_from_row(row: step::Model) -> AppResult<Step> {
         index: row.idx,
         status: row.status.parse()?,
         depends_on: from_json(row.depends_on)?,
-        handler: crate::domain::types::StepHandler {
+        handler: crate::domain::values::StepHandler {
             kind: row.handler_kind,
             config: json_field(row.handler_config),
         },

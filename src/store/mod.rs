@@ -1,9 +1,10 @@
 //! Persistence: the only module that talks to the database. It opens SQLite or
 //! Postgres, runs the migrations, loads records (always within the caller's tenant
-//! scope), and saves a domain `Change` in one transaction with its events.
+//! scope), and saves a domain `Change` in one transaction with its events. (The job
+//! queue is apalis's, in Redis or its own `queue.db`, reached only from
+//! `scheduler/queue.rs`.)
 
 pub mod analytics;
-pub mod batch;
 pub mod changes;
 pub mod creations;
 mod deliveries;
@@ -11,16 +12,17 @@ pub mod entities;
 pub mod executions;
 pub mod feed;
 pub mod filters;
+pub mod first_rows;
 pub mod health;
 mod import;
 pub mod mapping;
 pub mod reads;
 pub mod retention;
-pub mod schedule;
+pub mod scheduler_queries;
 pub mod scope;
+pub mod shared_transactions;
 mod snapshots;
 mod turns;
-pub mod windows;
 mod writes;
 
 use std::time::Duration;

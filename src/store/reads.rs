@@ -16,7 +16,7 @@ use super::mapping::*;
 use super::scope;
 use crate::auth::{Principal, TenantScope};
 use crate::domain::records::*;
-use crate::domain::types::LogLevel;
+use crate::domain::values::LogLevel;
 use crate::error::AppResult;
 
 /// The execution if it exists and the principal may see it.

@@ -8,8 +8,8 @@ use crate::domain::progress;
 use crate::domain::records::*;
 use crate::domain::status::ExecutionStatus;
 use crate::domain::step_graph::{StepGraph, StepKinds};
-use crate::domain::types::*;
 use crate::domain::validate::{self, TimeoutMs};
+use crate::domain::values::*;
 use crate::domain::webhooks;
 use crate::error::{AppError, AppResult};
 

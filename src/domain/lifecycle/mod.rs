@@ -16,8 +16,8 @@ use crate::domain::inputs::*;
 use crate::domain::progress;
 use crate::domain::records::*;
 use crate::domain::status::{ExecutionStatus, StepStatus};
-use crate::domain::types::*;
 use crate::domain::validate::{self};
+use crate::domain::values::*;
 use crate::error::{AppError, AppResult};
 
 /// QUEUED→STARTING; `schedule::settle` then hands out the ready steps and moves it on

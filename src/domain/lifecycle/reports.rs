@@ -4,8 +4,8 @@
 use crate::domain::change::Change;
 use crate::domain::inputs::*;
 use crate::domain::records::*;
-use crate::domain::types::*;
 use crate::domain::validate::Progress;
+use crate::domain::values::*;
 use crate::error::{AppError, AppResult};
 
 /// Reported progress; from now on steps no longer drive it.

@@ -14,7 +14,7 @@ use crate::domain::records::*;
 use crate::domain::status::{ExecutionStatus, StepStatus};
 use crate::domain::step_graph::unfinished_dependencies;
 use crate::domain::steps::{begin_attempt, complete_step};
-use crate::domain::types::{EventType, ExecutionError, ExecutionResult};
+use crate::domain::values::{EventType, ExecutionError, ExecutionResult};
 use crate::error::AppResult;
 
 /// Starts the step a job names, for `owner` holding a lease until `lease_until`.

@@ -7,7 +7,7 @@ use crate::domain::progress;
 use crate::domain::records::*;
 use crate::domain::status::{ExecutionStatus, StepStatus};
 use crate::domain::step_graph::unfinished_dependencies;
-use crate::domain::types::EventType;
+use crate::domain::values::EventType;
 
 /// `settle` for a new execution, which was QUEUED with no steps before its change.
 pub fn settle_new(change: &mut Change) {

@@ -17,7 +17,7 @@ pub use upkeep::*;
 
 use super::records::{Step, Timestamp};
 use super::status::ExecutionStatus;
-use super::types::Priority;
+use super::values::Priority;
 use crate::error::{AppError, AppResult};
 
 /// Steps of this kind wait for an agent, a person or a client; every other kind is

@@ -7,7 +7,7 @@ use crate::domain::lifecycle::{self, fail_into};
 use crate::domain::progress;
 use crate::domain::records::*;
 use crate::domain::status::ExecutionStatus;
-use crate::domain::types::ExecutionError;
+use crate::domain::values::ExecutionError;
 use crate::error::AppResult;
 
 /// Whether a running execution has run longer than its `timeoutMs`, paused time

@@ -7,7 +7,7 @@ use base64::Engine;
 use crate::auth::Principal;
 use crate::domain::filter::ExecutionFilter;
 use crate::domain::records::{Execution, LogEntry};
-use crate::domain::types::LogLevel;
+use crate::domain::values::LogLevel;
 use crate::error::{AppError, AppResult};
 use crate::graphql::context::store;
 use crate::graphql::errors::GqlResult;

@@ -8,11 +8,11 @@ use super::connection::{LogConnection, log_after};
 use crate::domain::filter::MAX_PAGE;
 use crate::domain::records::*;
 use crate::domain::status::ExecutionStatus;
-use crate::domain::types::*;
 use crate::domain::validate;
+use crate::domain::values::*;
 use crate::graphql::errors::GqlResult;
 use crate::graphql::loaders::{CheckpointsOf, EventsOf, LogsOf, StepsOf, WebhooksOf, load};
-use crate::store::windows::{EventWindow, LogWindow};
+use crate::store::first_rows::{EventWindow, LogWindow};
 
 #[derive(SimpleObject)]
 pub struct ExecutionMetadata {

@@ -8,8 +8,8 @@ use crate::auth::{Permission, Role};
 use crate::domain::filter::MAX_PAGE;
 use crate::domain::records::*;
 use crate::domain::status::{ExecutionStatus, StepStatus};
-use crate::domain::types::*;
 use crate::domain::validate;
+use crate::domain::values::*;
 use crate::graphql::context::{caller, store};
 use crate::graphql::errors::GqlResult;
 

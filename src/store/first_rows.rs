@@ -14,7 +14,7 @@ use super::entities::{event, log};
 use super::mapping::{event_from_row, log_from_row};
 use super::reads::{grouped, log_selection};
 use crate::domain::records::{Event, LogEntry};
-use crate::domain::types::LogLevel;
+use crate::domain::values::LogLevel;
 use crate::error::AppResult;
 
 /// Which events of each execution: those after `after_sequence`, at most `first`.

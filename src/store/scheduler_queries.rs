@@ -19,7 +19,7 @@ use crate::domain::claim::Offer;
 use crate::domain::records::{Execution, Step, Timestamp};
 use crate::domain::schedule::{EXTERNAL, Fence, StepJob};
 use crate::domain::status::{ExecutionStatus, StepStatus};
-use crate::domain::types::Priority;
+use crate::domain::values::Priority;
 use crate::error::AppResult;
 
 const RUNNABLE: [ExecutionStatus; 2] = [ExecutionStatus::Starting, ExecutionStatus::Running];

@@ -17,7 +17,7 @@ use super::entities::audit;
 use super::snapshots::lock_snapshots;
 use super::writes::{actions_audit_row, save_all, write_audit};
 use crate::auth::Principal;
-use crate::domain::change::{Change, coalesce_progress};
+use crate::domain::change::{Change, audit_runs, coalesce_progress};
 use crate::domain::records::Execution;
 use crate::domain::snapshot::Snapshot;
 use crate::error::{AppError, AppResult};
@@ -184,8 +184,7 @@ fn settle_results(
     }
 }
 
-/// Runs one execution's rules in order, each on the state the one before left and as
-/// its principal (`NOT_FOUND` for one that may not see the execution). Returns those
+/// Runs one execution's rules in order, each on the state the one before left. Returns those
 /// that applied, their progress coalesced; the others' errors go to `results`.
 fn run_rules(
     snapshot: &mut Snapshot,
@@ -195,15 +194,6 @@ fn run_rules(
     let last_sequence = snapshot.execution.last_sequence;
     let mut applied = Vec::new();
     for (index, batched) in rules {
-        let execution = &snapshot.execution;
-        let owners = (
-            execution.customer_id.as_deref(),
-            execution.provider_id.as_deref(),
-        );
-        if !batched.principal.sees(owners.0, owners.1) {
-            results[index] = Some(Err(AppError::no_execution(&execution.id)));
-            continue;
-        }
         match (batched.rule)(snapshot) {
             Ok(change) => {
                 snapshot.advance(&change);
@@ -222,12 +212,10 @@ fn run_rules(
     applied
 }
 
-/// The audit rows of one execution's rules that applied: the scheduler's consecutive
-/// changes share a row; a client's command has a row of its own.
+/// The audit rows of one execution's rules that applied (`audit_runs`).
 fn audit_rows(applied: &[Applied]) -> Vec<audit::ActiveModel> {
     let scheduler = Principal::scheduler();
-    let folded = |a: &Applied, b: &Applied| a.principal == scheduler && b.principal == scheduler;
-    (applied.chunk_by(folded))
+    (audit_runs(applied, |a| a.principal == scheduler))
         .map(|run| {
             let actions: Vec<&str> = run.iter().map(|a| a.action).collect();
             let changes: Vec<&Change> = run.iter().map(|a| &a.change).collect();
