@@ -39,61 +39,75 @@ fn null_check(cond: &mut Condition, column: Column, is_null: Option<bool>) {
     }
 }
 
-fn id_filter(column: Column, f: &IdFilter) -> Condition {
+/// The equality operators that id and string filters share: `eq`, `ne`, `in`,
+/// `notIn` (a null column is unequal to everything) and `isNull`.
+fn equality<'a>(
+    column: Column,
+    eq: Option<&'a str>,
+    ne: Option<&'a str>,
+    in_: Option<Vec<&'a str>>,
+    not_in: Option<Vec<&'a str>>,
+    is_null: Option<bool>,
+) -> Condition {
     let mut c = Condition::all();
-    if let Some(v) = &f.eq {
-        c = c.add(column.eq(v.as_str()));
+    if let Some(v) = eq {
+        c = c.add(column.eq(v));
     }
-    if let Some(v) = &f.ne {
+    if let Some(v) = ne {
+        c = c.add(Condition::any().add(column.ne(v)).add(column.is_null()));
+    }
+    if let Some(v) = in_ {
+        c = c.add(column.is_in(v));
+    }
+    if let Some(v) = not_in {
         c = c.add(
             Condition::any()
-                .add(column.ne(v.as_str()))
+                .add(column.is_not_in(v))
                 .add(column.is_null()),
         );
     }
-    if let Some(v) = &f.in_ {
-        c = c.add(column.is_in(v.iter().map(|i| i.as_str())));
-    }
-    if let Some(v) = &f.not_in {
-        c = c.add(
-            Condition::any()
-                .add(column.is_not_in(v.iter().map(|i| i.as_str())))
-                .add(column.is_null()),
-        );
-    }
-    null_check(&mut c, column, f.is_null);
+    null_check(&mut c, column, is_null);
     c
 }
 
+fn id_filter(column: Column, f: &IdFilter) -> Condition {
+    fn id(v: &async_graphql::ID) -> &str {
+        v.as_str()
+    }
+    let (eq, ne) = (f.eq.as_ref().map(id), f.ne.as_ref().map(id));
+    equality(
+        column,
+        eq,
+        ne,
+        strs(&f.in_, id),
+        strs(&f.not_in, id),
+        f.is_null,
+    )
+}
+
+/// A list of values as the text the column holds.
+fn strs<'a, T>(
+    values: &'a Option<Vec<T>>,
+    text: impl Fn(&'a T) -> &'a str,
+) -> Option<Vec<&'a str>> {
+    values
+        .as_ref()
+        .map(|values| values.iter().map(text).collect())
+}
+
 fn string_filter(column: Column, f: &StringFilter) -> Condition {
-    let mut c = Condition::all();
-    if let Some(v) = &f.eq {
-        c = c.add(column.eq(v.as_str()));
-    }
-    if let Some(v) = &f.ne {
-        c = c.add(
-            Condition::any()
-                .add(column.ne(v.as_str()))
-                .add(column.is_null()),
-        );
-    }
-    if let Some(v) = &f.in_ {
-        c = c.add(column.is_in(v.iter().map(String::as_str)));
-    }
-    if let Some(v) = &f.not_in {
-        c = c.add(
-            Condition::any()
-                .add(column.is_not_in(v.iter().map(String::as_str)))
-                .add(column.is_null()),
-        );
-    }
+    let (eq, ne) = (f.eq.as_deref(), f.ne.as_deref());
+    let (in_, not_in) = (
+        strs(&f.in_, String::as_str),
+        strs(&f.not_in, String::as_str),
+    );
+    let mut c = equality(column, eq, ne, in_, not_in, f.is_null);
     if let Some(v) = &f.contains {
         c = c.add(ilike(col(column), v, false));
     }
     if let Some(v) = &f.starts_with {
         c = c.add(ilike(col(column), v, true));
     }
-    null_check(&mut c, column, f.is_null);
     c
 }
 
@@ -268,7 +282,7 @@ fn clauses(filter: Option<&ExecutionFilter>, depth: usize) -> AppResult<Conditio
         ));
     }
     if let Some(p) = &f.priority {
-        let rank = |v: &crate::domain::types::Priority| i64::from(v.rank());
+        let rank = |v: &crate::domain::values::Priority| i64::from(v.rank());
         let mut pc = int_filter(
             Column::Priority,
             &IntFilter {
