@@ -90,7 +90,7 @@ pub async fn spawn_server(database_url: Option<&str>, env: &[(&str, &str)]) -> (
 /// The Node.js reference `bench/peers/<name>`, its packages installed (`npm ci`).
 pub fn node_peer(name: &str) -> PathBuf {
     let peer = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("bench/peers")
+        .join("peers")
         .join(name);
     if !peer.join("node_modules").exists() {
         let installed = Command::new("npm")
