@@ -246,3 +246,68 @@ fn log_failure(
         change.note(LogLevel::Warn, step, message, Some(context));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::inputs::CreateExecutionInput;
+    use crate::domain::lifecycle;
+    use crate::domain::step_graph::StepKinds;
+    use crate::domain::values::EventType;
+    use chrono::Utc;
+
+    /// A RUNNING execution (one external step) whose policy allows `max_retries`
+    /// for the codes listed, `retries` of them spent already.
+    fn running(max_retries: Option<i32>, retries: i32) -> Execution {
+        let mut input = json!({ "orderId": "o", "serviceId": "s", "autoStart": true,
+            "steps": [{ "id": "x", "name": "x", "handler": { "kind": "external" } }] });
+        if let Some(max) = max_retries {
+            input["retryPolicy"] =
+                json!({ "maxRetries": max, "jitter": false, "retryableErrors": ["API_TIMEOUT"] });
+        }
+        let value = async_graphql::Value::from_json(input).unwrap();
+        let input = <CreateExecutionInput as async_graphql::InputType>::parse(Some(value)).unwrap();
+        let kinds = StepKinds::new([]);
+        let mut created = lifecycle::create(input, None, &kinds, "t", Utc::now()).unwrap();
+        crate::domain::schedule::settle_new(&mut created);
+        created.execution.metrics.retries = retries;
+        created.execution
+    }
+
+    fn error(code: &str, recoverable: bool) -> ExecutionErrorInput {
+        let value = json!({ "code": code, "message": "m", "recoverable": recoverable });
+        let value = async_graphql::Value::from_json(value).unwrap();
+        <ExecutionErrorInput as async_graphql::InputType>::parse(Some(value)).unwrap()
+    }
+
+    #[test]
+    fn a_failure_is_retried_only_when_the_policy_grants_it() {
+        let cases = [
+            // (maxRetries, retries spent, code, recoverable, retried)
+            (Some(2), 0, "API_TIMEOUT", true, true),
+            (Some(2), 1, "API_TIMEOUT", true, true),
+            (Some(2), 2, "API_TIMEOUT", true, false),
+            (Some(2), 0, "API_TIMEOUT", false, false),
+            (Some(2), 0, "OCR_UNREADABLE", true, false),
+            (Some(0), 0, "API_TIMEOUT", true, false),
+            (None, 0, "API_TIMEOUT", true, false),
+        ];
+        for (max, spent, code, recoverable, retried) in cases {
+            let execution = running(max, spent);
+            assert_eq!(execution.status, ExecutionStatus::Running);
+            let now = Utc::now();
+            let change =
+                fail_execution(&execution, error(code, recoverable), 0.5, "t", now).unwrap();
+            let label = format!("max {max:?}, spent {spent}, {code}, recoverable {recoverable}");
+            assert_eq!(change.execution.status, ExecutionStatus::Failed, "{label}");
+            let failed = (change.events.iter())
+                .find(|e| e.kind == EventType::ExecutionFailed)
+                .expect("an EXECUTION_FAILED event");
+            assert_eq!(failed.payload.will_retry, Some(retried), "{label}");
+            assert_eq!(change.execution.retry_at.is_some(), retried, "{label}");
+            if retried {
+                assert!(change.execution.retry_at.unwrap() > now, "{label}");
+            }
+        }
+    }
+}

@@ -109,3 +109,77 @@ pub fn job_for(execution: &Execution, step: &Step) -> StepJob {
         ready_at: step.schedule.ready_at.unwrap_or(execution.updated_at),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::inputs::CreateExecutionInput;
+    use crate::domain::lifecycle;
+    use crate::domain::step_graph::StepKinds;
+    use chrono::Utc;
+    use serde_json::json;
+
+    /// A new execution of `steps` (id, kind, dependencies), auto-started or not,
+    /// settled as the service settles a create.
+    fn created(steps: &[(&str, &str, &[&str])], auto_start: bool) -> Change {
+        let steps: Vec<_> = (steps.iter())
+            .map(|(id, kind, deps)| json!({ "id": id, "name": id, "handler": { "kind": kind }, "dependsOn": deps }))
+            .collect();
+        let input =
+            json!({ "orderId": "o", "serviceId": "s", "steps": steps, "autoStart": auto_start });
+        let value = async_graphql::Value::from_json(input).unwrap();
+        let input = <CreateExecutionInput as async_graphql::InputType>::parse(Some(value)).unwrap();
+        let kinds = StepKinds::new(["echo".into()]);
+        let mut change = lifecycle::create(input, None, &kinds, "t", Utc::now()).unwrap();
+        settle_new(&mut change);
+        change
+    }
+
+    fn handed_out(change: &Change) -> String {
+        let ready = change
+            .steps
+            .iter()
+            .filter(|s| s.schedule.ready_at.is_some());
+        ready.map(|s| s.id.as_str()).collect::<Vec<_>>().join(" ")
+    }
+
+    #[test]
+    fn a_new_execution_hands_out_what_is_ready_once_started() {
+        let echo_chain: &[(&str, &str, &[&str])] = &[("a", "echo", &[]), ("b", "echo", &["a"])];
+        let external: &[(&str, &str, &[&str])] = &[("x", "external", &[]), ("y", "echo", &[])];
+        let only_external: &[(&str, &str, &[&str])] = &[("x", "external", &[])];
+        let cases = [
+            // (steps, autoStart, status after, steps handed out, worker jobs)
+            (echo_chain, false, ExecutionStatus::Queued, "", ""),
+            (echo_chain, true, ExecutionStatus::Starting, "a", "a"),
+            (external, true, ExecutionStatus::Starting, "x y", "y"),
+            // Nothing for a worker to pick up: RUNNING at once.
+            (only_external, true, ExecutionStatus::Running, "x", ""),
+        ];
+        for (steps, auto_start, status, ready, queued) in cases {
+            let change = created(steps, auto_start);
+            let label = format!("{steps:?} autoStart={auto_start}");
+            assert_eq!(change.execution.status, status, "{label}");
+            assert_eq!(handed_out(&change), ready, "{label}");
+            let jobs: Vec<String> = jobs(&change).into_iter().map(|j| j.step_id).collect();
+            assert_eq!(jobs.join(" "), queued, "{label}");
+        }
+    }
+
+    #[test]
+    fn pausing_takes_back_what_was_handed_out() {
+        let started = created(&[("x", "external", &[]), ("y", "external", &["x"])], true);
+        assert_eq!(started.execution.status, ExecutionStatus::Running);
+        assert_eq!(handed_out(&started), "x");
+        let (execution, steps) = (started.execution.clone(), started.steps.clone());
+        let now = Utc::now();
+        let mut paused = lifecycle::pause(&execution, &steps, None, "t", now).unwrap();
+        settle(&mut paused, &execution, &steps);
+        let steps = progress::merged(&steps, &paused.steps);
+        assert!(
+            steps.iter().all(|s| s.schedule.ready_at.is_none()),
+            "{steps:?}"
+        );
+        assert!(jobs(&paused).is_empty());
+    }
+}
