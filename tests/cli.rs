@@ -7,7 +7,14 @@ use std::collections::BTreeSet;
 use std::process::Command;
 
 /// Flags of other programs that the README names (cargo's and the test harness').
-const NOT_OURS: [&str; 4] = ["--release", "--nocapture", "--check", "--test"];
+const NOT_OURS: [&str; 6] = [
+    "--release",
+    "--nocapture",
+    "--check",
+    "--test",
+    "--workspace",
+    "--bins",
+];
 
 fn help(binary: &str, args: &[&str]) -> String {
     let output = Command::new(binary)

@@ -10,7 +10,7 @@ use futures::StreamExt;
 use redis::AsyncCommands;
 use tokio::sync::mpsc;
 
-use super::hub::{Hub, Message, Published};
+use super::hub::{Hub, Message, Published, Remote};
 
 /// Messages waiting to be published before new ones are dropped (and later read
 /// from the table by whoever needs them).
@@ -31,8 +31,8 @@ const LINE_END: char = '\n';
 /// changes in a way older readers would misread.
 const FORMAT: &str = "exechub-events/2";
 
-impl Fanout {
-    pub(super) fn send(&self, message: &Message) {
+impl Remote for Fanout {
+    fn send(&self, message: &Message) {
         let json = serde_json::to_string(&**message).expect("events serialize");
         if self.sender.try_send(json).is_err() {
             tracing::warn!("event fan-out is behind; other processes will read the table");
@@ -55,7 +55,7 @@ pub async fn connect(hub: &Hub, url: &str, prefix: &str) -> anyhow::Result<()> {
         receiver,
     ));
     tokio::spawn(listen(client, channel, origin, hub.clone()));
-    hub.set_fanout(Fanout { sender });
+    hub.set_fanout(Box::new(Fanout { sender }));
     Ok(())
 }
 

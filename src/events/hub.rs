@@ -11,7 +11,6 @@ use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::{broadcast, watch};
 
 use super::catch_up::CatchUps;
-use super::fanout::Fanout;
 use super::feed_matches::FeedMatches;
 use crate::domain::change::Change;
 use crate::domain::records::Event;
@@ -26,6 +25,11 @@ pub struct Published {
 
 pub type Message = Arc<Published>;
 
+/// Where a process's events go to reach other processes (Redis, `fanout`).
+pub trait Remote: Send + Sync {
+    fn send(&self, message: &Message);
+}
+
 /// Events an execution's subscribers may fall behind by before they catch up from
 /// the table; small, because every watched execution has a channel.
 const TOPIC_CAPACITY: usize = 32;
@@ -39,7 +43,7 @@ struct Inner {
     topics: Mutex<HashMap<String, broadcast::Sender<Message>>>,
     feed: broadcast::Sender<Message>,
     /// Set once Redis is connected (`fanout::connect`).
-    fanout: OnceLock<Fanout>,
+    fanout: OnceLock<Box<dyn Remote>>,
     /// The reads lagging subscribers catch up with.
     catch_ups: CatchUps,
     /// What filtered feeds pass, asked once per filter.
@@ -132,7 +136,7 @@ impl Hub {
         self.0.feed_matches.clone()
     }
 
-    pub(super) fn set_fanout(&self, fanout: Fanout) {
+    pub(super) fn set_fanout(&self, fanout: Box<dyn Remote>) {
         let _ = self.0.fanout.set(fanout);
     }
 
