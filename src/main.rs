@@ -11,7 +11,9 @@ use tracing_subscriber::EnvFilter;
 
 /// mimalloc instead of the system allocator: a step's trip through rules, rows and
 /// statements allocates many small values, and glibc's malloc took a quarter of
-/// the server's CPU under load (see BENCHMARKS.md).
+/// the server's CPU under load (see BENCHMARKS.md). Built without transparent huge
+/// pages (`no_thp`): its first arena, committed at start, was otherwise backed by
+/// 20 MiB of huge pages in an idle server.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
