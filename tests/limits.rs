@@ -190,7 +190,8 @@ async fn a_connection_and_a_principal_hold_bounded_operations() {
 
 /// While another process holds SQLite's write lock, a mutation cannot commit: past
 /// `--request-timeout` it is stopped and answered `INTERNAL`, however it came (HTTP,
-/// a WebSocket, an SSE stream), and a query that needs no write still answers.
+/// a WebSocket, an SSE stream), and a query that needs no write still answers. Once
+/// the lock is gone the mutations commit, and their events are published.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_past_the_request_timeout_is_stopped_on_every_transport() {
     use sea_orm::{ConnectionTrait, Database};
@@ -246,7 +247,21 @@ async fn a_request_past_the_request_timeout_is_stopped_on_every_transport() {
         me["errors"].is_null() && me["data"]["me"]["role"].is_string(),
         "{me}"
     );
+
+    // The mutations nobody waits for any more commit once the lock is gone, and are
+    // published as every change is: a subscriber sees their progress.
+    let events = "subscription($id: ID!) { executionEvents(executionId: $id) { type progress } }";
+    socket.subscribe("e", events, json!({ "id": id })).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
     holder.execute_unprepared("ROLLBACK").await.unwrap();
+    loop {
+        let event = socket.next_data("e").await;
+        let event = &event["data"]["executionEvents"];
+        if event["type"] == "EXECUTION_PROGRESS" {
+            assert_eq!(event["progress"], 10.0, "{event}");
+            break;
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,12 @@ use chrono::SubsecRound;
 
 use super::records::Timestamp;
 
+/// `duration` after `time` (a lease's end, say); a duration too long for a
+/// timestamp counts as none.
+pub fn after(time: Timestamp, duration: std::time::Duration) -> Timestamp {
+    time + chrono::TimeDelta::from_std(duration).unwrap_or_default()
+}
+
 /// `time` cut to the stored precision.
 pub fn at_stored_precision(time: Timestamp) -> Timestamp {
     time.trunc_subsecs(3)

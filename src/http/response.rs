@@ -70,14 +70,15 @@ pub fn refusal_response(
 pub fn respond(request_headers: &HeaderMap, response: GqlResponse) -> Response {
     let response = with_codes(response);
     let graphql_response_json = accepts_graphql_response_json(request_headers);
-    let (status, body) = if is_request_error(&response) && failed_for_the_server(&response) {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            serde_json::to_vec(&response),
-        )
-    } else if graphql_response_json && is_request_error(&response) {
+    let failed = is_request_error(&response);
+    let (status, body) = if failed && (graphql_response_json || failed_for_the_server(&response)) {
+        let status = if failed_for_the_server(&response) {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::BAD_REQUEST
+        };
         let body = json!({ "errors": response.errors });
-        (StatusCode::BAD_REQUEST, serde_json::to_vec(&body))
+        (status, serde_json::to_vec(&body))
     } else {
         (StatusCode::OK, serde_json::to_vec(&response))
     };

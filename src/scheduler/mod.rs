@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use chrono::{TimeDelta, Utc};
+use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -216,12 +216,9 @@ impl Scheduler {
         tokio::spawn(retry);
     }
 
+    /// When a lease taken `now` runs out.
     pub(super) fn lease_until(&self, now: Timestamp) -> Timestamp {
-        now + self.lease_delta()
-    }
-
-    pub(super) fn lease_delta(&self) -> TimeDelta {
-        TimeDelta::from_std(self.0.config.lease).unwrap_or_default()
+        crate::domain::clock::after(now, self.0.config.lease)
     }
 
     /// Interrupts attempts running here whose step the change took back or whose

@@ -182,8 +182,6 @@ impl Queue {
         matches!(self.storages, Storages::Redis(_))
     }
 
-    /// Queues each job on its priority's level, to run after its delay: the jobs of
-    /// a level go in one write (one transaction, or one Redis pipeline).
     /// `push`, a failure logged: the reconciler queues again what was lost, as it
     /// does when a process dies before its jobs are queued.
     pub async fn push_or_warn(&self, jobs: Vec<(Job, Duration)>) {
@@ -196,6 +194,8 @@ impl Queue {
         }
     }
 
+    /// Queues each job on its priority's level, to run after its delay: the jobs of
+    /// a level go in one write (one transaction, or one Redis pipeline).
     pub async fn push(&self, jobs: Vec<(Job, Duration)>) -> anyhow::Result<()> {
         let mut by_level: Vec<Vec<_>> = Priority::ALL.iter().map(|_| Vec::new()).collect();
         for (job, delay) in jobs {

@@ -98,7 +98,7 @@ impl Scheduler {
     /// Starts the job's step for this process; `None` when the job is stale.
     async fn begin_job(&self, job: &StepJob, handed_out: Option<Step>) -> Option<Attempt> {
         let owner = self.0.name.clone();
-        let (step_id, attempt, lease) = (job.step_id.clone(), job.attempt, self.lease_delta());
+        let (step_id, attempt, scheduler) = (job.step_id.clone(), job.attempt, self.clone());
         let begin = move |s: &Snapshot, now| {
             schedule::begin(
                 &s.execution,
@@ -106,7 +106,7 @@ impl Scheduler {
                 &step_id,
                 attempt,
                 &owner,
-                now + lease,
+                scheduler.lease_until(now),
                 now,
             )
         };
@@ -286,7 +286,7 @@ impl Scheduler {
         began: Option<JoinHandle<()>>,
     ) {
         let (started, next) = oneshot::channel::<(Slot, Step)>();
-        let (scheduler, owner, lease) = (self.clone(), self.0.name.clone(), self.lease_delta());
+        let (scheduler, owner) = (self.clone(), self.0.name.clone());
         let completed =
             self.0
                 .service
@@ -312,7 +312,7 @@ impl Scheduler {
                             &s.steps,
                             runs_here,
                             &owner,
-                            decided + lease,
+                            scheduler.lease_until(decided),
                         )
                     {
                         let _ = started.send((slot, step));

@@ -4,10 +4,7 @@
 //! Claims and their reports commit alone: a claimer that loses an offer to a faster
 //! one tries the next at once, and no claim waits behind a shared transaction.
 
-use std::time::Duration;
-
 use async_graphql::Json;
-use chrono::TimeDelta;
 use serde_json::Value;
 
 use super::Service;
@@ -15,6 +12,7 @@ use crate::auth::{Permission, Principal};
 use crate::clock;
 use crate::domain::change::Change;
 use crate::domain::claim::{self, ClaimToken};
+use crate::domain::clock as domain_clock;
 use crate::domain::inputs::{ClaimStepInput, ExecutionErrorInput, StepMetricsInput};
 use crate::domain::records::{Execution, Step, Timestamp};
 use crate::domain::snapshot::Snapshot;
@@ -47,9 +45,10 @@ impl Service {
         claim::rank(&mut offers, clock::now(), self.policy().aging);
         for offer in offers {
             let token = claim::token_for(&offer, filter.lease);
+            let lease = filter.lease;
             let claimed = self
-                .with_claim(by, "claimStep", &token, |s, actor, now| {
-                    let until = now + lease_delta(filter.lease);
+                .with_claim(by, "claimStep", &token, move |s, token, actor, now| {
+                    let until = domain_clock::after(now, lease);
                     let (step_id, nonce) = (&token.step_id, &token.nonce);
                     schedule::claim(&s.execution, &s.steps, step_id, nonce, until, actor, now)
                 })
@@ -76,9 +75,9 @@ impl Service {
         let token = claimers_token(by, token)?;
         let lease = token.heartbeat_lease(lease_ms, self.policy().lease)?;
         let change = self
-            .with_claim(by, "heartbeatStep", &token, |s, actor, now| {
-                let until = now + lease_delta(lease);
-                claim::heartbeat(&s.execution, &s.steps, &token, progress, until, actor, now)
+            .with_claim(by, "heartbeatStep", &token, move |s, token, actor, now| {
+                let until = domain_clock::after(now, lease);
+                claim::heartbeat(&s.execution, &s.steps, token, progress, until, actor, now)
             })
             .await?;
         claimed_by(change, token)
@@ -93,7 +92,7 @@ impl Service {
     ) -> AppResult<Step> {
         let token = claimers_token(by, token)?;
         let change = self
-            .with_claim(by, "completeClaimedStep", &token, |s, actor, now| {
+            .with_claim(by, "completeClaimedStep", &token, |s, token, actor, now| {
                 let fence = token.fence();
                 schedule::succeed(&s.execution, &s.steps, &fence, output, metrics, actor, now)
             })
@@ -110,26 +109,33 @@ impl Service {
         let token = claimers_token(by, token)?;
         let random = rand::random::<f64>();
         let change = self
-            .with_claim(by, "failClaimedStep", &token, |s, actor, now| {
-                let (error, fence) = (error.parse(now)?, token.fence());
-                failure::fail_fenced(&s.execution, &s.steps, &fence, error, random, actor, now)
-            })
+            .with_claim(
+                by,
+                "failClaimedStep",
+                &token,
+                move |s, token, actor, now| {
+                    let (error, fence) = (error.parse(now)?, token.fence());
+                    failure::fail_fenced(&s.execution, &s.steps, &fence, error, random, actor, now)
+                },
+            )
             .await?;
         change.into_step(&token.step_id)
     }
 
-    /// A claimer's command on the execution `token` names, alone in its transaction.
+    /// A claimer's command on the execution `token` names, alone in its transaction;
+    /// the rule sees the token too.
     async fn with_claim<F>(
         &self,
         by: &Principal,
-        action: &str,
+        action: &'static str,
         token: &ClaimToken,
         rule: F,
     ) -> AppResult<Change>
     where
-        F: FnOnce(&Snapshot, &str, Timestamp) -> AppResult<Change>,
+        F: FnOnce(&Snapshot, &ClaimToken, &str, Timestamp) -> AppResult<Change> + Send + 'static,
     {
-        let id = &token.execution_id;
+        let (id, owned) = (&token.execution_id, token.clone());
+        let rule = move |s: &Snapshot, actor: &str, now| rule(s, &owned, actor, now);
         (self.apply_alone(by, Permission::Report, action, id, false, rule)).await
     }
 }
@@ -149,8 +155,4 @@ fn claimed_by(change: Change, token: ClaimToken) -> AppResult<Claim> {
         execution,
         step,
     })
-}
-
-fn lease_delta(lease: Duration) -> TimeDelta {
-    TimeDelta::from_std(lease).unwrap_or_default()
 }

@@ -6,6 +6,8 @@
 //! lane, so its changes keep their order and lanes never wait on each other's locks.
 //! New executions are saved the same way, in lanes of their own.
 
+use std::sync::Arc;
+
 use super::batcher::Batcher;
 use crate::domain::change::Change;
 use crate::domain::records::Execution;
@@ -13,6 +15,11 @@ use crate::error::{AppError, AppResult};
 use crate::store::Store;
 use crate::store::creations::Creation;
 use crate::store::shared_transactions::BatchedRule;
+
+/// What follows each commit (`Service::committed`), called by the lane itself, so
+/// that a change once committed is published and queued even when whoever asked
+/// for it stopped waiting (a request past its timeout, a client gone).
+pub type Committed = Arc<dyn Fn(&Change) + Send + Sync>;
 
 #[derive(Clone)]
 pub struct Committer {
@@ -23,19 +30,20 @@ pub struct Committer {
 }
 
 impl Committer {
-    pub fn start(store: Store) -> Self {
+    pub fn start(store: Store, committed: Committed) -> Self {
         let lanes = (0..store.write_lanes())
             .map(|_| {
-                let store = store.clone();
-                Batcher::start(store.max_batch(), move |rules| commit(store.clone(), rules))
+                let (store, committed) = (store.clone(), committed.clone());
+                Batcher::start(store.max_batch(), move |rules| {
+                    commit(store.clone(), rules, committed.clone())
+                })
             })
             .collect();
         let creations = (0..store.write_lanes())
             .map(|_| {
-                let store = store.clone();
+                let (store, committed) = (store.clone(), committed.clone());
                 Batcher::start(store.max_batch(), move |creations| {
-                    let store = store.clone();
-                    async move { store.create_batch(creations).await }
+                    create(store.clone(), creations, committed.clone())
                 })
             })
             .collect();
@@ -55,7 +63,7 @@ impl Committer {
         let lane = hash(key) % self.creations.len();
         (self.creations[lane].call(creation).await).unwrap_or_else(|| {
             Err(AppError::Internal(
-                "the scheduler's committer stopped".into(),
+                "the service's group commit stopped".into(),
             ))
         })
     }
@@ -68,7 +76,7 @@ impl Committer {
         async move {
             committed.await.unwrap_or_else(|| {
                 Err(AppError::Internal(
-                    "the scheduler's committer stopped".into(),
+                    "the service's group commit stopped".into(),
                 ))
             })
         }
@@ -81,18 +89,48 @@ fn hash(key: &str) -> usize {
     std::hash::Hasher::finish(&hasher) as usize
 }
 
-/// One shared transaction (`Store::apply_batch`): each rule's own result.
-async fn commit(store: Store, rules: Vec<BatchedRule>) -> Vec<AppResult<Change>> {
+/// One shared transaction of creates (`Store::create_batch`): each create's own
+/// result; a new execution is followed up, one its idempotency key named is not.
+async fn create(
+    store: Store,
+    creations: Vec<Creation>,
+    committed: Committed,
+) -> Vec<AppResult<Execution>> {
+    let changes: Vec<Change> = creations.iter().map(|(_, change)| change.clone()).collect();
+    let results = store.create_batch(creations).await;
+    for (change, result) in changes.iter().zip(&results) {
+        if result
+            .as_ref()
+            .is_ok_and(|saved| saved.id == change.execution.id)
+        {
+            committed(change);
+        }
+    }
+    results
+}
+
+/// One shared transaction (`Store::apply_batch`): each rule's own result, each
+/// change that committed followed up.
+async fn commit(
+    store: Store,
+    rules: Vec<BatchedRule>,
+    committed: Committed,
+) -> Vec<AppResult<Change>> {
     let count = rules.len();
     metrics::histogram!("exechub_commit_batch_size").record(count as f64);
     // On a task of its own: a panicking rule fails its batch, not the lane.
     let started = std::time::Instant::now();
-    let committed = tokio::spawn(async move { store.apply_batch(rules).await }).await;
+    let results = tokio::spawn(async move { store.apply_batch(rules).await }).await;
     metrics::histogram!("exechub_commit_seconds").record(started.elapsed().as_secs_f64());
-    match committed {
-        Ok(results) => results,
+    match results {
+        Ok(results) => {
+            for change in results.iter().flatten() {
+                committed(change);
+            }
+            results
+        }
         Err(panic) => {
-            tracing::error!(%panic, count, "a batch of scheduler changes panicked");
+            tracing::error!(%panic, count, "a shared transaction panicked");
             vec![Err(AppError::Internal("the change failed".into())); count]
         }
     }

@@ -20,7 +20,7 @@ mod group_commit;
 mod lifecycle;
 mod steps;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 pub use claims::Claim;
@@ -35,7 +35,7 @@ use crate::error::AppResult;
 use crate::events::Hub;
 use crate::store::Store;
 use crate::store::shared_transactions::BatchedRule;
-use group_commit::Committer;
+use group_commit::{Committed, Committer};
 
 /// `NOT_FOUND` for an execution `by` may not see (shared transactions read every
 /// execution they change; a transaction of its own reads only what `by` may see).
@@ -85,12 +85,20 @@ impl Service {
     /// `store` serves the commands saved alone; group commit runs on `own`, a pool
     /// that API requests never hold.
     pub fn new(store: Store, own: Store, events: Hub, policy: Policy) -> Self {
-        Service(Arc::new(Inner {
-            store,
-            commits: Committer::start(own),
-            events,
-            policy,
-            after_commit: OnceLock::new(),
+        Service(Arc::new_cyclic(|service: &Weak<Inner>| {
+            let service = service.clone();
+            let committed: Committed = Arc::new(move |change| {
+                if let Some(inner) = service.upgrade() {
+                    Service(inner).committed(change);
+                }
+            });
+            Inner {
+                store,
+                commits: Committer::start(own, committed),
+                events,
+                policy,
+                after_commit: OnceLock::new(),
+            }
         }))
     }
 
@@ -110,8 +118,9 @@ impl Service {
     }
 
     /// Runs `rule` on execution `execution_id` as `by`, who must hold `permission`,
-    /// in the next shared transaction of the execution's lane, and publishes and
-    /// queues what it asks for once committed. The rule is queued before this
+    /// in the next shared transaction of the execution's lane, which publishes and
+    /// queues what it asks for once committed (whether or not the caller still
+    /// waits). The rule is queued before this
     /// returns, so that commands submitted one after the other apply in that order.
     /// `NOT_FOUND` when the execution does not exist or `by` may not see it.
     pub fn submit<F>(
@@ -138,12 +147,9 @@ impl Service {
                 }),
             })
         });
-        let service = self.clone();
         async move {
             allowed?;
-            let change = committed.expect("queued when allowed").await?;
-            service.committed(&change);
-            Ok(change)
+            committed.expect("queued when allowed").await
         }
     }
 
@@ -164,30 +170,40 @@ impl Service {
     }
 
     /// As `submit`, in a transaction of its own, with the execution's webhooks read
-    /// too when `with_webhooks`.
+    /// too when `with_webhooks`. The transaction and what follows it run on a task
+    /// of their own, so that a caller that stops waiting cannot leave a committed
+    /// change unpublished.
     async fn apply_alone<F>(
         &self,
         by: &Principal,
         permission: Permission,
-        action: &str,
+        action: &'static str,
         execution_id: &str,
         with_webhooks: bool,
         rule: F,
     ) -> AppResult<Change>
     where
-        F: FnOnce(&Snapshot, &str, Timestamp) -> AppResult<Change>,
+        F: FnOnce(&Snapshot, &str, Timestamp) -> AppResult<Change> + Send + 'static,
     {
         by.require(permission)?;
-        let rule = |snapshot: &Snapshot| snapshot.settle(|s| rule(s, &by.subject, clock::now()));
-        let store = &self.0.store;
-        let change = (store.apply(by, action, execution_id, with_webhooks, rule)).await?;
-        self.committed(&change);
-        Ok(change)
+        let (service, by, id) = (self.clone(), by.clone(), execution_id.to_owned());
+        let applied = tokio::spawn(async move {
+            let rule =
+                |snapshot: &Snapshot| snapshot.settle(|s| rule(s, &by.subject, clock::now()));
+            let store = &service.0.store;
+            let change = (store.apply(&by, action, &id, with_webhooks, rule)).await?;
+            service.committed(&change);
+            Ok(change)
+        });
+        applied.await.unwrap_or_else(|panic| {
+            tracing::error!(%panic, action, "a command panicked");
+            Err(crate::error::AppError::Internal("the change failed".into()))
+        })
     }
 
-    /// Saves a new execution in the next shared transaction of creates and, unless
-    /// its idempotency key named one created before (which is answered instead),
-    /// queues and publishes it.
+    /// Saves a new execution in the next shared transaction of creates; unless its
+    /// idempotency key named one created before (which is answered instead), the
+    /// lane queues and publishes it once committed.
     async fn save_new(&self, by: Principal, change: Change) -> AppResult<Execution> {
         let execution = (self.0.commits).create((by, change.clone())).await?;
         if execution.id == change.execution.id {

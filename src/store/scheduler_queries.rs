@@ -1,7 +1,7 @@
 //! The scheduler's queries: leases (renew, find expired), steps offered to external
 //! claimers, handed-out steps the queue may have lost, executions out of time and
-//! retries that are due. State changes still go through `apply`; the one exception
-//! is a lease renewal, which is bookkeeping no client sees and has no event.
+//! retries that are due. State changes go through the service; the one exception is
+//! a lease renewal, which is bookkeeping no client sees and has no event.
 
 use std::collections::HashMap;
 

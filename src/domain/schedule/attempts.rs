@@ -220,7 +220,7 @@ mod tests {
 
     const WORKER: &str = "worker-1";
 
-    /// The state `change` leaves, settled as the store settles every change.
+    /// The state `change` leaves, settled as the service settles every change.
     fn after(execution: &Execution, steps: &[Step], mut change: Change) -> (Execution, Vec<Step>) {
         settle(&mut change, execution, steps);
         let steps = progress::merged(steps, &change.steps);
