@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod batcher;
 pub mod clock;
 pub mod config;
 pub mod domain;

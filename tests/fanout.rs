@@ -124,16 +124,8 @@ async fn an_unreadable_message_is_read_from_the_table() {
         timestamp: None,
     };
     server
-        .running
-        .store()
-        .apply(&principal, "appendLogs", &id, false, |s| {
-            exechub::domain::lifecycle::append_logs(
-                &s.execution,
-                vec![line],
-                "other-version",
-                exechub::clock::now(),
-            )
-        })
+        .unheard_service()
+        .append_logs(&principal, &id, vec![line])
         .await
         .expect("committed");
     let mut redis = redis::Client::open(redis_url.as_str())

@@ -191,23 +191,9 @@ async fn the_outbox_delivers_what_was_never_queued(backend: Backend) {
             "webhooks": [{ "url": url, "events": ["EXECUTION_CANCELLED"] }] }))
         .await;
     // Committed as a rule the scheduler never hears of: no job is queued.
-    server
-        .running
-        .store()
-        .apply(
-            &exechub::auth::Principal::scheduler(),
-            "cancelExecution",
-            &id,
-            false,
-            |s| {
-                exechub::domain::lifecycle::cancel(
-                    &s.execution,
-                    None,
-                    "test",
-                    exechub::clock::now(),
-                )
-            },
-        )
+    let scheduler = exechub::auth::Principal::scheduler();
+    (server.unheard_service())
+        .cancel_execution(&scheduler, &id, None)
         .await
         .expect("cancelled");
     let webhook = deliveries(&server, &id, 1).await;

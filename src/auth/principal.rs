@@ -54,6 +54,8 @@ pub enum Permission {
     Manage,
     /// Step reports, logs, metrics, progress and checkpoints.
     Report,
+    /// Read credentials stored for an execution (its webhooks' header values).
+    ReadSecrets,
 }
 
 /// Which executions a principal may see, for use in SQL.
@@ -114,7 +116,8 @@ impl Principal {
     /// Whether the role allows the action at all (tenancy is checked separately).
     pub fn require(&self, permission: Permission) -> AppResult<()> {
         let allowed = match self.role {
-            Role::Admin | Role::Operator => true,
+            Role::Admin => true,
+            Role::Operator => permission != Permission::ReadSecrets,
             Role::Agent => matches!(permission, Permission::Read | Permission::Report),
             Role::Viewer => permission == Permission::Read,
         };
@@ -129,6 +132,7 @@ impl Principal {
                     Permission::Create => "create executions",
                     Permission::Manage => "change an execution's lifecycle",
                     Permission::Report => "report on steps",
+                    Permission::ReadSecrets => "read stored credentials",
                 }
             )))
         }

@@ -250,9 +250,7 @@ fn log_failure(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::inputs::CreateExecutionInput;
-    use crate::domain::lifecycle;
-    use crate::domain::step_graph::StepKinds;
+    use crate::domain::testing::{created, input};
     use crate::domain::values::EventType;
     use chrono::Utc;
 
@@ -265,19 +263,13 @@ mod tests {
             input["retryPolicy"] =
                 json!({ "maxRetries": max, "jitter": false, "retryableErrors": ["API_TIMEOUT"] });
         }
-        let value = async_graphql::Value::from_json(input).unwrap();
-        let input = <CreateExecutionInput as async_graphql::InputType>::parse(Some(value)).unwrap();
-        let kinds = StepKinds::new([]);
-        let mut created = lifecycle::create(input, None, &kinds, "t", Utc::now()).unwrap();
-        crate::domain::schedule::settle_new(&mut created);
-        created.execution.metrics.retries = retries;
-        created.execution
+        let mut execution = created(input, &[], Utc::now()).execution;
+        execution.metrics.retries = retries;
+        execution
     }
 
     fn error(code: &str, recoverable: bool) -> ExecutionErrorInput {
-        let value = json!({ "code": code, "message": "m", "recoverable": recoverable });
-        let value = async_graphql::Value::from_json(value).unwrap();
-        <ExecutionErrorInput as async_graphql::InputType>::parse(Some(value)).unwrap()
+        input(json!({ "code": code, "message": "m", "recoverable": recoverable }))
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! The query language over executions: the contract's filter, ordering and paging
-//! inputs. `store::executions` turns them into one SQL condition; nothing is filtered
-//! in Rust.
+//! The query language over executions as clients send it: the contract's filter,
+//! ordering and paging inputs. `query` and `paging` parse them; `store::filters`
+//! turns a parsed filter into one SQL condition, so nothing is filtered in Rust.
 
 use async_graphql::{Enum, ID, InputObject};
 use chrono::{DateTime, Utc};

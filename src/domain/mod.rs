@@ -12,7 +12,9 @@ pub mod filter;
 pub mod inputs;
 pub mod lifecycle;
 pub mod metrics;
+pub mod paging;
 pub mod progress;
+pub mod query;
 pub mod records;
 pub mod retry;
 pub mod sample;
@@ -21,6 +23,8 @@ pub mod snapshot;
 pub mod status;
 pub mod step_graph;
 pub mod steps;
+#[cfg(test)]
+pub mod testing;
 pub mod validate;
 pub mod values;
 pub mod webhooks;

@@ -32,6 +32,19 @@ pub fn wanted(change: &Change) -> impl Iterator<Item = &Event> {
         .filter(|e| change.execution.webhook_events.contains(&e.kind))
 }
 
+/// A webhook's headers as a reader sees them: every value when `values_shown`, else
+/// the names with each value `[redacted]` (headers often carry credentials).
+pub fn shown_headers(headers: &Option<Value>, values_shown: bool) -> Option<Value> {
+    match headers {
+        Some(Value::Object(headers)) if !values_shown => Some(Value::Object(
+            (headers.keys())
+                .map(|name| (name.clone(), Value::from("[redacted]")))
+                .collect(),
+        )),
+        other => other.clone(),
+    }
+}
+
 /// An event type as webhooks name it: `EXECUTION_COMPLETED` → `execution.completed`.
 pub fn event_name(kind: EventType) -> String {
     kind.as_str().to_lowercase().replacen('_', ".", 1)

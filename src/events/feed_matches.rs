@@ -12,7 +12,7 @@ use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
 
 use crate::auth::{Principal, TenantScope};
-use crate::domain::filter::ExecutionFilter;
+use crate::domain::query::Filter;
 use crate::domain::records::Event;
 use crate::error::{AppError, AppResult};
 use crate::store::Store;
@@ -36,12 +36,12 @@ pub struct FeedMatches(Arc<Mutex<HashMap<Question, Matched>>>);
 
 /// A feed's filter and the key that tells it apart from other filters.
 pub struct FeedFilter {
-    pub filter: ExecutionFilter,
+    pub filter: Filter,
     key: Arc<str>,
 }
 
 impl FeedFilter {
-    pub fn new(filter: ExecutionFilter) -> Self {
+    pub fn new(filter: Filter) -> Self {
         let key = format!("{filter:?}").into();
         FeedFilter { filter, key }
     }
@@ -99,11 +99,9 @@ impl FeedMatches {
 async fn read(
     store: Store,
     principal: Principal,
-    filter: ExecutionFilter,
+    filter: Filter,
     ids: Vec<String>,
 ) -> AppResult<Arc<HashSet<String>>> {
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-    Ok(Arc::new(
-        store.matching(&principal, Some(&filter), &ids).await?,
-    ))
+    Ok(Arc::new(store.matching(&principal, &filter, &ids).await?))
 }

@@ -15,7 +15,7 @@ use tokio::sync::broadcast::error::RecvError;
 use super::feed_matches::{FeedFilter, FeedMatches};
 use super::hub::{Hub, Message, Topic};
 use crate::auth::Principal;
-use crate::domain::filter::ExecutionFilter;
+use crate::domain::query::Filter;
 use crate::domain::records::{Event, Timestamp};
 use crate::error::AppResult;
 use crate::store::Store;
@@ -109,13 +109,16 @@ pub fn feed(
     store: Store,
     hub: &Hub,
     principal: Principal,
-    filter: Option<ExecutionFilter>,
+    filter: Filter,
     wanted: Wanted,
 ) -> impl Stream<Item = AppResult<Event>> + Send + use<> {
     let mut receiver = hub.subscribe_feed();
     let catch_ups = hub.catch_ups();
     let feed_matches = hub.feed_matches();
-    let feed_filter = filter.clone().map(FeedFilter::new);
+    let feed_filter = filter
+        .get()
+        .is_some()
+        .then(|| FeedFilter::new(filter.clone()));
     async_stream::try_stream! {
         let mut last: HashMap<String, i64> = HashMap::new();
         let mut since: Timestamp = Utc::now();
@@ -133,7 +136,7 @@ pub fn feed(
                 Err(RecvError::Closed) => break,
             };
             let events = if lagged {
-                store.events_since(&principal, filter.as_ref(), since - FEED_SLACK, PAGE).await?
+                store.events_since(&principal, &filter, since - FEED_SLACK, PAGE).await?
             } else {
                 matching(&store, &feed_matches, &principal, feed_filter.as_ref(), batch).await?
             };

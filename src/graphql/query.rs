@@ -13,10 +13,11 @@ use crate::domain::analytics::{
     ErrorCount, ExecutionStats, Measures, StatsDimension, StepStats, TimeBucket,
 };
 use crate::domain::filter::{ExecutionFilter, ExecutionOrder, ExecutionSortField, SortDirection};
+use crate::domain::paging::PageRequest;
+use crate::domain::query::Filter;
 use crate::domain::records::Execution;
 use crate::domain::validate;
 use crate::store::analytics::MAX_GROUPS;
-use crate::store::executions::PageRequest;
 
 #[derive(Default)]
 pub struct QueryRoot;
@@ -57,18 +58,10 @@ impl QueryRoot {
         before: Option<String>,
     ) -> Result<ExecutionConnection> {
         let principal = caller(ctx, Permission::Read).gql()?;
-        let page = store(ctx)
-            .list_executions(
-                &principal,
-                filter.as_ref(),
-                order_by.as_deref().unwrap_or_default(),
-                PageRequest {
-                    first,
-                    after,
-                    last,
-                    before,
-                },
-            )
+        let filter = Filter::parse(filter).gql()?;
+        let order = order_by.as_deref().unwrap_or_default();
+        let page = PageRequest::parse(order, first, after, last, before).gql()?;
+        let page = (store(ctx).list_executions(&principal, &filter, page))
             .await
             .gql()?;
         Ok(ExecutionConnection {
@@ -93,7 +86,7 @@ impl QueryRoot {
         store(ctx)
             .execution_stats(
                 &principal,
-                filter.as_ref(),
+                &Filter::parse(filter).gql()?,
                 group_by.as_deref().unwrap_or(&[]),
                 bucket,
                 measures(ctx),
@@ -111,7 +104,11 @@ impl QueryRoot {
     ) -> Result<Vec<ErrorCount>> {
         let principal = caller(ctx, Permission::Read).gql()?;
         store(ctx)
-            .error_distribution(&principal, filter.as_ref(), analytics_limit(limit, 20)?)
+            .error_distribution(
+                &principal,
+                &Filter::parse(filter).gql()?,
+                analytics_limit(limit, 20)?,
+            )
             .await
             .gql()
     }
@@ -124,7 +121,11 @@ impl QueryRoot {
     ) -> Result<Vec<StepStats>> {
         let principal = caller(ctx, Permission::Read).gql()?;
         store(ctx)
-            .step_stats(&principal, filter.as_ref(), analytics_limit(limit, 50)?)
+            .step_stats(
+                &principal,
+                &Filter::parse(filter).gql()?,
+                analytics_limit(limit, 50)?,
+            )
             .await
             .gql()
     }

@@ -11,12 +11,12 @@ use super::errors::{GqlResult, to_graphql};
 use super::loaders;
 use crate::auth::Permission;
 use crate::domain::filter::ExecutionFilter;
+use crate::domain::query::Filter;
 use crate::domain::records::Event;
 use crate::domain::validate;
 use crate::domain::values::EventType;
 use crate::error::AppError;
 use crate::events::streams::{self, Start, Wanted};
-use crate::store::Store;
 
 #[derive(Default)]
 pub struct SubscriptionRoot;
@@ -70,7 +70,7 @@ impl SubscriptionRoot {
         types: Option<Vec<EventType>>,
     ) -> Result<impl Stream<Item = Result<Event>> + use<>> {
         let principal = caller(ctx, Permission::Read).gql()?;
-        Store::check_filter(filter.as_ref()).gql()?;
+        let filter = Filter::parse(filter).gql()?;
         let hub = events(ctx);
         let events = streams::feed(store(ctx).clone(), hub, principal, filter, of_types(types));
         Ok(events.map(GqlResult::gql))

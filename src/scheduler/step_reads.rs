@@ -1,8 +1,8 @@
 //! The steps that jobs delivered by the queue start from: read for all jobs
 //! delivered together in one statement, instead of one read a job.
 
+use crate::batcher::Batcher;
 use crate::domain::records::Step;
-use crate::service::batcher::Batcher;
 use crate::store::Store;
 
 /// Keys (execution, step) per read at most.

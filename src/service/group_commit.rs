@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use super::batcher::Batcher;
+use crate::batcher::Batcher;
 use crate::domain::change::Change;
 use crate::domain::records::Execution;
 use crate::error::{AppError, AppResult};

@@ -14,7 +14,6 @@
 //! The commands clients send are in `lifecycle`, `steps` and `claims`; the
 //! scheduler submits its own rules through `as_scheduler`.
 
-pub mod batcher;
 mod claims;
 mod group_commit;
 mod lifecycle;

@@ -14,7 +14,7 @@ use super::mapping::from_ms;
 use super::{filters, scope};
 use crate::auth::Principal;
 use crate::domain::analytics::*;
-use crate::domain::filter::ExecutionFilter;
+use crate::domain::query::Filter;
 use crate::domain::status::ExecutionStatus;
 use crate::domain::values::Priority;
 use crate::error::{AppError, AppResult};
@@ -27,23 +27,19 @@ impl Store {
     /// `<scope> AND <filter>` over the `executions` table, as SQL and values, for the
     /// WHERE clause of an analytics query (inline, so that the planner can use the
     /// indexes on the filtered columns).
-    fn visible(
-        &self,
-        principal: &Principal,
-        filter: Option<&ExecutionFilter>,
-    ) -> AppResult<Statement> {
+    fn visible(&self, principal: &Principal, filter: &Filter) -> Statement {
         let select = Query::select()
             .column((execution::Entity, execution::Column::Id))
             .from(execution::Entity)
             .cond_where(scope::condition(&principal.scope()))
-            .cond_where(filters::condition(filter)?)
+            .cond_where(filters::condition(filter))
             .to_owned();
         let mut statement = self.db.get_database_backend().build(&select);
         statement.sql = match statement.sql.split_once(" WHERE ") {
             Some((_, condition)) => format!("({condition})"),
             None => "1 = 1".to_owned(),
         };
-        Ok(statement)
+        statement
     }
 
     async fn query(&self, visible: Statement, sql: String) -> AppResult<Vec<QueryResult>> {
@@ -55,13 +51,13 @@ impl Store {
     pub async fn execution_stats(
         &self,
         principal: &Principal,
-        filter: Option<&ExecutionFilter>,
+        filter: &Filter,
         group_by: &[StatsDimension],
         bucket: Option<TimeBucket>,
         measures: Measures,
         limit: u64,
     ) -> AppResult<Vec<ExecutionStats>> {
-        let visible = self.visible(principal, filter)?;
+        let visible = self.visible(principal, filter);
         let backend = self.db.get_database_backend();
         let mut keys: Vec<String> = group_by
             .iter()
@@ -137,10 +133,10 @@ impl Store {
     pub async fn error_distribution(
         &self,
         principal: &Principal,
-        filter: Option<&ExecutionFilter>,
+        filter: &Filter,
         limit: u64,
     ) -> AppResult<Vec<ErrorCount>> {
-        let visible = self.visible(principal, filter)?;
+        let visible = self.visible(principal, filter);
         let sql = format!(
             "SELECT executions.error_code, COUNT(*), \
                CAST(SUM(CASE WHEN executions.error_recoverable THEN 1 ELSE 0 END) AS BIGINT), \
@@ -167,10 +163,10 @@ impl Store {
     pub async fn step_stats(
         &self,
         principal: &Principal,
-        filter: Option<&ExecutionFilter>,
+        filter: &Filter,
         limit: u64,
     ) -> AppResult<Vec<StepStats>> {
-        let visible = self.visible(principal, filter)?;
+        let visible = self.visible(principal, filter);
         let backend = self.db.get_database_backend();
         let (ranked, source) = ranking(backend, true, &["name".to_owned()]);
         let sql = format!(

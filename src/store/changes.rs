@@ -19,7 +19,7 @@ impl Store {
     /// Locks the execution the principal may see, lets `rule` compute the change from
     /// its current state, and saves it, all in one transaction. `NOT_FOUND` when the
     /// execution does not exist or is invisible to the principal.
-    pub async fn apply<F>(
+    pub(crate) async fn apply<F>(
         &self,
         principal: &Principal,
         action: &str,

@@ -23,7 +23,7 @@ pub type Creation = (Principal, Change);
 impl Store {
     /// Saves each new execution, all in one transaction; for each, the execution
     /// saved, or the one created first under its idempotency key.
-    pub async fn create_batch(&self, creations: Vec<Creation>) -> Vec<AppResult<Execution>> {
+    pub(crate) async fn create_batch(&self, creations: Vec<Creation>) -> Vec<AppResult<Execution>> {
         let saved = match self.recorded(self.save_creations(&creations).await) {
             Ok(saved) => saved.into_iter().map(Ok).collect(),
             Err(error) if creations.len() > 1 && error != AppError::Unavailable => {

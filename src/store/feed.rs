@@ -13,34 +13,29 @@ use super::filters::condition;
 use super::mapping::{event_from_row, to_ms};
 use super::scope;
 use crate::auth::Principal;
-use crate::domain::filter::ExecutionFilter;
+use crate::domain::query::Filter;
 use crate::domain::records::{Event, Timestamp};
 use crate::error::AppResult;
 
-fn visible(principal: &Principal, filter: Option<&ExecutionFilter>) -> AppResult<Condition> {
-    Ok(Condition::all()
+fn visible(principal: &Principal, filter: &Filter) -> Condition {
+    Condition::all()
         .add(scope::condition(&principal.scope()))
-        .add(condition(filter)?))
+        .add(condition(filter))
 }
 
 impl Store {
-    /// Refuses a filter the list query would refuse (too deep, not a number, …).
-    pub fn check_filter(filter: Option<&ExecutionFilter>) -> AppResult<()> {
-        condition(filter).map(drop)
-    }
-
     /// The ids among `ids` of executions `principal` sees and `filter` matches.
     pub async fn matching(
         &self,
         principal: &Principal,
-        filter: Option<&ExecutionFilter>,
+        filter: &Filter,
         ids: &[&str],
     ) -> AppResult<HashSet<String>> {
         let rows: Vec<String> = execution::Entity::find()
             .select_only()
             .column(execution::Column::Id)
             .filter(execution::Column::Id.is_in(ids.iter().copied()))
-            .filter(visible(principal, filter)?)
+            .filter(visible(principal, filter))
             .into_tuple()
             .all(&self.db)
             .await?;
@@ -52,14 +47,14 @@ impl Store {
     pub async fn events_since(
         &self,
         principal: &Principal,
-        filter: Option<&ExecutionFilter>,
+        filter: &Filter,
         since: Timestamp,
         limit: u64,
     ) -> AppResult<Vec<Event>> {
         let executions = Query::select()
             .column(execution::Column::Id)
             .from(execution::Entity)
-            .cond_where(visible(principal, filter)?)
+            .cond_where(visible(principal, filter))
             .to_owned();
         event::Entity::find()
             .filter(event::Column::Timestamp.gte(to_ms(since)))

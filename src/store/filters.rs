@@ -1,8 +1,7 @@
-//! The contract's `ExecutionFilter` as one SQL condition: every operator of every
-//! field, `and` / `or` / `not` nested at most `MAX_FILTER_DEPTH` deep, `search`
-//! over the texts an operator looks for, and the bounds that keep a filter within
-//! what a database takes in one statement. Lists, counts, statistics and the live
-//! feed all filter through it.
+//! A parsed `Filter` as one SQL condition: every operator of every field, `and` /
+//! `or` / `not`, and `search` over the texts an operator looks for. Lists, counts,
+//! statistics and the live feed all filter through it; `domain::query` has already
+//! kept the filter within what a database takes in one statement.
 
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
 use sea_orm::{ColumnTrait, Condition, Value};
@@ -10,7 +9,7 @@ use sea_orm::{ColumnTrait, Condition, Value};
 use super::entities::{execution, execution::Column, execution_tag, step};
 use super::mapping::to_ms;
 use crate::domain::filter::*;
-use crate::error::{AppError, AppResult};
+use crate::domain::query::Filter;
 
 pub(super) fn col(column: Column) -> Expr {
     Expr::col((execution::Entity, column))
@@ -150,15 +149,8 @@ fn int_filter(column: Column, f: &IntFilter) -> Condition {
     ordered(column, f.eq, f.ne, f.gt, f.gte, f.lt, f.lte, f.is_null)
 }
 
-fn float_filter(column: Column, f: &FloatFilter) -> AppResult<Condition> {
-    for value in [f.eq, f.ne, f.gt, f.gte, f.lt, f.lte].into_iter().flatten() {
-        if !value.is_finite() {
-            return Err(AppError::bad_input("filter", "numbers must be finite"));
-        }
-    }
-    Ok(ordered(
-        column, f.eq, f.ne, f.gt, f.gte, f.lt, f.lte, f.is_null,
-    ))
+fn float_filter(column: Column, f: &FloatFilter) -> Condition {
+    ordered(column, f.eq, f.ne, f.gt, f.gte, f.lt, f.lte, f.is_null)
 }
 
 fn time_filter(column: Column, f: &DateTimeFilter) -> Condition {
@@ -216,38 +208,15 @@ fn search(needle: &str) -> Condition {
         .add(col(Column::Id).in_subquery(step_names))
 }
 
-/// The whole filter as one condition, refused when it is larger than a database
-/// takes in one statement (`MAX_FILTER_VALUES` values, `MAX_FILTER_BRANCHES`
-/// branches of one `and`, `or` or `tags.hasAll`).
-pub fn condition(filter: Option<&ExecutionFilter>) -> AppResult<Condition> {
-    let condition = clauses(filter, 0)?;
-    if filter.is_some() {
-        let probe = Query::select()
-            .expr(Expr::val(1))
-            .cond_where(condition.clone())
-            .to_owned();
-        let (_, values) = probe.build(sea_orm::sea_query::SqliteQueryBuilder);
-        if values.0.len() > MAX_FILTER_VALUES {
-            return Err(AppError::bad_input(
-                "filter",
-                format!("{} values; at most {MAX_FILTER_VALUES}", values.0.len()),
-            ));
-        }
-    }
-    Ok(condition)
+/// The whole filter as one condition.
+pub fn condition(filter: &Filter) -> Condition {
+    clauses(filter.get())
 }
 
-/// `condition`'s clauses (`depth` guards `and`/`or`/`not` nesting).
-fn clauses(filter: Option<&ExecutionFilter>, depth: usize) -> AppResult<Condition> {
+fn clauses(filter: Option<&ExecutionFilter>) -> Condition {
     let Some(f) = filter else {
-        return Ok(Condition::all());
+        return Condition::all();
     };
-    if depth > MAX_FILTER_DEPTH {
-        return Err(AppError::bad_input(
-            "filter",
-            format!("and/or/not nest at most {MAX_FILTER_DEPTH} deep"),
-        ));
-    }
     let mut c = Condition::all();
     let ids = [
         (Column::Id, &f.id),
@@ -334,7 +303,7 @@ fn clauses(filter: Option<&ExecutionFilter>, depth: usize) -> AppResult<Conditio
     }
     for (column, filter) in [(Column::Progress, &f.progress), (Column::Cost, &f.cost)] {
         if let Some(filter) = filter {
-            c = c.add(float_filter(column, filter)?);
+            c = c.add(float_filter(column, filter));
         }
     }
     let ints = [
@@ -364,37 +333,21 @@ fn clauses(filter: Option<&ExecutionFilter>, depth: usize) -> AppResult<Conditio
     if let Some(needle) = &f.search {
         c = c.add(search(needle));
     }
-    let lists = [("filter.and", f.and.as_ref()), ("filter.or", f.or.as_ref())];
-    for (field, branches) in lists {
-        if branches.is_some_and(|b| b.len() > MAX_FILTER_BRANCHES) {
-            return Err(AppError::bad_input(
-                field,
-                format!("at most {MAX_FILTER_BRANCHES} branches"),
-            ));
-        }
-    }
-    let all_tags = f.tags.as_ref().and_then(|t| t.has_all.as_ref());
-    if all_tags.is_some_and(|tags| tags.len() > MAX_FILTER_BRANCHES) {
-        return Err(AppError::bad_input(
-            "filter.tags.hasAll",
-            format!("at most {MAX_FILTER_BRANCHES} tags"),
-        ));
-    }
     for sub in f.and.iter().flatten() {
-        c = c.add(clauses(Some(sub), depth + 1)?);
+        c = c.add(clauses(Some(sub)));
     }
     if let Some(any) = &f.or {
         let mut or = Condition::any();
         for sub in any {
-            or = or.add(clauses(Some(sub), depth + 1)?);
+            or = or.add(clauses(Some(sub)));
         }
         c = c.add(or);
     }
     if let Some(not) = &f.not {
         // The complement of what it wraps: a comparison with NULL is unknown, and
         // NOT unknown would drop the row, so unknown counts as false first.
-        let wrapped = Expr::from(clauses(Some(not), depth + 1)?);
+        let wrapped = Expr::from(clauses(Some(not)));
         c = c.add(Expr::expr(Func::coalesce([wrapped, Expr::val(false)])).not());
     }
-    Ok(c)
+    c
 }

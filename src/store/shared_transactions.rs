@@ -57,7 +57,7 @@ impl Store {
     /// transaction, and answers each rule's own result, in order. When the shared
     /// transaction fails, each execution's write is tried again alone, so that one
     /// write the database refuses fails only its own rules.
-    pub async fn apply_batch(&self, rules: Vec<BatchedRule>) -> Vec<AppResult<Change>> {
+    pub(crate) async fn apply_batch(&self, rules: Vec<BatchedRule>) -> Vec<AppResult<Change>> {
         let mut results: Vec<Option<AppResult<Change>>> = rules.iter().map(|_| None).collect();
         let mut by_execution: BTreeMap<String, Vec<(usize, BatchedRule)>> = BTreeMap::new();
         for (index, batched) in rules.into_iter().enumerate() {

@@ -157,6 +157,15 @@ impl TestServer {
         }
     }
 
+    /// A service on the server's database whose commits nobody here hears: its
+    /// events reach no subscriber and its jobs no queue, as if its process had died
+    /// right after each commit.
+    pub fn unheard_service(&self) -> exechub::service::Service {
+        let store = self.running.store().clone();
+        let policy = self.service.policy().clone();
+        exechub::service::Service::new(store.clone(), store, exechub::events::Hub::new(), policy)
+    }
+
     pub fn token(&self, role: Role, tenant: Option<&str>) -> String {
         self.keys
             .mint(

@@ -212,36 +212,26 @@ pub fn claim(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::inputs::CreateExecutionInput;
     use crate::domain::lifecycle;
     use crate::domain::schedule::jobs;
+    use crate::domain::testing::{after, created};
     use chrono::{TimeDelta, Utc};
     use serde_json::json;
 
     const WORKER: &str = "worker-1";
 
-    /// The state `change` leaves, settled as the service settles every change.
-    fn after(execution: &Execution, steps: &[Step], mut change: Change) -> (Execution, Vec<Step>) {
-        settle(&mut change, execution, steps);
-        let steps = progress::merged(steps, &change.steps);
-        (change.execution, steps.into_iter().cloned().collect())
-    }
-
     /// RUNNING, with `a` started by `WORKER`; `b` (echo) and `c` (http) wait for it.
     fn a_running() -> (Execution, Vec<Step>) {
         let now = Utc::now();
-        let value = async_graphql::Value::from_json(json!({
+        let input = json!({
             "orderId": "o", "serviceId": "s", "steps": [
                 { "id": "a", "name": "A", "handler": { "kind": "echo" } },
                 { "id": "b", "name": "B", "handler": { "kind": "echo" }, "dependsOn": ["a"] },
                 { "id": "c", "name": "C", "handler": { "kind": "http" }, "dependsOn": ["a"] },
             ]
-        }))
-        .unwrap();
-        let input = <CreateExecutionInput as async_graphql::InputType>::parse(Some(value)).unwrap();
-        let kinds = crate::domain::step_graph::StepKinds::new(["echo".into(), "http".into()]);
-        let created = lifecycle::create(input, None, &kinds, "t", now).unwrap();
-        let (execution, steps) = (created.execution.clone(), created.steps);
+        });
+        let created = created(input, &["echo", "http"], now);
+        let (execution, steps) = (created.execution, created.steps);
         let started = lifecycle::start(&execution, "t", now).unwrap();
         let (execution, steps) = after(&execution, &steps, started);
         let lease = now + TimeDelta::seconds(30);

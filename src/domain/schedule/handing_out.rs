@@ -113,9 +113,8 @@ pub fn job_for(execution: &Execution, step: &Step) -> StepJob {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::inputs::CreateExecutionInput;
     use crate::domain::lifecycle;
-    use crate::domain::step_graph::StepKinds;
+    use crate::domain::testing;
     use chrono::Utc;
     use serde_json::json;
 
@@ -127,12 +126,7 @@ mod tests {
             .collect();
         let input =
             json!({ "orderId": "o", "serviceId": "s", "steps": steps, "autoStart": auto_start });
-        let value = async_graphql::Value::from_json(input).unwrap();
-        let input = <CreateExecutionInput as async_graphql::InputType>::parse(Some(value)).unwrap();
-        let kinds = StepKinds::new(["echo".into()]);
-        let mut change = lifecycle::create(input, None, &kinds, "t", Utc::now()).unwrap();
-        settle_new(&mut change);
-        change
+        testing::created(input, &["echo"], Utc::now())
     }
 
     fn handed_out(change: &Change) -> String {
@@ -173,9 +167,8 @@ mod tests {
         assert_eq!(handed_out(&started), "x");
         let (execution, steps) = (started.execution.clone(), started.steps.clone());
         let now = Utc::now();
-        let mut paused = lifecycle::pause(&execution, &steps, None, "t", now).unwrap();
-        settle(&mut paused, &execution, &steps);
-        let steps = progress::merged(&steps, &paused.steps);
+        let paused = lifecycle::pause(&execution, &steps, None, "t", now).unwrap();
+        let (_, steps) = testing::after(&execution, &steps, paused.clone());
         assert!(
             steps.iter().all(|s| s.schedule.ready_at.is_none()),
             "{steps:?}"

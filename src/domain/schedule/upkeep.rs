@@ -61,3 +61,115 @@ pub fn retry_due(execution: &Execution, steps: &[Step], now: Timestamp) -> AppRe
     }
     lifecycle::retry(execution, steps, SCHEDULER, now)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::failure;
+    use crate::domain::inputs::ExecutionErrorInput;
+    use crate::domain::schedule::claim;
+    use crate::domain::status::StepStatus;
+    use crate::domain::testing::{after, created, input};
+    use crate::domain::values::EventType;
+    use crate::error::AppError;
+    use chrono::{TimeDelta, Utc};
+    use serde_json::json;
+
+    fn ms(n: i64) -> TimeDelta {
+        TimeDelta::milliseconds(n)
+    }
+
+    /// RUNNING since `t0` with a 1 s timeout and one retry for `API_TIMEOUT`, its
+    /// external step `x` claimed (attempt 1) under a lease until `t0` + 10 s.
+    fn running_since(t0: Timestamp) -> (Execution, Vec<Step>) {
+        let create = json!({ "orderId": "o", "serviceId": "s", "autoStart": true,
+            "timeoutMs": 1000,
+            "retryPolicy": { "maxRetries": 1, "jitter": false, "retryableErrors": ["API_TIMEOUT"] },
+            "steps": [{ "id": "x", "name": "x", "handler": { "kind": "external" } }] });
+        let change = created(create, &[], t0);
+        let (execution, steps) = (change.execution, change.steps);
+        assert_eq!(execution.status, ExecutionStatus::Running);
+        let claimed = claim(
+            &execution,
+            &steps,
+            "x",
+            "nonce",
+            t0 + ms(10_000),
+            "agent",
+            t0,
+        );
+        after(&execution, &steps, claimed.expect("claimed"))
+    }
+
+    #[test]
+    fn an_execution_times_out_when_its_running_time_passes_the_limit() {
+        let t0 = Utc::now();
+        let cases = [
+            // (ms since start, ms paused, timed out)
+            (999, 0, false),
+            (1001, 0, true),
+            (1001, 500, false),
+            (1501, 500, true),
+        ];
+        for (elapsed, paused, timed_out) in cases {
+            let (mut execution, _) = running_since(t0);
+            execution.paused_ms = paused;
+            let now = t0 + ms(elapsed);
+            let label = format!("{elapsed} ms in, {paused} ms paused");
+            assert_eq!(has_timed_out(&execution, now), timed_out, "{label}");
+            match time_out(&execution, now) {
+                Ok(change) => {
+                    assert!(timed_out, "{label}");
+                    assert_eq!(change.execution.status, ExecutionStatus::Failed);
+                    let error = change.execution.error.expect("an error");
+                    assert_eq!((error.code.as_str(), error.recoverable), ("TIMEOUT", false));
+                }
+                Err(_) => assert!(!timed_out, "{label}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_lease_is_lost_once_it_ends_and_only_for_its_attempt() {
+        let t0 = Utc::now();
+        let (execution, steps) = running_since(t0);
+        let lease_end = t0 + ms(10_000);
+        let cases = [
+            // (attempt, at, lost)
+            (1, lease_end - ms(1), false),
+            (1, lease_end, true),
+            (2, lease_end, false),
+        ];
+        for (attempt, now, lost) in cases {
+            let label = format!("attempt {attempt} at {now}");
+            match failure::lose_lease(&execution, &steps, "x", attempt, 0.5, now) {
+                Ok(change) => {
+                    assert!(lost, "{label}");
+                    let kinds: Vec<_> = change.events.iter().map(|e| e.kind).collect();
+                    assert!(kinds.contains(&EventType::StepFailed), "{label}: {kinds:?}");
+                    let (_, steps) = after(&execution, &steps, change);
+                    assert_ne!(steps[0].status, StepStatus::Running, "{label}");
+                }
+                Err(error) => {
+                    assert!(!lost, "{label}");
+                    assert!(matches!(error, AppError::Conflict(_)), "{label}: {error:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_retry_runs_when_it_is_due_and_not_before() {
+        let t0 = Utc::now();
+        let (execution, steps) = running_since(t0);
+        let error: ExecutionErrorInput =
+            input(json!({ "code": "API_TIMEOUT", "message": "m", "recoverable": true }));
+        let failed = failure::fail_execution(&execution, error, 0.5, "t", t0).expect("failed");
+        let (execution, steps) = after(&execution, &steps, failed);
+        let due = execution.retry_at.expect("a retry is due");
+        assert!(due > t0);
+        assert!(retry_due(&execution, &steps, due - ms(1)).is_err(), "early");
+        let retried = retry_due(&execution, &steps, due).expect("due");
+        assert_ne!(retried.execution.status, ExecutionStatus::Failed);
+    }
+}

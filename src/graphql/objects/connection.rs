@@ -5,7 +5,7 @@ use async_graphql::{Context, Object, Result, SimpleObject};
 use base64::Engine;
 
 use crate::auth::Principal;
-use crate::domain::filter::ExecutionFilter;
+use crate::domain::query::Filter;
 use crate::domain::records::{Execution, LogEntry};
 use crate::domain::values::LogLevel;
 use crate::error::{AppError, AppResult};
@@ -28,7 +28,7 @@ pub struct ExecutionEdge {
 
 pub struct ExecutionConnection {
     pub principal: Principal,
-    pub filter: Option<ExecutionFilter>,
+    pub filter: Filter,
     pub edges: Vec<(String, Execution)>,
     pub has_next_page: bool,
     pub has_previous_page: bool,
@@ -58,7 +58,7 @@ impl ExecutionConnection {
     }
     async fn total_count(&self, ctx: &Context<'_>) -> Result<u64> {
         store(ctx)
-            .count_executions(&self.principal, self.filter.as_ref())
+            .count_executions(&self.principal, &self.filter)
             .await
             .gql()
     }

@@ -4,12 +4,12 @@
 use async_graphql::{Context, ID, Json, Object, Result};
 use serde_json::Value;
 
-use crate::auth::{Permission, Role};
+use crate::auth::Permission;
 use crate::domain::filter::MAX_PAGE;
 use crate::domain::records::*;
 use crate::domain::status::{ExecutionStatus, StepStatus};
-use crate::domain::validate;
 use crate::domain::values::*;
+use crate::domain::{validate, webhooks};
 use crate::graphql::context::{caller, store};
 use crate::graphql::errors::GqlResult;
 
@@ -190,16 +190,8 @@ impl Webhook {
     /// admins read their values; other roles read the names, each value `[redacted]`.
     async fn headers(&self, ctx: &Context<'_>) -> Result<Option<Json<Value>>> {
         let principal = caller(ctx, Permission::Read).gql()?;
-        let Some(Value::Object(headers)) = &self.headers else {
-            return Ok(self.headers.clone().map(Json));
-        };
-        if principal.role == Role::Admin {
-            return Ok(Some(Json(Value::Object(headers.clone()))));
-        }
-        let redacted = headers
-            .keys()
-            .map(|name| (name.clone(), Value::from("[redacted]")));
-        Ok(Some(Json(Value::Object(redacted.collect()))))
+        let values_shown = principal.require(Permission::ReadSecrets).is_ok();
+        Ok(webhooks::shown_headers(&self.headers, values_shown).map(Json))
     }
     async fn retries(&self) -> i32 {
         self.retries

@@ -1,0 +1,219 @@
+//! Relay paging over a list of executions, parsed: the ordering (ties broken by id),
+//! which way a request reads it, how many it wants, and its opaque cursor decoded
+//! into one value per sort key. The store turns a `PageRequest` into a keyset query
+//! and writes each row's cursor with `Cursor::encode`.
+
+use base64::Engine;
+use serde_json::Value as Json;
+
+use super::filter::{ExecutionOrder, ExecutionSortField, MAX_PAGE, SortDirection};
+use super::validate;
+use crate::error::{AppError, AppResult};
+
+/// `first` when a request gives neither `first` nor `last`.
+pub const DEFAULT_PAGE: i32 = 50;
+
+/// What one sort key's values are.
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub enum KeyType {
+    Int,
+    Float,
+    Text,
+}
+
+/// One key of the ordering: a sortable field, or (last) the id that breaks ties.
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub struct SortKey {
+    pub field: Option<ExecutionSortField>,
+    pub direction: SortDirection,
+}
+
+impl SortKey {
+    pub fn value_type(&self) -> KeyType {
+        use ExecutionSortField as F;
+        match self.field {
+            None | Some(F::Status) => KeyType::Text,
+            Some(F::Progress | F::Cost) => KeyType::Float,
+            Some(_) => KeyType::Int,
+        }
+    }
+}
+
+/// A cursor's value of one sort key.
+#[derive(Clone, Debug, PartialEq)]
+pub enum KeyValue {
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+/// The keys a list is ordered by: the given ones (newest first when none are), then
+/// the id in the first key's direction.
+pub fn ordering(order: &[ExecutionOrder]) -> Vec<SortKey> {
+    let mut keys: Vec<SortKey> = (order.iter())
+        .map(|o| SortKey {
+            field: Some(o.field),
+            direction: o.direction,
+        })
+        .collect();
+    if keys.is_empty() {
+        keys.push(SortKey {
+            field: Some(ExecutionSortField::CreatedAt),
+            direction: SortDirection::Desc,
+        });
+    }
+    let direction = keys[0].direction;
+    keys.push(SortKey {
+        field: None,
+        direction,
+    });
+    keys
+}
+
+/// Which slice of the ordered list a request wants.
+#[derive(Debug, PartialEq)]
+pub struct PageRequest {
+    pub keys: Vec<SortKey>,
+    /// Reading the ordering as given (`first`/`after`), or backwards (`last`/`before`).
+    pub forward: bool,
+    pub size: u64,
+    /// The values of the row the page starts after (in its reading direction).
+    pub after: Option<Vec<KeyValue>>,
+}
+
+impl PageRequest {
+    pub fn parse(
+        order: &[ExecutionOrder],
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> AppResult<PageRequest> {
+        let keys = ordering(order);
+        let (forward, size, cursor) = match (first, last) {
+            (Some(_), Some(_)) => {
+                return Err(AppError::bad_input(
+                    "first",
+                    "give `first` or `last`, not both",
+                ));
+            }
+            (_, Some(last)) => (
+                false,
+                validate::limit("last", Some(last), 0, 0, MAX_PAGE)?,
+                before,
+            ),
+            (first, None) => (
+                true,
+                validate::limit("first", first, DEFAULT_PAGE, 0, MAX_PAGE)?,
+                after,
+            ),
+        };
+        let after = cursor.map(|c| decode(&c, &keys)).transpose()?;
+        Ok(PageRequest {
+            keys,
+            forward,
+            size,
+            after,
+        })
+    }
+}
+
+/// A row's cursor: its value of each sort key, as URL-safe base64 of a JSON array.
+pub fn encode(values: Vec<Json>) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Json::Array(values).to_string())
+}
+
+fn decode(cursor: &str, keys: &[SortKey]) -> AppResult<Vec<KeyValue>> {
+    let bad = || AppError::bad_input("after", "not a cursor of this ordering");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| bad())?;
+    let values: Vec<Json> = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    if values.len() != keys.len() {
+        return Err(bad());
+    }
+    keys.iter()
+        .zip(values)
+        .map(|(key, value)| match key.value_type() {
+            KeyType::Int => value.as_i64().map(KeyValue::Int).ok_or_else(bad),
+            KeyType::Float => value.as_f64().map(KeyValue::Float).ok_or_else(bad),
+            KeyType::Text => (value.as_str())
+                .map(|s| KeyValue::Text(s.to_owned()))
+                .ok_or_else(bad),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn by_cost() -> Vec<ExecutionOrder> {
+        vec![ExecutionOrder {
+            field: ExecutionSortField::Cost,
+            direction: SortDirection::Asc,
+        }]
+    }
+
+    #[test]
+    fn a_page_request_reads_the_way_its_arguments_say() {
+        let cursor = encode(vec![json!(1.5), json!("e1")]);
+        let order = by_cost();
+        let parse = |first, after: Option<&str>, last, before: Option<&str>| {
+            let (after, before) = (after.map(str::to_owned), before.map(str::to_owned));
+            PageRequest::parse(&order, first, after, last, before)
+                .map(|p| (p.forward, p.size, p.after))
+                .map_err(|e| format!("{e:?}"))
+        };
+        let at_cursor = Some(vec![KeyValue::Float(1.5), KeyValue::Text("e1".into())]);
+        let c = Some(cursor.as_str());
+        assert_eq!(parse(None, None, None, None), Ok((true, 50, None)));
+        assert_eq!(
+            parse(Some(3), c, None, None),
+            Ok((true, 3, at_cursor.clone()))
+        );
+        assert_eq!(parse(None, None, Some(2), c), Ok((false, 2, at_cursor)));
+        let refusals = [
+            (parse(Some(1), None, Some(1), None), "not both"),
+            (parse(Some(MAX_PAGE + 1), None, None, None), "first"),
+            (parse(None, None, Some(-1), None), "last"),
+            (parse(Some(1), Some("%%"), None, None), "not a cursor"),
+        ];
+        for (parsed, expected) in refusals {
+            let message = parsed.expect_err(expected);
+            assert!(message.contains(expected), "{message}");
+        }
+    }
+
+    #[test]
+    fn a_cursor_of_another_ordering_is_refused() {
+        let of_created_at = encode(vec![json!(1_700_000_000_000_i64), json!("e1")]);
+        let by_status = [ExecutionOrder {
+            field: ExecutionSortField::Status,
+            direction: SortDirection::Asc,
+        }];
+        let cases = [
+            (&by_status[..], of_created_at.clone(), false),
+            (&[][..], of_created_at, true),
+            (&[][..], encode(vec![json!(1)]), false),
+        ];
+        for (order, cursor, taken) in cases {
+            let parsed = PageRequest::parse(order, Some(1), Some(cursor), None, None);
+            assert_eq!(parsed.is_ok(), taken, "{order:?}");
+        }
+    }
+
+    #[test]
+    fn ties_are_broken_by_id_in_the_first_keys_direction() {
+        let keys = ordering(&by_cost());
+        assert_eq!(keys.len(), 2);
+        assert_eq!(
+            (keys[1].field, keys[1].direction),
+            (None, SortDirection::Asc)
+        );
+        let default = ordering(&[]);
+        assert_eq!(default[0].field, Some(ExecutionSortField::CreatedAt));
+        assert_eq!(default[1].direction, SortDirection::Desc);
+    }
+}
