@@ -185,8 +185,42 @@ async fn chains_yield_to_waiting_jobs(backend: Backend) {
     );
 }
 
+/// Each commit is followed up once: its events reach the bus once, and the steps it
+/// hands out start once. A second follow-up of a create would start its step again
+/// and, finding the first start's change behind it, interrupt the attempt running
+/// in the one slot: the slot went to the next job while the step stayed RUNNING
+/// with no worker until its lease ran out.
+async fn each_commit_is_followed_up_once(backend: Backend) {
+    let mut options = Options::default();
+    options.scheduler.concurrency = 1;
+    let server = TestServer::start_with(backend, options).await;
+    let mut bus = server.service.events().subscribe_feed();
+    let ids = [
+        one_delay(&server, "NORMAL", 300).await,
+        one_delay(&server, "NORMAL", 300).await,
+    ];
+    let mut published: Vec<(String, i64)> = Vec::new();
+    for id in &ids {
+        let done = wait_status(&server, id, "COMPLETED").await;
+        assert_eq!(step(&done, "s")["retries"], 0, "one attempt: {done:#}");
+    }
+    while let Ok(message) = bus.try_recv() {
+        published.push((message.event.execution_id.clone(), message.event.sequence));
+    }
+    let mut once = published.clone();
+    once.sort();
+    once.dedup();
+    assert_eq!(
+        published.len(),
+        once.len(),
+        "published twice: {published:?}"
+    );
+    assert!(published.len() >= 2 * 5, "{published:?}");
+}
+
 backend_suites!(
     levels_are_served_in_order,
     priority_and_aging,
-    chains_yield_to_waiting_jobs
+    chains_yield_to_waiting_jobs,
+    each_commit_is_followed_up_once
 );

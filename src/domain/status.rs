@@ -31,6 +31,15 @@ pub enum StepStatus {
     Skipped,
 }
 
+/// A hop from `from` to `to`: `INVALID_TRANSITION` unless its table allows it.
+fn allowed(allows: bool, from: &'static str, to: &'static str) -> AppResult<()> {
+    if allows {
+        Ok(())
+    } else {
+        Err(AppError::InvalidTransition { from, to })
+    }
+}
+
 impl ExecutionStatus {
     pub const ALL: [ExecutionStatus; 8] = [
         Self::Queued,
@@ -59,14 +68,7 @@ impl ExecutionStatus {
 
     /// Checks one hop, giving `INVALID_TRANSITION` when the table forbids it.
     pub fn check(self, to: ExecutionStatus) -> AppResult<()> {
-        if self.can_become(to) {
-            Ok(())
-        } else {
-            Err(AppError::InvalidTransition {
-                from: self.as_str(),
-                to: to.as_str(),
-            })
-        }
+        allowed(self.can_become(to), self.as_str(), to.as_str())
     }
 
     pub fn is_terminal(self) -> bool {
@@ -100,14 +102,7 @@ impl StepStatus {
     }
 
     pub fn check(self, to: StepStatus) -> AppResult<()> {
-        if self.can_become(to) {
-            Ok(())
-        } else {
-            Err(AppError::InvalidTransition {
-                from: self.as_str(),
-                to: to.as_str(),
-            })
-        }
+        allowed(self.can_become(to), self.as_str(), to.as_str())
     }
 
     /// Completed or skipped: the step no longer holds back the steps after it.

@@ -62,42 +62,36 @@ pub fn execution_events(
         };
         let catch_ups = topic.catch_ups();
         let mut settled = settled_at.is_some_and(|at| last >= at);
-        if let (Start::After(_), false) = (&start, settled) {
-            let events = catch_ups.after(&store, &execution_id, last).await?;
-            for (read, event) in events.iter().enumerate() {
-                last = event.sequence;
-                // Only the latest event read can settle the execution now: an earlier
-                // one was followed by more (a retry by hand, say).
-                settled = event.settles_execution() && read + 1 == events.len();
-                if wanted(event) {
-                    yield event.clone();
+        // Whether the stored events after `last` are to be read before going on.
+        let mut behind = matches!(start, Start::After(_)) && !settled;
+        loop {
+            if behind {
+                let events = catch_ups.after(&store, &execution_id, last).await?;
+                for (read, event) in events.iter().enumerate() {
+                    last = event.sequence;
+                    // Only the latest event read can settle the execution now: an
+                    // earlier one was followed by more (a retry by hand, say).
+                    settled = event.settles_execution() && read + 1 == events.len();
+                    if wanted(event) {
+                        yield event.clone();
+                    }
                 }
+                behind = false;
             }
-        }
-        while !settled {
-            let missed = match topic.receiver().recv().await {
-                Ok(message) if message.event.sequence <= last => continue,
+            if settled {
+                break;
+            }
+            match topic.receiver().recv().await {
+                Ok(message) if message.event.sequence <= last => {}
                 Ok(message) if message.event.sequence == last + 1 => {
                     last += 1;
                     settled = message.event.settles_execution();
                     if wanted(&message.event) {
                         yield message.event.clone();
                     }
-                    continue;
                 }
-                Ok(_) | Err(RecvError::Lagged(_)) => true,
-                Err(RecvError::Closed) => false,
-            };
-            if !missed {
-                break;
-            }
-            let events = catch_ups.after(&store, &execution_id, last).await?;
-            for (read, event) in events.iter().enumerate() {
-                last = event.sequence;
-                settled = event.settles_execution() && read + 1 == events.len();
-                if wanted(event) {
-                    yield event.clone();
-                }
+                Ok(_) | Err(RecvError::Lagged(_)) => behind = true,
+                Err(RecvError::Closed) => break,
             }
         }
     }

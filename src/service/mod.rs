@@ -202,13 +202,10 @@ impl Service {
 
     /// Saves a new execution in the next shared transaction of creates; unless its
     /// idempotency key named one created before (which is answered instead), the
-    /// lane queues and publishes it once committed.
+    /// lane queues and publishes it once committed, and only the lane: a second
+    /// follow-up would start its steps twice, the second start interrupting the first.
     async fn save_new(&self, by: Principal, change: Change) -> AppResult<Execution> {
-        let execution = (self.0.commits).create((by, change.clone())).await?;
-        if execution.id == change.execution.id {
-            self.committed(&change);
-        }
-        Ok(execution)
+        (self.0.commits).create((by, change)).await
     }
 
     /// After a commit: the events to subscribers, then the scheduler's part.

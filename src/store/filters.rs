@@ -30,22 +30,12 @@ fn ilike(expr: Expr, needle: &str, prefix_only: bool) -> Expr {
     Expr::expr(Func::lower(expr)).like(LikeExpr::new(pattern).escape('\\'))
 }
 
-fn null_check(cond: &mut Condition, column: Column, is_null: Option<bool>) {
-    match is_null {
-        Some(true) => *cond = cond.clone().add(column.is_null()),
-        Some(false) => *cond = cond.clone().add(column.is_not_null()),
-        None => {}
-    }
-}
-
-/// The equality operators that id and string filters share: `eq`, `ne`, `in`,
-/// `notIn` (a null column is unequal to everything) and `isNull`.
-fn equality<'a>(
+/// `eq`, `ne` (a null column is unequal to everything) and `isNull`: what every
+/// filter of one column has.
+fn eq_ne<V: Into<Value>>(
     column: Column,
-    eq: Option<&'a str>,
-    ne: Option<&'a str>,
-    in_: Option<Vec<&'a str>>,
-    not_in: Option<Vec<&'a str>>,
+    eq: Option<V>,
+    ne: Option<V>,
     is_null: Option<bool>,
 ) -> Condition {
     let mut c = Condition::all();
@@ -55,6 +45,24 @@ fn equality<'a>(
     if let Some(v) = ne {
         c = c.add(Condition::any().add(column.ne(v)).add(column.is_null()));
     }
+    match is_null {
+        Some(true) => c.add(column.is_null()),
+        Some(false) => c.add(column.is_not_null()),
+        None => c,
+    }
+}
+
+/// The equality operators that id and string filters share: `eq_ne`'s, `in` and
+/// `notIn` (a null column is unequal to everything).
+fn equality<'a>(
+    column: Column,
+    eq: Option<&'a str>,
+    ne: Option<&'a str>,
+    in_: Option<Vec<&'a str>>,
+    not_in: Option<Vec<&'a str>>,
+    is_null: Option<bool>,
+) -> Condition {
+    let mut c = eq_ne(column, eq, ne, is_null);
     if let Some(v) = in_ {
         c = c.add(column.is_in(v));
     }
@@ -65,7 +73,6 @@ fn equality<'a>(
                 .add(column.is_null()),
         );
     }
-    null_check(&mut c, column, is_null);
     c
 }
 
@@ -122,13 +129,7 @@ fn ordered<V: Into<Value> + Copy>(
     lte: Option<V>,
     is_null: Option<bool>,
 ) -> Condition {
-    let mut c = Condition::all();
-    if let Some(v) = eq {
-        c = c.add(column.eq(v));
-    }
-    if let Some(v) = ne {
-        c = c.add(Condition::any().add(column.ne(v)).add(column.is_null()));
-    }
+    let mut c = eq_ne(column, eq, ne, is_null);
     if let Some(v) = gt {
         c = c.add(column.gt(v));
     }
@@ -141,7 +142,6 @@ fn ordered<V: Into<Value> + Copy>(
     if let Some(v) = lte {
         c = c.add(column.lte(v));
     }
-    null_check(&mut c, column, is_null);
     c
 }
 

@@ -42,12 +42,25 @@ pub fn pause(
     actor: &str,
     now: Timestamp,
 ) -> AppResult<Change> {
-    let reason = reason.map(|r| validate::text("reason", r)).transpose()?;
-    let mut change = Change::new(execution, actor, now);
-    change.move_to(ExecutionStatus::Paused)?;
+    let (mut change, reason) = moving(execution, ExecutionStatus::Paused, reason, actor, now)?;
     change.record_checkpoint(progress::checkpoint(steps, "pause", now));
     change.emit(EventType::ExecutionPaused, EventPayload::default(), reason);
     Ok(change)
+}
+
+/// A change of `execution` that moves it to `to` by the client's hand, and the
+/// client's `reason` for it, checked, for its event.
+fn moving(
+    execution: &Execution,
+    to: ExecutionStatus,
+    reason: Option<String>,
+    actor: &str,
+    now: Timestamp,
+) -> AppResult<(Change, Option<String>)> {
+    let reason = reason.map(|r| validate::text("reason", r)).transpose()?;
+    let mut change = Change::new(execution, actor, now);
+    change.move_to(to)?;
+    Ok((change, reason))
 }
 
 pub fn resume(execution: &Execution, actor: &str, now: Timestamp) -> AppResult<Change> {
@@ -70,9 +83,7 @@ pub fn cancel(
     actor: &str,
     now: Timestamp,
 ) -> AppResult<Change> {
-    let reason = reason.map(|r| validate::text("reason", r)).transpose()?;
-    let mut change = Change::new(execution, actor, now);
-    change.move_to(ExecutionStatus::Cancelled)?;
+    let (mut change, reason) = moving(execution, ExecutionStatus::Cancelled, reason, actor, now)?;
     change.emit(
         EventType::ExecutionCancelled,
         EventPayload::default(),
