@@ -77,15 +77,4 @@ impl AppError {
     }
 }
 
-impl From<sea_orm::DbErr> for AppError {
-    fn from(error: sea_orm::DbErr) -> Self {
-        tracing::error!(%error, "database error");
-        if crate::store::health::is_storage_fault(&error) {
-            AppError::Unavailable
-        } else {
-            AppError::Internal("database error".into())
-        }
-    }
-}
-
 pub type AppResult<T> = Result<T, AppError>;

@@ -1,5 +1,6 @@
 //! Who is calling and what they may do. Roles and tenants exactly as the architecture
-//! says: admin everything; operator every read and mutation within its tenant; agent
+//! says: admin everything; operator every read and mutation within its tenant (but
+//! not stored credentials); agent
 //! reads and step/log/metric reports within its tenant; viewer reads within its tenant.
 
 use std::str::FromStr;

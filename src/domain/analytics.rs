@@ -5,6 +5,16 @@ use async_graphql::{Enum, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::status::ExecutionStatus;
+use super::validate;
+use crate::error::AppResult;
+
+/// Groups one analytics query answers at most.
+pub const MAX_GROUPS: i32 = 1000;
+
+/// `limit` of an analytics query: 1 ..= `MAX_GROUPS`, `default` when absent.
+pub fn limit(value: Option<i32>, default: i32) -> AppResult<u64> {
+    validate::limit("limit", value, default, 1, MAX_GROUPS)
+}
 
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum StatsDimension {

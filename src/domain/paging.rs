@@ -1,7 +1,8 @@
-//! Relay paging over a list of executions, parsed: the ordering (ties broken by id),
-//! which way a request reads it, how many it wants, and its opaque cursor decoded
-//! into one value per sort key. The store turns a `PageRequest` into a keyset query
-//! and writes each row's cursor with `Cursor::encode`.
+//! Paging, parsed: for the list of executions (Relay), the ordering (ties broken by
+//! id), which way a request reads it, how many it wants, and its opaque cursor
+//! decoded into one value per sort key; for the lists inside an execution (logs,
+//! events, deliveries), their size and the log cursor. The store turns a
+//! `PageRequest` into a keyset query and writes each row's cursor with `encode`.
 
 use base64::Engine;
 use serde_json::Value as Json;
@@ -70,18 +71,36 @@ pub fn ordering(order: &[ExecutionOrder]) -> Vec<SortKey> {
     keys
 }
 
-/// Which slice of the ordered list a request wants.
+/// Which slice of the ordered list a request wants; made only by `parse`, so its
+/// size is within `MAX_PAGE` and its cursor has one value per sort key.
 #[derive(Debug, PartialEq)]
 pub struct PageRequest {
-    pub keys: Vec<SortKey>,
-    /// Reading the ordering as given (`first`/`after`), or backwards (`last`/`before`).
-    pub forward: bool,
-    pub size: u64,
-    /// The values of the row the page starts after (in its reading direction).
-    pub after: Option<Vec<KeyValue>>,
+    keys: Vec<SortKey>,
+    forward: bool,
+    size: u64,
+    after: Option<Vec<KeyValue>>,
 }
 
 impl PageRequest {
+    pub fn keys(&self) -> &[SortKey] {
+        &self.keys
+    }
+
+    /// Reading the ordering as given (`first`/`after`), or backwards (`last`/`before`).
+    pub fn forward(&self) -> bool {
+        self.forward
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The values of the row the page starts after (in its reading direction), one
+    /// per sort key.
+    pub fn after(&self) -> Option<&[KeyValue]> {
+        self.after.as_deref()
+    }
+
     pub fn parse(
         order: &[ExecutionOrder],
         first: Option<i32>,
@@ -116,6 +135,25 @@ impl PageRequest {
             after,
         })
     }
+}
+
+/// `first` of a list inside an execution: 0 ..= `MAX_PAGE`, `default` when absent.
+pub fn first(value: Option<i32>, default: i32) -> AppResult<u64> {
+    validate::limit("first", value, default, 0, MAX_PAGE)
+}
+
+/// A log's cursor: its id, opaque to clients.
+pub fn log_cursor(log_id: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(log_id)
+}
+
+/// The log id inside a log cursor.
+pub fn log_after(cursor: &str) -> AppResult<String> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(|| AppError::bad_input("after", "not a log cursor"))
 }
 
 /// A row's cursor: its value of each sort key, as URL-safe base64 of a JSON array.

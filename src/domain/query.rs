@@ -6,6 +6,10 @@
 use super::filter::*;
 use crate::error::{AppError, AppResult};
 
+/// The texts `search` looks in (order id, service id, result summary, error
+/// message, step names): each is one value of the statement.
+const SEARCHED_TEXTS: usize = 5;
+
 /// A filter within bounds; the default matches everything.
 #[derive(Clone, Debug, Default)]
 pub struct Filter(Option<ExecutionFilter>);
@@ -132,7 +136,7 @@ fn values(f: &ExecutionFilter, depth: usize) -> AppResult<usize> {
     if let Some(t) = tags {
         count += each(&t.has_all) + each(&t.has_any) + each(&t.has_none);
     }
-    count += one(&f.error_recoverable) + one(&f.search);
+    count += one(&f.error_recoverable) + one(&f.search) * SEARCHED_TEXTS;
     let branches = f.and.iter().chain(&f.or).flatten();
     for branch in branches.chain(f.not.as_deref()) {
         count += values(branch, depth + 1)?;

@@ -7,11 +7,14 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::inputs::StepInput;
 use super::records::Step;
-use super::schedule::EXTERNAL;
 use super::status::StepStatus;
 use super::validate::{self, MAX_STEPS, TimeoutMs};
 use super::values::StepHandler;
 use crate::error::{AppError, AppResult};
+
+/// Steps of this kind wait for an agent, a person or a client; every other kind is
+/// run by a worker.
+pub const EXTERNAL: &str = "external";
 
 /// The handler kinds a step may name: `external` (claimed by agents and people) and
 /// every kind some worker runs. A kind nobody runs would wait forever, so it is

@@ -1,7 +1,7 @@
 //! Reads of the events table that subscribers catch up with, one per execution and
 //! starting sequence however many ask at once. When the thousands of subscribers of
 //! one execution fall behind the bus together, they would otherwise queue thousands
-//! of identical reads for a few connections (seconds of tail latency); now those
+//! of identical reads for a few connections (seconds of tail latency), so those
 //! with the same starting point wait for one.
 
 use std::collections::HashMap;
@@ -10,10 +10,12 @@ use std::sync::{Arc, Mutex};
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
 
-use super::streams::PAGE;
 use crate::domain::records::Event;
 use crate::error::{AppError, AppResult};
 use crate::store::Store;
+
+/// Events read from the table per query while catching up.
+pub const PAGE: u64 = 500;
 
 pub type Events = Arc<Vec<Event>>;
 type Read = Shared<BoxFuture<'static, Result<Events, AppError>>>;

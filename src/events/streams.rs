@@ -12,6 +12,7 @@ use chrono::Utc;
 use futures::Stream;
 use tokio::sync::broadcast::error::RecvError;
 
+use super::catch_up::PAGE;
 use super::feed_matches::{FeedFilter, FeedMatches};
 use super::hub::{Hub, Message, Topic};
 use crate::auth::Principal;
@@ -20,8 +21,6 @@ use crate::domain::records::{Event, Timestamp};
 use crate::error::AppResult;
 use crate::store::Store;
 
-/// Events read from the table per query while catching up.
-pub(super) const PAGE: u64 = 500;
 /// How far before the last event it sent a lagging feed looks in the table: events
 /// are stamped before they commit, so one may commit after a later-stamped one.
 const FEED_SLACK: Duration = Duration::from_secs(5);

@@ -10,14 +10,12 @@ use super::objects::Node;
 use super::objects::connection::ExecutionConnection;
 use crate::auth::{Permission, Principal};
 use crate::domain::analytics::{
-    ErrorCount, ExecutionStats, Measures, StatsDimension, StepStats, TimeBucket,
+    self, ErrorCount, ExecutionStats, Measures, StatsDimension, StepStats, TimeBucket,
 };
 use crate::domain::filter::{ExecutionFilter, ExecutionOrder, ExecutionSortField, SortDirection};
 use crate::domain::paging::PageRequest;
 use crate::domain::query::Filter;
 use crate::domain::records::Execution;
-use crate::domain::validate;
-use crate::store::analytics::MAX_GROUPS;
 
 #[derive(Default)]
 pub struct QueryRoot;
@@ -90,7 +88,7 @@ impl QueryRoot {
                 group_by.as_deref().unwrap_or(&[]),
                 bucket,
                 measures(ctx),
-                analytics_limit(limit, 100)?,
+                analytics::limit(limit, 100).gql()?,
             )
             .await
             .gql()
@@ -107,7 +105,7 @@ impl QueryRoot {
             .error_distribution(
                 &principal,
                 &Filter::parse(filter).gql()?,
-                analytics_limit(limit, 20)?,
+                analytics::limit(limit, 20).gql()?,
             )
             .await
             .gql()
@@ -124,7 +122,7 @@ impl QueryRoot {
             .step_stats(
                 &principal,
                 &Filter::parse(filter).gql()?,
-                analytics_limit(limit, 50)?,
+                analytics::limit(limit, 50).gql()?,
             )
             .await
             .gql()
@@ -147,9 +145,4 @@ fn measures(ctx: &Context<'_>) -> Measures {
         durations: any(&duration, &["avgMs", "minMs", "maxMs"]),
         percentiles: any(&duration, &["p50Ms", "p90Ms", "p95Ms", "p99Ms"]),
     }
-}
-
-/// `limit` of an analytics query: 1 ..= MAX_GROUPS, `default` when absent.
-fn analytics_limit(limit: Option<i32>, default: i32) -> Result<u64> {
-    validate::limit("limit", limit, default, 1, MAX_GROUPS as i32).gql()
 }

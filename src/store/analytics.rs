@@ -21,7 +21,6 @@ use crate::error::{AppError, AppResult};
 
 /// Percentiles reported, in percent.
 const PERCENTILES: [i64; 4] = [50, 90, 95, 99];
-pub const MAX_GROUPS: u64 = 1000;
 
 impl Store {
     /// `<scope> AND <filter>` over the `executions` table, as SQL and values, for the
@@ -122,7 +121,7 @@ impl Store {
             tie = (0..group_by.len())
                 .map(|i| format!(", k{i}"))
                 .collect::<String>(),
-            limit = limit.min(MAX_GROUPS),
+            limit = limit.min(MAX_GROUPS as u64),
         );
         let rows = self.query(visible, sql).await?;
         rows.iter()
@@ -144,7 +143,7 @@ impl Store {
              FROM executions WHERE executions.error_code IS NOT NULL AND {} \
              GROUP BY executions.error_code ORDER BY COUNT(*) DESC, executions.error_code LIMIT {}",
             visible.sql,
-            limit.min(MAX_GROUPS)
+            limit.min(MAX_GROUPS as u64)
         );
         let rows = self.query(visible, sql).await?;
         rows.iter()
@@ -178,7 +177,7 @@ impl Store {
              FROM {source} GROUP BY name ORDER BY COUNT(*) DESC, name LIMIT {limit}",
             visible = visible.sql,
             p95 = percentile_sql(backend, 95),
-            limit = limit.min(MAX_GROUPS),
+            limit = limit.min(MAX_GROUPS as u64),
         );
         let rows = self.query(visible, sql).await?;
         rows.iter()

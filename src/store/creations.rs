@@ -1,8 +1,8 @@
 //! Group commit for new executions: creates that arrive together are saved in one
 //! transaction, each with its tags, steps, events and audit row, as changes are
-//! (`shared_transactions`). On SQLite, where one writer runs at a time, a create per
-//! transaction left creates queueing for seconds under load; now a burst costs one
-//! commit. A create whose idempotency key is taken answers the execution created
+//! (`shared_transactions`). On SQLite, where one writer runs at a time, a
+//! transaction per create would leave creates queueing for seconds under load; a
+//! burst costs one commit. A create whose idempotency key is taken answers the execution created
 //! first. A shared transaction that fails is tried again one create at a time.
 
 use sea_orm::sea_query::OnConflict;

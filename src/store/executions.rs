@@ -33,21 +33,21 @@ impl Store {
         filter: &Filter,
         page: PageRequest,
     ) -> AppResult<Page> {
-        let forward = page.forward;
+        let forward = page.forward();
         let mut query = execution::Entity::find()
             .filter(scope::condition(&principal.scope()))
             .filter(condition(filter));
-        if let Some(values) = &page.after {
-            query = query.filter(after_condition(&page.keys, values, forward));
+        if let Some(values) = page.after() {
+            query = query.filter(after_condition(page.keys(), values, forward));
         }
-        for key in &page.keys {
+        for key in page.keys() {
             let ascending = (key.direction == SortDirection::Asc) == forward;
             query = query.order_by(
                 sort_expr(key.field),
                 if ascending { Order::Asc } else { Order::Desc },
             );
         }
-        let size = page.size;
+        let size = page.size();
         let mut rows = query.limit(size + 1).all(&self.db).await?;
         let more = rows.len() as u64 > size;
         rows.truncate(size as usize);
@@ -57,14 +57,22 @@ impl Store {
         let items = rows
             .into_iter()
             .map(|row| {
-                let cursor = cursor(&page.keys, &row);
+                let cursor = cursor(page.keys(), &row);
                 execution_from_row(row).map(|e| (cursor, e))
             })
             .collect::<AppResult<Vec<_>>>()?;
         Ok(Page {
             items,
-            has_next_page: if forward { more } else { page.after.is_some() },
-            has_previous_page: if forward { page.after.is_some() } else { more },
+            has_next_page: if forward {
+                more
+            } else {
+                page.after().is_some()
+            },
+            has_previous_page: if forward {
+                page.after().is_some()
+            } else {
+                more
+            },
         })
     }
 

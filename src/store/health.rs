@@ -48,6 +48,19 @@ impl WriteHealth {
     }
 }
 
+/// A database error as clients see it: `Unavailable` when the database cannot
+/// write now, else internal; the details go to the log only.
+impl From<DbErr> for AppError {
+    fn from(error: DbErr) -> Self {
+        tracing::error!(%error, "database error");
+        if is_storage_fault(&error) {
+            AppError::Unavailable
+        } else {
+            AppError::Internal("database error".into())
+        }
+    }
+}
+
 /// A full disk, an I/O error or a read-only database, on SQLite or Postgres.
 pub fn is_storage_fault(error: &DbErr) -> bool {
     let (DbErr::Exec(RuntimeErr::SqlxError(sqlx))

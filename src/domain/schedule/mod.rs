@@ -20,9 +20,7 @@ use super::status::ExecutionStatus;
 use super::values::Priority;
 use crate::error::{AppError, AppResult};
 
-/// Steps of this kind wait for an agent, a person or a client; every other kind is
-/// run by a worker.
-pub const EXTERNAL: &str = "external";
+pub use super::step_graph::EXTERNAL;
 
 /// The actor named on changes the scheduler makes by itself.
 pub const SCHEDULER: &str = "scheduler";

@@ -2,13 +2,13 @@
 //! is counted in SQL only when the client selects it.
 
 use async_graphql::{Context, Object, Result, SimpleObject};
-use base64::Engine;
 
 use crate::auth::Principal;
+use crate::domain::paging;
 use crate::domain::query::Filter;
 use crate::domain::records::{Execution, LogEntry};
 use crate::domain::values::LogLevel;
-use crate::error::{AppError, AppResult};
+
 use crate::graphql::context::store;
 use crate::graphql::errors::GqlResult;
 
@@ -79,27 +79,13 @@ pub struct LogConnection {
     pub has_previous_page: bool,
 }
 
-/// A log's cursor: its id, opaque to clients.
-pub fn cursor_of(log_id: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(log_id)
-}
-
-/// The log id inside a cursor.
-pub fn log_after(cursor: &str) -> AppResult<String> {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .ok_or_else(|| AppError::bad_input("after", "not a log cursor"))
-}
-
 #[Object]
 impl LogConnection {
     async fn edges(&self) -> Vec<LogEdge> {
         self.logs
             .iter()
             .map(|log| LogEdge {
-                cursor: cursor_of(&log.id),
+                cursor: paging::log_cursor(&log.id),
                 node: log.clone(),
             })
             .collect()
@@ -111,8 +97,8 @@ impl LogConnection {
         PageInfo {
             has_next_page: self.has_next_page,
             has_previous_page: self.has_previous_page,
-            start_cursor: self.logs.first().map(|l| cursor_of(&l.id)),
-            end_cursor: self.logs.last().map(|l| cursor_of(&l.id)),
+            start_cursor: self.logs.first().map(|l| paging::log_cursor(&l.id)),
+            end_cursor: self.logs.last().map(|l| paging::log_cursor(&l.id)),
         }
     }
     async fn total_count(&self, ctx: &Context<'_>) -> Result<u64> {

@@ -4,11 +4,10 @@
 use async_graphql::{Context, ID, Json, Object, Result, SimpleObject};
 use serde_json::Value;
 
-use super::connection::{LogConnection, log_after};
-use crate::domain::filter::MAX_PAGE;
+use super::connection::LogConnection;
+use crate::domain::paging;
 use crate::domain::records::*;
 use crate::domain::status::ExecutionStatus;
-use crate::domain::validate;
 use crate::domain::values::*;
 use crate::graphql::errors::GqlResult;
 use crate::graphql::loaders::{CheckpointsOf, EventsOf, LogsOf, StepsOf, WebhooksOf, load};
@@ -80,8 +79,8 @@ impl Execution {
         #[graphql(default_with = "Some(100)")] first: Option<i32>,
         after: Option<String>,
     ) -> Result<LogConnection> {
-        let first = validate::limit("first", first, 100, 0, MAX_PAGE).gql()?;
-        let after_id = after.as_deref().map(log_after).transpose().gql()?;
+        let first = paging::first(first, 100).gql()?;
+        let after_id = after.as_deref().map(paging::log_after).transpose().gql()?;
         let window = LogWindow {
             levels: level.clone(),
             step_id: step_id.as_ref().map(|s| s.0.clone()),
@@ -112,7 +111,7 @@ impl Execution {
     ) -> Result<Vec<Event>> {
         let window = EventWindow {
             after_sequence: i64::from(after_sequence.unwrap_or(0)),
-            first: validate::limit("first", first, 100, 0, MAX_PAGE).gql()?,
+            first: paging::first(first, 100).gql()?,
         };
         load(ctx, EventsOf(self.id.clone(), window)).await
     }

@@ -5,11 +5,11 @@ use async_graphql::{Context, ID, Json, Object, Result};
 use serde_json::Value;
 
 use crate::auth::Permission;
-use crate::domain::filter::MAX_PAGE;
+use crate::domain::paging;
 use crate::domain::records::*;
 use crate::domain::status::{ExecutionStatus, StepStatus};
 use crate::domain::values::*;
-use crate::domain::{validate, webhooks};
+use crate::domain::webhooks;
 use crate::graphql::context::{caller, store};
 use crate::graphql::errors::GqlResult;
 
@@ -204,7 +204,7 @@ impl Webhook {
         ctx: &Context<'_>,
         #[graphql(default_with = "Some(20)")] first: Option<i32>,
     ) -> Result<Vec<WebhookDelivery>> {
-        let first = validate::limit("first", first, 20, 0, MAX_PAGE).gql()?;
+        let first = paging::first(first, 20).gql()?;
         store(ctx).deliveries(&self.id, first).await.gql()
     }
 }
