@@ -132,7 +132,7 @@ async fn open(
     if let Some(url) = &scheduler_config.redis_url {
         crate::events::fanout::connect(&events, url, &scheduler_config.queue_prefix).await?;
     }
-    let http = Egress::new(scheduler_config.allows_private_destinations(), true)?;
+    let http = Egress::new(scheduler_config.allow_private_destinations, true)?;
     let handlers = Registry::built_in(http, scheduler_config.http_step_max_response_bytes);
     let declared = scheduler_config.handler_kinds.iter().cloned();
     let policy = Policy {

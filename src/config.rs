@@ -242,32 +242,13 @@ pub struct SchedulerConfig {
     pub worker_name: String,
     /// Let `http` steps and webhooks reach private, loopback and link-local
     /// addresses too (refused by default, so that executions cannot reach into the
-    /// network they run in). `--webhook-allow-private` is an alias.
-    #[arg(
-        long,
-        visible_alias = "webhook-allow-private",
-        env = "EXECHUB_ALLOW_PRIVATE_DESTINATIONS"
-    )]
+    /// network they run in).
+    #[arg(long, env = "EXECHUB_ALLOW_PRIVATE_DESTINATIONS")]
     pub allow_private_destinations: bool,
-    /// `EXECHUB_WEBHOOK_ALLOW_PRIVATE`, the variable's earlier name, still honoured
-    /// (`allows_private_destinations`).
-    #[arg(
-        long = "webhook-allow-private-env",
-        env = "EXECHUB_WEBHOOK_ALLOW_PRIVATE",
-        hide = true
-    )]
-    pub webhook_allow_private: bool,
     /// Largest response body an `http` step reads, in bytes; a longer answer fails
     /// the step (`RESULT_TOO_LARGE`).
     #[arg(long, env = "EXECHUB_HTTP_STEP_MAX_RESPONSE_BYTES", default_value_t = 1024 * 1024)]
     pub http_step_max_response_bytes: usize,
-}
-
-impl SchedulerConfig {
-    /// `--allow-private-destinations`, or the environment variable's earlier name.
-    pub fn allows_private_destinations(&self) -> bool {
-        self.allow_private_destinations || self.webhook_allow_private
-    }
 }
 
 impl Default for SchedulerConfig {
@@ -285,7 +266,6 @@ impl Default for SchedulerConfig {
             handler_kinds: Vec::new(),
             worker_name: "exechub".into(),
             allow_private_destinations: false,
-            webhook_allow_private: false,
             http_step_max_response_bytes: 1024 * 1024,
         }
     }

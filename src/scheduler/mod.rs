@@ -100,7 +100,7 @@ impl Scheduler {
             store,
             service: service.clone(),
             queue,
-            webhook_http: egress::Egress::new(config.allows_private_destinations(), false)?,
+            webhook_http: egress::Egress::new(config.allow_private_destinations, false)?,
             config,
             handlers,
             name,
