@@ -8,7 +8,6 @@
 
 use std::time::Duration;
 
-use chrono::TimeDelta;
 use serde_json::json;
 
 use super::change::Change;
@@ -227,7 +226,7 @@ fn lost_attempt(message: &str, attempt: i32, owner: &str, now: Timestamp) -> Exe
 }
 
 fn at(now: Timestamp, retry: &PlannedRetry) -> Timestamp {
-    now + TimeDelta::from_std(retry.wait).unwrap_or_default()
+    super::clock::after(now, retry.wait)
 }
 
 /// The ERROR line of a failure and, when it will be retried, the WARN line saying

@@ -156,9 +156,20 @@ pub fn log_after(cursor: &str) -> AppResult<String> {
         .ok_or_else(|| AppError::bad_input("after", "not a log cursor"))
 }
 
-/// A row's cursor: its value of each sort key, as URL-safe base64 of a JSON array.
-pub fn encode(values: Vec<Json>) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Json::Array(values).to_string())
+/// The ordering `keys` name, as a cursor carries it: a cursor of another ordering
+/// whose values happen to have the same types is refused, not read in the wrong
+/// columns.
+fn signature(keys: &[SortKey]) -> String {
+    let key = |k: &SortKey| format!("{:?} {:?}", k.field, k.direction);
+    keys.iter().map(key).collect::<Vec<_>>().join(",")
+}
+
+/// A row's cursor: the ordering, then the row's value of each of its keys, as
+/// URL-safe base64 of a JSON array.
+pub fn encode(keys: &[SortKey], values: Vec<Json>) -> String {
+    let mut array = vec![Json::from(signature(keys))];
+    array.extend(values);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Json::Array(array).to_string())
 }
 
 fn decode(cursor: &str, keys: &[SortKey]) -> AppResult<Vec<KeyValue>> {
@@ -167,7 +178,10 @@ fn decode(cursor: &str, keys: &[SortKey]) -> AppResult<Vec<KeyValue>> {
         .decode(cursor)
         .map_err(|_| bad())?;
     let values: Vec<Json> = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-    if values.len() != keys.len() {
+    let Some((ordering, values)) = values.split_first() else {
+        return Err(bad());
+    };
+    if ordering.as_str() != Some(&signature(keys)) || values.len() != keys.len() {
         return Err(bad());
     }
     keys.iter()
@@ -196,8 +210,8 @@ mod tests {
 
     #[test]
     fn a_page_request_reads_the_way_its_arguments_say() {
-        let cursor = encode(vec![json!(1.5), json!("e1")]);
         let order = by_cost();
+        let cursor = encode(&ordering(&order), vec![json!(1.5), json!("e1")]);
         let parse = |first, after: Option<&str>, last, before: Option<&str>| {
             let (after, before) = (after.map(str::to_owned), before.map(str::to_owned));
             PageRequest::parse(&order, first, after, last, before)
@@ -226,15 +240,25 @@ mod tests {
 
     #[test]
     fn a_cursor_of_another_ordering_is_refused() {
-        let of_created_at = encode(vec![json!(1_700_000_000_000_i64), json!("e1")]);
-        let by_status = [ExecutionOrder {
-            field: ExecutionSortField::Status,
-            direction: SortDirection::Asc,
-        }];
+        let order = |field, direction| [ExecutionOrder { field, direction }];
+        let by_priority = order(ExecutionSortField::Priority, SortDirection::Asc);
+        let by_status = order(ExecutionSortField::Status, SortDirection::Asc);
+        let newest_first = ordering(&[]);
+        let of_newest_first = encode(
+            &newest_first,
+            vec![json!(1_700_000_000_000_i64), json!("e1")],
+        );
         let cases = [
-            (&by_status[..], of_created_at.clone(), false),
-            (&[][..], of_created_at, true),
-            (&[][..], encode(vec![json!(1)]), false),
+            // The values' types fit, the ordering does not.
+            (&by_priority[..], of_newest_first.clone(), false),
+            (&by_status[..], of_newest_first.clone(), false),
+            (&[][..], of_newest_first, true),
+            (&[][..], encode(&newest_first, vec![json!(1)]), false),
+            (
+                &[][..],
+                encode(&newest_first, vec![json!("x"), json!("e1")]),
+                false,
+            ),
         ];
         for (order, cursor, taken) in cases {
             let parsed = PageRequest::parse(order, Some(1), Some(cursor), None, None);

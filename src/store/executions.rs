@@ -123,7 +123,7 @@ fn row_value(field: Option<ExecutionSortField>, row: &execution::Model) -> Json 
 }
 
 fn cursor(keys: &[SortKey], row: &execution::Model) -> String {
-    paging::encode(keys.iter().map(|k| row_value(k.field, row)).collect())
+    paging::encode(keys, keys.iter().map(|k| row_value(k.field, row)).collect())
 }
 
 fn sql_value(value: &KeyValue) -> Value {

@@ -1,5 +1,5 @@
-//! Whether the database can take writes, and keeping a failed write from poisoning
-//! the pool. A write that failed for lack of room (a full disk) or an I/O error marks
+//! Whether the database can take writes, what a database error is for clients
+//! (`Unavailable` or internal), and keeping a failed write from poisoning the pool. A write that failed for lack of room (a full disk) or an I/O error marks
 //! the store unwritable until a write succeeds again, so `/readyz` answers 503 while
 //! the database cannot write; a connection released while still inside a
 //! transaction (a COMMIT that failed, a ROLLBACK that could not run) is closed

@@ -168,11 +168,10 @@ mod tests {
         let (execution, steps) = (started.execution.clone(), started.steps.clone());
         let now = Utc::now();
         let paused = lifecycle::pause(&execution, &steps, None, "t", now).unwrap();
-        let (_, steps) = testing::after(&execution, &steps, paused.clone());
+        let (_, steps) = testing::after(&execution, &steps, paused);
         assert!(
             steps.iter().all(|s| s.schedule.ready_at.is_none()),
             "{steps:?}"
         );
-        assert!(jobs(&paused).is_empty());
     }
 }
