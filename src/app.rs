@@ -141,6 +141,10 @@ async fn open(
         aging: scheduler_config.priority_aging,
     };
     let service = Service::new(store.clone(), own.clone(), events, policy);
+    store.reload_limits().await.map_err(|e| anyhow::anyhow!(e.message()))?;
+    if let Some(path) = &scheduler_config.limits_file {
+        seed_limits(&service, path).await?;
+    }
     let scheduler = Scheduler::open(
         own,
         service.clone(),
@@ -150,6 +154,28 @@ async fn open(
     )
     .await?;
     Ok((store, service, scheduler))
+}
+
+/// The limits file: `[[limit]]` tables, each a `setLimit` input.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsFile {
+    #[serde(default)]
+    limit: Vec<crate::domain::limits::LimitInput>,
+}
+
+/// Sets the limits of the file at `path`; a file that does not parse, or a bad
+/// limit, stops the start with what is wrong.
+async fn seed_limits(service: &Service, path: &std::path::Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the limits file {}", path.display()))?;
+    let file: LimitsFile = toml::from_str(&text)
+        .with_context(|| format!("the limits file {} does not parse", path.display()))?;
+    let count = file.limit.len();
+    (service.seed_limits(file.limit).await)
+        .map_err(|e| anyhow::anyhow!("the limits file {}: {}", path.display(), e.message()))?;
+    tracing::info!(count, file = %path.display(), "limits set from the limits file");
+    Ok(())
 }
 
 /// Every `interval`, deletes log lines older than `retention`.

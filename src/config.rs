@@ -249,6 +249,10 @@ pub struct SchedulerConfig {
     /// the step (`RESULT_TOO_LARGE`).
     #[arg(long, env = "EXECHUB_HTTP_STEP_MAX_RESPONSE_BYTES", default_value_t = 1024 * 1024)]
     pub http_step_max_response_bytes: usize,
+    /// A TOML file of flow-control limits (`[[limit]]` tables of `key`, `concurrency`,
+    /// `rate`, `burst`) set at start, as `setLimit` sets them.
+    #[arg(long = "limits", env = "EXECHUB_LIMITS")]
+    pub limits_file: Option<std::path::PathBuf>,
 }
 
 impl Default for SchedulerConfig {
@@ -267,6 +271,7 @@ impl Default for SchedulerConfig {
             worker_name: "exechub".into(),
             allow_private_destinations: false,
             http_step_max_response_bytes: 1024 * 1024,
+            limits_file: None,
         }
     }
 }

@@ -11,6 +11,7 @@ mod m0004_analyst_indexes;
 mod m0005_daily_stats_index;
 mod m0006_webhook_outbox;
 mod m0007_write_probe;
+mod m0008_flow_control;
 
 /// A plain (or unique) index named after its table and columns.
 pub(crate) fn index<T: Iden + Copy + 'static, C: Iden + Copy + 'static>(
@@ -51,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_daily_stats_index::Migration),
             Box::new(m0006_webhook_outbox::Migration),
             Box::new(m0007_write_probe::Migration),
+            Box::new(m0008_flow_control::Migration),
         ]
     }
 }

@@ -57,6 +57,10 @@ pub enum Permission {
     Report,
     /// Read credentials stored for an execution (its webhooks' header values).
     ReadSecrets,
+    /// Read the limits and what their keys hold, across tenants.
+    ReadLimits,
+    /// Set and remove limits.
+    ManageLimits,
 }
 
 /// Which executions a principal may see, for use in SQL.
@@ -118,7 +122,9 @@ impl Principal {
     pub fn require(&self, permission: Permission) -> AppResult<()> {
         let allowed = match self.role {
             Role::Admin => true,
-            Role::Operator => permission != Permission::ReadSecrets,
+            Role::Operator => {
+                !matches!(permission, Permission::ReadSecrets | Permission::ManageLimits)
+            }
             Role::Agent => matches!(permission, Permission::Read | Permission::Report),
             Role::Viewer => permission == Permission::Read,
         };
@@ -134,6 +140,8 @@ impl Principal {
                     Permission::Manage => "change an execution's lifecycle",
                     Permission::Report => "report on steps",
                     Permission::ReadSecrets => "read stored credentials",
+                    Permission::ReadLimits => "read limits",
+                    Permission::ManageLimits => "set limits",
                 }
             )))
         }

@@ -3,6 +3,7 @@
 //! the next gapless sequence. Rules build a `Change` without I/O; `store` saves it in
 //! one transaction, under the lock it read the execution with.
 
+use super::limits::KeyEffects;
 use super::records::*;
 use super::status::ExecutionStatus;
 use super::values::{EventType, LogLevel};
@@ -23,6 +24,8 @@ pub struct Change {
     pub is_new: bool,
     /// With `is_new`: the client's idempotency key, unique per tenant.
     pub idempotency_key: Option<String>,
+    /// What the change does to the limited keys (`domain::limits::account`).
+    pub limits: KeyEffects,
 }
 
 impl Change {
@@ -41,6 +44,7 @@ impl Change {
             now,
             is_new: false,
             idempotency_key: None,
+            limits: KeyEffects::default(),
         }
     }
 
@@ -54,6 +58,7 @@ impl Change {
         self.events.extend(later.events);
         self.webhooks_added.extend(later.webhooks_added);
         self.webhooks_removed.extend(later.webhooks_removed);
+        self.limits.absorb(later.limits);
         self.now = later.now;
     }
 

@@ -56,6 +56,8 @@ pub struct StepInput {
     pub input: Option<Json<Value>>,
     pub timeout_ms: Option<i32>,
     pub metadata: Option<Json<Value>>,
+    /// A key this step counts against for flow control, e.g. `openai`.
+    pub concurrency_key: Option<String>,
 }
 
 #[derive(InputObject, Clone, Debug)]
@@ -142,6 +144,8 @@ pub struct CreateExecutionInput {
     pub environment: Option<String>,
     pub version: Option<String>,
     pub metadata: Option<Json<Value>>,
+    /// A key every step of this execution counts against for flow control.
+    pub concurrency_key: Option<String>,
     #[graphql(default_with = "Some(false)")]
     pub auto_start: Option<bool>,
 }

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod failure;
 pub mod filter;
 pub mod inputs;
+pub mod limits;
 pub mod lifecycle;
 pub mod metrics;
 pub mod paging;

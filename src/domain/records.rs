@@ -36,6 +36,8 @@ pub struct Execution {
     pub environment: Option<String>,
     pub version: Option<String>,
     pub metadata: Option<Value>,
+    /// A key every step of the execution counts against (`domain::limits`).
+    pub concurrency_key: Option<String>,
     /// Sequence of the newest event; the next event gets `last_sequence + 1`.
     pub last_sequence: i64,
     pub paused_at: Option<Timestamp>,
@@ -77,6 +79,8 @@ pub struct Step {
     /// Fencing token: bumped every time the step is (re)started.
     pub attempt: i32,
     pub metadata: Option<Json<Value>>,
+    /// A key the step counts against besides its execution's (`domain::limits`).
+    pub concurrency_key: Option<String>,
     pub schedule: StepSchedule,
 }
 
@@ -90,6 +94,14 @@ pub struct StepSchedule {
     pub lease_expires_at: Option<Timestamp>,
     /// The worker running the attempt, or the nonce of an external claim.
     pub lease_owner: Option<String>,
+    /// The limited keys whose slots the running attempt holds (`domain::limits`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub holds: Vec<String>,
+    /// What a handed-out step waits on before it may start: `concurrency <key>` or
+    /// `rate <key>`.
+    pub waiting_on: Option<String>,
+    /// For a rate: the start reserved for the step.
+    pub waiting_until: Option<Timestamp>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

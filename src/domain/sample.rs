@@ -120,6 +120,7 @@ fn create_input(rng: &mut impl Rng, index: usize) -> CreateExecutionInput {
             input: None,
             timeout_ms: None,
             metadata: None,
+            concurrency_key: None,
         })
         .collect();
     let tags: Vec<String> = TAGS
@@ -157,6 +158,7 @@ fn create_input(rng: &mut impl Rng, index: usize) -> CreateExecutionInput {
         .map(String::from),
         version: Some(format!("1.{}", rng.random_range(0..4))),
         metadata: None,
+        concurrency_key: None,
         auto_start: Some(false),
     }
 }

@@ -3,6 +3,7 @@
 //! the rule's change.
 
 use super::change::Change;
+use super::limits::{self, Usage};
 use super::progress;
 use super::records::{Execution, Step, Webhook};
 use super::schedule;
@@ -13,6 +14,9 @@ pub struct Snapshot {
     pub steps: Vec<Step>,
     /// Read only for the commands that ask for them; empty otherwise.
     pub webhooks: Vec<Webhook>,
+    /// The limits in force and what the keys of these steps hold, as the rules
+    /// before in the same transaction left them; idle when no limit is set.
+    pub usage: Usage,
 }
 
 impl Snapshot {
@@ -21,16 +25,19 @@ impl Snapshot {
     pub fn advance(&mut self, change: &Change) {
         self.execution = change.execution.clone();
         progress::merge_into(&mut self.steps, &change.steps);
+        self.usage.advance(&change.limits);
     }
 
     /// `rule`'s change on this snapshot, settled: the steps it made ready are
-    /// handed out in the same change (`schedule::settle`).
+    /// handed out in the same change (`schedule::settle`), and the slots of steps
+    /// that stopped running are given back (`limits::account`).
     pub fn settle<F>(&self, rule: F) -> AppResult<Change>
     where
         F: FnOnce(&Snapshot) -> AppResult<Change>,
     {
         let mut change = rule(self)?;
         schedule::settle(&mut change, &self.execution, &self.steps);
+        limits::account(&mut change, &self.steps);
         Ok(change)
     }
 }

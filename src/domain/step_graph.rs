@@ -112,6 +112,10 @@ impl StepGraph {
                 retries: 0,
                 attempt: 0,
                 metadata: validate::opt_json(&format!("{field}.metadata"), input.metadata)?,
+                concurrency_key: validate::opt_short(
+                    &format!("{field}.concurrencyKey"),
+                    input.concurrency_key,
+                )?,
                 schedule: Default::default(),
             });
         }
@@ -197,6 +201,7 @@ mod tests {
             input: None,
             timeout_ms: None,
             metadata: None,
+            concurrency_key: None,
         }
     }
 

@@ -122,6 +122,7 @@ pub fn start_step(
                 retries: 0,
                 attempt: 0,
                 metadata: None,
+                concurrency_key: None,
                 schedule: Default::default(),
             }
         }

@@ -9,7 +9,7 @@ use super::change::Change;
 use super::inputs::CreateExecutionInput;
 use super::records::{Execution, Step, Timestamp};
 use super::step_graph::StepKinds;
-use super::{lifecycle, progress, schedule};
+use super::{limits, lifecycle, progress, schedule};
 
 /// `value` as the API would parse it into `T`.
 pub fn input<T: InputType>(value: Value) -> T {
@@ -35,6 +35,7 @@ pub fn created(create: Value, kinds: &[&str], now: Timestamp) -> Change {
 /// The execution and steps after `change`, settled as the service settles every change.
 pub fn after(execution: &Execution, steps: &[Step], mut change: Change) -> (Execution, Vec<Step>) {
     schedule::settle(&mut change, execution, steps);
+    limits::account(&mut change, steps);
     let steps = progress::merged(steps, &change.steps);
     (change.execution, steps.into_iter().cloned().collect())
 }

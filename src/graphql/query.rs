@@ -16,6 +16,7 @@ use crate::domain::filter::{ExecutionFilter, ExecutionOrder, ExecutionSortField,
 use crate::domain::paging::PageRequest;
 use crate::domain::query::Filter;
 use crate::domain::records::Execution;
+use crate::service::LimitView;
 
 #[derive(Default)]
 pub struct QueryRoot;
@@ -31,6 +32,13 @@ fn default_order() -> Vec<ExecutionOrder> {
 impl QueryRoot {
     async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
         Ok(self.execution(ctx, id).await?.map(Node::Execution))
+    }
+
+    /// Every flow-control limit, with what each of its keys holds now (admins, and
+    /// operators of no tenant).
+    async fn limits(&self, ctx: &Context<'_>) -> Result<Vec<LimitView>> {
+        let by = super::context::authenticated(ctx).gql()?;
+        super::context::service(ctx).limits(&by).await.gql()
     }
 
     /// The caller, as its token says.

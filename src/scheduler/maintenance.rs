@@ -53,6 +53,10 @@ impl Maintenance {
                     if let Err(error) = self.reap().await {
                         tracing::warn!(?error, "reaping leases and timeouts failed");
                     }
+                    let aging = config.priority_aging;
+                    if let Err(error) = super::waiting::sweep(&self.store, &self.queue, aging).await {
+                        tracing::warn!(?error, "waking steps that wait on limits failed");
+                    }
                 }
                 _ = reconcile.tick() => {
                     if let Err(error) = self.reconcile().await {

@@ -15,6 +15,7 @@ mod maintenance;
 pub mod queue;
 mod running;
 mod step_reads;
+mod waiting;
 mod webhooks;
 mod worker;
 
@@ -162,6 +163,9 @@ impl Scheduler {
             .into_iter()
             .map(|job| (job, Duration::ZERO));
         let mut jobs: Vec<(Job, Duration)> = steps.chain(deliveries).collect();
+        if !change.limits.is_empty() {
+            jobs.extend(self.follow_waits(change));
+        }
         let retry_scheduled = change
             .events
             .iter()

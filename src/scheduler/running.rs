@@ -37,9 +37,12 @@ impl Scheduler {
         (contained && waiting).then_some(step)
     }
 
-    /// Whether this process runs the step's kind with a contained handler.
+    /// Whether this process runs the step's kind with a contained handler, and may
+    /// begin it before its start commits: not while limits are in force, since a
+    /// start they do not admit leaves the step waiting.
     pub(super) fn is_contained(&self, step: &Step) -> bool {
         (self.0.handlers.get(&step.handler.kind)).is_some_and(|handler| handler.is_contained())
+            && self.0.store.limits().is_empty()
     }
 
     /// Records the attempt as running here, interrupted by `interrupt` when a change

@@ -22,6 +22,7 @@ use crate::domain::failure;
 use crate::domain::records::{Step, Timestamp};
 use crate::domain::schedule::{self, Fence, SCHEDULER, StepJob};
 use crate::domain::snapshot::Snapshot;
+use crate::domain::status::StepStatus;
 use crate::error::{AppError, AppResult};
 
 /// A step attempt this process runs: started (or starting) for it, and tracked.
@@ -103,6 +104,7 @@ impl Scheduler {
             schedule::begin(
                 &s.execution,
                 &s.steps,
+                &s.usage,
                 &step_id,
                 attempt,
                 &owner,
@@ -131,7 +133,9 @@ impl Scheduler {
             .as_scheduler("beginStep", &job.execution_id, begin)
             .await
         {
-            Ok(change) => change.steps.into_iter().find(|s| s.id == job.step_id)?,
+            // A step its keys do not admit yet waits, and is not run here.
+            Ok(change) => (change.steps.into_iter())
+                .find(|s| s.id == job.step_id && s.status == StepStatus::Running)?,
             Err(error) => {
                 tracing::debug!(?job, ?error, "stale job dropped");
                 return None;
@@ -310,6 +314,7 @@ impl Scheduler {
                             &mut change,
                             &s.execution,
                             &s.steps,
+                            &s.usage,
                             runs_here,
                             &owner,
                             scheduler.lease_until(decided),

@@ -17,12 +17,14 @@
 mod claims;
 mod group_commit;
 mod lifecycle;
+mod limits;
 mod steps;
 
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 pub use claims::Claim;
+pub use limits::{KeyView, LimitView};
 
 use crate::auth::{Permission, Principal};
 use crate::clock;

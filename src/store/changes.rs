@@ -12,6 +12,7 @@ use super::writes::{audit_row, save_all, write_audit};
 use crate::auth::Principal;
 use crate::domain::change::Change;
 use crate::domain::records::Execution;
+use super::limits::read_usage;
 use crate::domain::snapshot::Snapshot;
 use crate::error::{AppError, AppResult};
 
@@ -32,11 +33,11 @@ impl Store {
     {
         let applied = async {
             let (_turn, txn) = self.begin_write().await?;
-            let snapshot = lock_snapshots(&txn, principal, &[execution_id], with_webhooks)
-                .await?
-                .into_values()
-                .next()
+            let snapshots = lock_snapshots(&txn, principal, &[execution_id], with_webhooks).await?;
+            let usage = read_usage(&txn, self.limits(), &snapshots).await?;
+            let mut snapshot = (snapshots.into_values().next())
                 .ok_or_else(|| AppError::no_execution(execution_id))?;
+            snapshot.usage = usage;
             let change = rule(&snapshot)?;
             save_all(&txn, &[(&snapshot.execution, &change)]).await?;
             write_audit(&txn, vec![audit_row(principal, action, &change)]).await?;

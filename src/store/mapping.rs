@@ -62,6 +62,7 @@ pub fn execution_from_row(row: execution::Model) -> AppResult<Execution> {
         environment: row.environment,
         version: row.version,
         metadata: row.metadata,
+        concurrency_key: row.concurrency_key,
         last_sequence: row.last_sequence,
         paused_at: row.paused_at.map(from_ms),
         paused_ms: row.paused_ms,
@@ -107,6 +108,7 @@ pub fn execution_to_row(e: &Execution) -> execution::ActiveModel {
         environment: Set(e.environment.clone()),
         version: Set(e.version.clone()),
         metadata: Set(e.metadata.clone()),
+        concurrency_key: Set(e.concurrency_key.clone()),
         last_sequence: Set(e.last_sequence),
         paused_at: Set(e.paused_at.map(to_ms)),
         paused_ms: Set(e.paused_ms),
@@ -150,8 +152,12 @@ pub fn step_from_row(row: step::Model) -> AppResult<Step> {
             ready_at: row.ready_at.map(from_ms),
             lease_expires_at: row.lease_expires_at.map(from_ms),
             lease_owner: row.lease_owner,
+            holds: opt_from_json(row.holds)?.unwrap_or_default(),
+            waiting_on: row.waiting_on,
+            waiting_until: row.waiting_until.map(from_ms),
         },
         metadata: json_field(row.metadata),
+        concurrency_key: row.concurrency_key,
     })
 }
 
@@ -179,6 +185,10 @@ pub fn step_to_row(execution_id: &str, s: &Step) -> step::ActiveModel {
         lease_expires_at: Set(s.schedule.lease_expires_at.map(to_ms)),
         lease_owner: Set(s.schedule.lease_owner.clone()),
         metadata: Set(json_col(&s.metadata)),
+        concurrency_key: Set(s.concurrency_key.clone()),
+        holds: Set((!s.schedule.holds.is_empty()).then(|| to_json(&s.schedule.holds))),
+        waiting_on: Set(s.schedule.waiting_on.clone()),
+        waiting_until: Set(s.schedule.waiting_until.map(to_ms)),
     }
 }
 

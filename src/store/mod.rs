@@ -14,6 +14,7 @@ pub mod feed;
 pub mod filters;
 pub mod first_rows;
 pub mod health;
+mod limits;
 mod import;
 pub mod mapping;
 pub mod reads;
@@ -54,6 +55,8 @@ pub struct Store {
     writing: Option<Turns>,
     /// Whether the database takes writes (`/readyz`), shared by every pool.
     health: health::WriteHealth,
+    /// The limits in force, shared by every pool.
+    limits: limits::LimitBook,
 }
 
 impl Store {
@@ -69,6 +72,7 @@ impl Store {
             writer,
             writing: sqlite.then(Turns::default),
             health: health::WriteHealth::default(),
+            limits: limits::LimitBook::default(),
         })
     }
 
@@ -85,6 +89,7 @@ impl Store {
             writer: pool,
             writing: self.writing.clone(),
             health: self.health.clone(),
+            limits: self.limits.clone(),
         })
     }
 

@@ -84,8 +84,8 @@ impl Store {
             .await?)
     }
 
-    /// Built-in steps handed out before `cutoff` that no worker has started: the
-    /// queue may have lost their jobs.
+    /// Built-in steps handed out before `cutoff` that no worker has started and that
+    /// wait on no limit: the queue may have lost their jobs.
     pub async fn unstarted_jobs(&self, cutoff: Timestamp, limit: u64) -> AppResult<Vec<StepJob>> {
         let rows: Vec<(String, String, i32, i64)> = step::Entity::find()
             .select_only()
@@ -97,6 +97,8 @@ impl Store {
             ])
             .filter(step::Column::Status.eq(StepStatus::Pending.as_str()))
             .filter(step::Column::HandlerKind.ne(EXTERNAL))
+            // A step waiting on a limit is queued when its turn comes (`waiting`).
+            .filter(step::Column::WaitingOn.is_null())
             .filter(step::Column::ReadyAt.lte(to_ms(cutoff)))
             .filter(step::Column::ExecutionId.in_subquery(runnable_executions()))
             .order_by_asc(step::Column::ReadyAt)
@@ -121,7 +123,7 @@ impl Store {
             .collect())
     }
 
-    async fn executions_by_id(&self, ids: Vec<String>) -> AppResult<HashMap<String, Execution>> {
+    pub(super) async fn executions_by_id(&self, ids: Vec<String>) -> AppResult<HashMap<String, Execution>> {
         execution::Entity::find()
             .filter(execution::Column::Id.is_in(ids))
             .all(&self.db)

@@ -14,10 +14,12 @@ use sea_orm::DatabaseTransaction;
 
 use super::Store;
 use super::entities::audit;
+use super::limits::read_usage;
 use super::snapshots::lock_snapshots;
 use super::writes::{actions_audit_row, save_all, write_audit};
 use crate::auth::Principal;
 use crate::domain::change::{Change, audit_runs, coalesce_progress};
+use crate::domain::limits::Usage;
 use crate::domain::records::Execution;
 use crate::domain::snapshot::Snapshot;
 use crate::error::{AppError, AppResult};
@@ -70,8 +72,14 @@ impl Store {
             Err(error) => return everyone.iter().map(|_| Err(error.clone())).collect(),
         };
         let ids: Vec<&str> = by_execution.keys().map(String::as_str).collect();
-        let planned = match lock_snapshots(&txn, &Principal::scheduler(), &ids, false).await {
-            Ok(mut snapshots) => plan(&mut snapshots, by_execution, &mut results),
+        let locked = match lock_snapshots(&txn, &Principal::scheduler(), &ids, false).await {
+            Ok(snapshots) => read_usage(&txn, self.limits(), &snapshots)
+                .await
+                .map(|usage| (snapshots, usage)),
+            Err(error) => Err(error),
+        };
+        let planned = match locked {
+            Ok((mut snapshots, usage)) => plan(&mut snapshots, usage, by_execution, &mut results),
             Err(error) => {
                 let error = self.recorded::<()>(Err(error)).unwrap_err();
                 return everyone.iter().map(|_| Err(error.clone())).collect();
@@ -128,6 +136,7 @@ impl Store {
 /// error in `results`.
 fn plan(
     snapshots: &mut BTreeMap<String, Snapshot>,
+    mut usage: Usage,
     by_execution: BTreeMap<String, Vec<(usize, BatchedRule)>>,
     results: &mut [Option<AppResult<Change>>],
 ) -> Vec<Planned> {
@@ -140,7 +149,10 @@ fn plan(
             continue;
         };
         let before = snapshot.execution.clone();
+        // What the keys hold passes from one execution's rules to the next.
+        snapshot.usage = std::mem::take(&mut usage);
         let applied = run_rules(snapshot, rules, results);
+        usage = std::mem::take(&mut snapshot.usage);
         let audits = audit_rows(&applied);
         let changes = applied.iter().map(|a| a.change.clone());
         if let Some(merged) = changes.reduce(|mut merged, later| {

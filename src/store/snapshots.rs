@@ -54,6 +54,7 @@ pub(super) async fn lock_snapshots(
             execution,
             steps: Vec::new(),
             webhooks: Vec::new(),
+            usage: Default::default(),
         };
         snapshots.insert(snapshot.execution.id.clone(), snapshot);
     }

@@ -52,6 +52,7 @@ pub fn create(
         environment: validate::opt_short("input.environment", input.environment)?,
         version: validate::opt_short("input.version", input.version)?,
         metadata: validate::opt_json("input.metadata", input.metadata)?.map(|j| j.0),
+        concurrency_key: validate::opt_short("input.concurrencyKey", input.concurrency_key)?,
         last_sequence: 0,
         paused_at: None,
         paused_ms: 0,

@@ -15,14 +15,18 @@ use crate::domain::status::{ExecutionStatus, StepStatus};
 use crate::domain::step_graph::unfinished_dependencies;
 use crate::domain::steps::{begin_attempt, complete_step};
 use crate::domain::values::{EventType, ExecutionError, ExecutionResult};
-use crate::error::AppResult;
+use crate::domain::limits::{Admission, Usage};
+use crate::error::{AppError, AppResult};
 
-/// Starts the step a job names, for `owner` holding a lease until `lease_until`.
-/// Refused (`CONFLICT`) when the job is stale: the execution is not runnable, or the
-/// step already started, moved on or is not ready.
+/// Starts the step a job names, for `owner` holding a lease until `lease_until`,
+/// when its keys admit it (`usage`); otherwise the change leaves the step waiting,
+/// saying on what. Refused (`CONFLICT`) when the job is stale: the execution is not
+/// runnable, or the step already started, moved on or is not ready.
+#[allow(clippy::too_many_arguments)]
 pub fn begin(
     execution: &Execution,
     steps: &[Step],
+    usage: &Usage,
     step_id: &str,
     attempt: i32,
     owner: &str,
@@ -31,8 +35,30 @@ pub fn begin(
 ) -> AppResult<Change> {
     let step = startable(execution, steps, step_id, attempt)?;
     let mut change = Change::new(execution, SCHEDULER, now);
-    start(&mut change, step, owner, lease_until);
+    if let Err(waiting) = start(&mut change, step, usage, owner, lease_until) {
+        wait(&mut change, step, waiting);
+    }
     Ok(change)
+}
+
+/// Why a step may not start yet: what it waits on (`limits::waiting_label`), until
+/// when for a rate, and the start the wait reserved.
+pub struct Waiting {
+    on: String,
+    until: Option<Timestamp>,
+    tats: Vec<(String, Timestamp)>,
+}
+
+/// Leaves `step` waiting within `change`: a rate's wait is due at its reserved start.
+fn wait(change: &mut Change, step: &Step, waiting: Waiting) {
+    let mut step = step.clone();
+    step.schedule.waiting_on = Some(waiting.on);
+    step.schedule.waiting_until = waiting.until;
+    if let Some(until) = waiting.until {
+        change.limits.due.push((step.id.clone(), until));
+    }
+    change.limits.tats.extend(waiting.tats);
+    change.put_step(step);
 }
 
 /// The step, when attempt `attempt` of it may start now.
@@ -55,31 +81,50 @@ fn startable<'a>(
 }
 
 /// Starts the ready `step` within `change`, for `owner` holding a lease until
-/// `lease_until` (a start moves no progress).
-fn start(change: &mut Change, step: &Step, owner: &str, lease_until: Timestamp) -> Step {
+/// `lease_until` (a start moves no progress), holding a slot of each of its keys
+/// with a concurrency limit; `Waiting` when its keys do not admit it now.
+fn start(
+    change: &mut Change,
+    step: &Step,
+    usage: &Usage,
+    owner: &str,
+    lease_until: Timestamp,
+) -> Result<Step, Waiting> {
+    let holds = match usage.admit(&change.execution, step, change.now) {
+        Admission::Start { holds, tats } => {
+            change.limits.tats.extend(tats);
+            holds
+        }
+        Admission::Wait { on, until, tats } => return Err(Waiting { on, until, tats }),
+    };
     if change.execution.status == ExecutionStatus::Starting {
         enter_running(change);
     }
     let mut step = as_begun(step, change.now);
     step.schedule.lease_expires_at = Some(lease_until);
     step.schedule.lease_owner = Some(owner.to_owned());
+    step.schedule.holds = holds;
+    step.schedule.waiting_on = None;
+    step.schedule.waiting_until = None;
     change.put_step(step.clone());
     let payload = EventPayload {
         step: Some(step.clone()),
         ..Default::default()
     };
     change.emit(EventType::StepStarted, payload, None);
-    step
+    Ok(step)
 }
 
 /// A worker that finished a step goes on with one that its completion (`change`,
 /// computed from `before` and `before_steps`) hands out, if `runs_here`: the step
 /// starts within the same change, for `owner`, and skips the queue. Returns the
-/// step as started; with none, `change` is left as the scheduler would settle it.
+/// step as started; with none (or when its keys do not admit it now, `usage`),
+/// `change` is left as the scheduler would settle it.
 pub fn continue_with(
     change: &mut Change,
     before: &Execution,
     before_steps: &[Step],
+    usage: &Usage,
     runs_here: impl Fn(&Step) -> bool,
     owner: &str,
     lease_until: Timestamp,
@@ -90,7 +135,7 @@ pub fn continue_with(
         .iter()
         .find(|s| hands_out(change, s) && runs_here(s))?
         .clone();
-    Some(start(change, &next, owner, lease_until))
+    start(change, &next, usage, owner, lease_until).ok()
 }
 
 /// The waiting step as `begin` starts it (running, its next attempt): what a
@@ -189,9 +234,11 @@ pub fn system_error(message: &str) -> ExecutionError {
 
 /// Lends a handed-out pending step to the external claimer `owner` (the claim's nonce)
 /// until `lease_until`; its events name `claimer`, who claimed it.
+#[allow(clippy::too_many_arguments)]
 pub fn claim(
     execution: &Execution,
     steps: &[Step],
+    usage: &Usage,
     step_id: &str,
     owner: &str,
     lease_until: Timestamp,
@@ -205,7 +252,8 @@ pub fn claim(
     let step =
         startable(execution, steps, step_id, step.attempt).map_err(|_| stale("the offer"))?;
     let mut change = Change::new(execution, claimer, now);
-    start(&mut change, step, owner, lease_until);
+    start(&mut change, step, usage, owner, lease_until)
+        .map_err(|waiting| AppError::Conflict(format!("the step waits on {}", waiting.on)))?;
     Ok(change)
 }
 
@@ -238,6 +286,7 @@ mod tests {
         let began = begin(
             &execution,
             &steps,
+            &Usage::default(),
             "a",
             steps[0].attempt,
             WORKER,
@@ -264,7 +313,7 @@ mod tests {
         let lease = change.now + TimeDelta::seconds(30);
         let runs_here = |s: &Step| s.handler.kind == "echo";
         let started =
-            continue_with(&mut change, &execution, &steps, runs_here, WORKER, lease).unwrap();
+            continue_with(&mut change, &execution, &steps, &Usage::default(), runs_here, WORKER, lease).unwrap();
         assert_eq!(started.id, "b");
         assert_eq!(started.schedule.ready_at, Some(change.now));
         let (_, now_steps) = after(&execution, &steps, change.clone());
@@ -287,7 +336,7 @@ mod tests {
         let (execution, steps) = a_running();
         let mut change = completion_of_a(&execution, &steps);
         let lease = change.now + TimeDelta::seconds(30);
-        let started = continue_with(&mut change, &execution, &steps, |_| false, WORKER, lease);
+        let started = continue_with(&mut change, &execution, &steps, &Usage::default(), |_| false, WORKER, lease);
         assert!(started.is_none());
         let queued: Vec<_> = jobs(&change).into_iter().map(|j| j.step_id).collect();
         assert_eq!(queued, ["b", "c"]);

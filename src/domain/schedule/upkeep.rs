@@ -92,6 +92,7 @@ mod tests {
         let claimed = claim(
             &execution,
             &steps,
+            &Default::default(),
             "x",
             "nonce",
             t0 + ms(10_000),

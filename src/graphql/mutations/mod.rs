@@ -4,6 +4,7 @@
 //! publishes) and maps the answer.
 
 mod claims;
+mod flow_control;
 mod lifecycle;
 mod reports;
 mod steps;
@@ -17,4 +18,5 @@ pub struct MutationRoot(
     steps::StepMutations,
     reports::ReportMutations,
     claims::ClaimMutations,
+    flow_control::FlowControlMutations,
 );

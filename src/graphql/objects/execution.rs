@@ -67,6 +67,15 @@ impl Execution {
     async fn steps(&self, ctx: &Context<'_>) -> Result<Vec<Step>> {
         load(ctx, StepsOf(self.id.clone())).await
     }
+    /// The key every step of this execution counts against (flow control).
+    async fn concurrency_key(&self) -> Option<&str> {
+        self.concurrency_key.as_deref()
+    }
+    /// What the first of its steps that waits on a limit waits on (`ExecutionStep.waitingOn`).
+    async fn waiting_on(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        let steps = load(ctx, StepsOf(self.id.clone())).await?;
+        Ok(steps.into_iter().find_map(|s| s.schedule.waiting_on))
+    }
     async fn step(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Step>> {
         let steps = load(ctx, StepsOf(self.id.clone())).await?;
         Ok(steps.into_iter().find(|s| s.id == id.0))

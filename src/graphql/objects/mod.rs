@@ -3,6 +3,7 @@
 
 pub mod connection;
 pub mod execution;
+pub mod flow_control;
 pub mod records;
 
 use async_graphql::{ID, Interface};

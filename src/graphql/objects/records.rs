@@ -58,6 +58,19 @@ impl Step {
     async fn timeout_ms(&self) -> Option<i64> {
         self.timeout_ms
     }
+    /// The key this step counts against besides its execution's (flow control).
+    async fn concurrency_key(&self) -> Option<&str> {
+        self.concurrency_key.as_deref()
+    }
+    /// What the handed-out step waits on before it may start: `concurrency <key>`
+    /// (a free slot of the key) or `rate <key>` (its turn at the key's rate).
+    async fn waiting_on(&self) -> Option<&str> {
+        self.schedule.waiting_on.as_deref()
+    }
+    /// For a wait on a rate: when the step's reserved start is.
+    async fn waiting_until(&self) -> Option<Timestamp> {
+        self.schedule.waiting_until
+    }
     async fn retries(&self) -> i32 {
         self.retries
     }

@@ -57,6 +57,7 @@ pub struct Model {
     pub webhook_events: Option<Json>,
     pub created_at: i64,
     pub updated_at: i64,
+    pub concurrency_key: Option<String>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

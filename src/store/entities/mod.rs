@@ -6,6 +6,8 @@ pub mod event;
 pub mod execution;
 pub mod execution_tag;
 pub mod idempotency_key;
+pub mod limit;
+pub mod limit_usage;
 pub mod log;
 pub mod step;
 pub mod webhook;

@@ -37,6 +37,11 @@ pub struct Model {
     pub lease_owner: Option<String>,
     #[sea_orm(column_type = "JsonBinary", nullable)]
     pub metadata: Option<Json>,
+    pub concurrency_key: Option<String>,
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub holds: Option<Json>,
+    pub waiting_on: Option<String>,
+    pub waiting_until: Option<i64>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,210 @@
+//! Whether a step may start now: every key it counts against that has a concurrency
+//! limit must have a free slot (and no step waiting for one before it), and every key
+//! with a rate must have a start left. A step that may not start waits, naming what
+//! it waits on: for a slot, until a step of that key stops running (or the
+//! maintenance sweep finds one free); for a rate, until the instant reserved for it,
+//! so that waiting steps start one interval apart instead of all at once.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::{Limit, keys_of, limit_for};
+use crate::domain::records::{Execution, Step, Timestamp};
+
+/// What one key holds now, as read under lock and as the changes before in the same
+/// transaction left it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct KeyUsage {
+    /// Steps running that hold a slot of the key.
+    pub running: i64,
+    /// Steps waiting for a slot of the key.
+    pub waiting: i64,
+    /// The rate's theoretical arrival time of the next start (`rate`).
+    pub tat: Option<Timestamp>,
+}
+
+/// The limits in force and what their keys hold: what a start is admitted against.
+#[derive(Clone, Debug, Default)]
+pub struct Usage {
+    pub limits: Arc<Vec<Limit>>,
+    pub keys: BTreeMap<String, KeyUsage>,
+}
+
+/// What a change does to the keys: how it moves each key's counts (slots held: +1
+/// a start, −1 a step that stopped running; steps waiting for a slot), the rates'
+/// new arrival times, and the steps that wait for a reserved start (step id, when).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct KeyEffects {
+    pub running: BTreeMap<String, i64>,
+    pub waiting: BTreeMap<String, i64>,
+    pub tats: Vec<(String, Timestamp)>,
+    pub due: Vec<(String, Timestamp)>,
+}
+
+impl KeyEffects {
+    /// Folds in the effects of a later change of the same transaction.
+    pub fn absorb(&mut self, later: KeyEffects) {
+        for (key, delta) in later.running {
+            *self.running.entry(key).or_default() += delta;
+        }
+        for (key, delta) in later.waiting {
+            *self.waiting.entry(key).or_default() += delta;
+        }
+        self.tats.extend(later.tats);
+        self.due.extend(later.due);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.running.values().all(|d| *d == 0)
+            && self.waiting.values().all(|d| *d == 0)
+            && self.tats.is_empty()
+            && self.due.is_empty()
+    }
+
+    /// The keys that gave back slots, with how many: where waiting steps may start.
+    pub fn freed(&self) -> impl Iterator<Item = (&String, i64)> {
+        (self.running.iter())
+            .filter(|(_, delta)| **delta < 0)
+            .map(|(key, delta)| (key, -delta))
+    }
+
+    /// Counts the difference between a step as it was and as a change leaves it.
+    pub fn count_step(&mut self, before: Option<&Step>, after: &Step) {
+        let held = |s: Option<&Step>| s.map(|s| s.schedule.holds.clone()).unwrap_or_default();
+        for key in held(before) {
+            *self.running.entry(key).or_default() -= 1;
+        }
+        for key in held(Some(after)) {
+            *self.running.entry(key).or_default() += 1;
+        }
+        let waiting = |s: Option<&Step>| {
+            s.and_then(|s| s.schedule.waiting_on.as_deref())
+                .and_then(slot_key)
+                .map(str::to_owned)
+        };
+        if let Some(key) = waiting(before) {
+            *self.waiting.entry(key).or_default() -= 1;
+        }
+        if let Some(key) = waiting(Some(after)) {
+            *self.waiting.entry(key).or_default() += 1;
+        }
+    }
+}
+
+/// The outcome of asking to start a step.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Admission {
+    /// Start, holding a slot of each of `holds`.
+    Start {
+        holds: Vec<String>,
+        tats: Vec<(String, Timestamp)>,
+    },
+    /// Wait on `on` (`concurrency <key>` or `rate <key>`), for a rate until `until`.
+    Wait {
+        on: String,
+        until: Option<Timestamp>,
+        tats: Vec<(String, Timestamp)>,
+    },
+}
+
+/// What a step waits on, as `waitingOn` shows it.
+pub fn waiting_label(kind: &str, key: &str) -> String {
+    format!("{kind} {key}")
+}
+
+/// The key a wait label names, when it is a wait for a slot.
+pub fn slot_key(label: &str) -> Option<&str> {
+    label.strip_prefix("concurrency ")
+}
+
+/// The key a wait label names, when it is a wait for a rate.
+pub fn rate_key(label: &str) -> Option<&str> {
+    label.strip_prefix("rate ")
+}
+
+impl Usage {
+    /// Whether any limit is in force: with none, starts are not looked at.
+    pub fn is_idle(&self) -> bool {
+        self.limits.is_empty()
+    }
+
+    /// The keys of `step` that have a limit, each with its limit.
+    pub fn limited_keys<'a>(&'a self, execution: &Execution, step: &Step) -> Vec<(String, &'a Limit)> {
+        keys_of(execution, step)
+            .into_iter()
+            .filter_map(|key| limit_for(&self.limits, &key).map(|limit| (key, limit)))
+            .collect()
+    }
+
+    /// Whether `step` of `execution` may start at `now`.
+    pub fn admit(&self, execution: &Execution, step: &Step, now: Timestamp) -> Admission {
+        let mut holds = Vec::new();
+        if self.is_idle() {
+            return Admission::Start {
+                holds,
+                tats: Vec::new(),
+            };
+        }
+        let mut tats = Vec::new();
+        let waits_on = step.schedule.waiting_on.as_deref();
+        let keys = self.limited_keys(execution, step);
+        for (key, limit) in &keys {
+            let Some(max) = limit.concurrency else {
+                continue;
+            };
+            let usage = self.keys.get(key).cloned().unwrap_or_default();
+            let label = waiting_label("concurrency", key);
+            let woken = waits_on == Some(label.as_str());
+            // A step woken for a slot goes before those still waiting; a new one
+            // waits behind them.
+            let queued_before = if woken { 0 } else { usage.waiting };
+            if usage.running + queued_before >= i64::from(max) {
+                return Admission::Wait {
+                    on: label,
+                    until: None,
+                    tats,
+                };
+            }
+            holds.push(key.clone());
+        }
+        for (key, limit) in &keys {
+            let Some(rate) = &limit.rate else {
+                continue;
+            };
+            let label = waiting_label("rate", key);
+            let reserved = waits_on == Some(label.as_str())
+                && step.schedule.waiting_until.is_some_and(|at| at <= now);
+            if reserved {
+                continue;
+            }
+            let tat = self.keys.get(key).and_then(|u| u.tat);
+            match rate.admit(tat, now) {
+                Ok(next) => tats.push((key.clone(), next)),
+                Err(allowed_from) => {
+                    // The start waits for its own turn, reserved now.
+                    let reserved = rate.admit(tat, allowed_from).expect("allowed then");
+                    tats.push((key.clone(), reserved));
+                    return Admission::Wait {
+                        on: label,
+                        until: Some(allowed_from),
+                        tats,
+                    };
+                }
+            }
+        }
+        Admission::Start { holds, tats }
+    }
+
+    /// Folds in what a change of the same transaction did to the keys.
+    pub fn advance(&mut self, effects: &KeyEffects) {
+        for (key, delta) in &effects.running {
+            self.keys.entry(key.clone()).or_default().running += delta;
+        }
+        for (key, delta) in &effects.waiting {
+            self.keys.entry(key.clone()).or_default().waiting += delta;
+        }
+        for (key, tat) in &effects.tats {
+            self.keys.entry(key.clone()).or_default().tat = Some(*tat);
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! Flow control's rules: the limits an operator declares on keys (at most N steps
+//! running per key, at most R starts per period per key), the keys a step counts
+//! against (`keys`), rates (`rate`), and whether a step may start now given what its
+//! keys hold (`admission`). Pure: the store reads what the keys hold under lock, a
+//! rule decides, and the change carries what the store saves.
+
+mod admission;
+mod keys;
+mod rate;
+
+use async_graphql::InputObject;
+
+pub use admission::*;
+pub use keys::{KeyTemplate, keys_of};
+pub use rate::Rate;
+
+use super::change::Change;
+use super::records::{Step, Timestamp};
+use super::status::StepStatus;
+use crate::error::{AppError, AppResult};
+
+/// The most steps a concurrency limit may let run at once.
+const MAX_CONCURRENCY: i32 = 1_000_000;
+
+/// A limit on one key, or one per key a template names.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Limit {
+    pub key: KeyTemplate,
+    /// At most this many steps running at once per key.
+    pub concurrency: Option<u32>,
+    /// At most this many starts per period per key.
+    pub rate: Option<Rate>,
+    pub updated_at: Timestamp,
+    pub updated_by: String,
+}
+
+/// A limit as an admin sets it (`setLimit`, or a `[[limit]]` of the limits file).
+#[derive(InputObject, Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitInput {
+    /// `customer:{customerId}`, `service:{serviceId}`, `provider:{providerId}`, or
+    /// a literal key: one customer (`customer:acme`) or a `concurrencyKey` (`openai`).
+    pub key: String,
+    /// At most this many steps of each key running at once (0 stops new starts).
+    pub concurrency: Option<i32>,
+    /// At most this many step starts per period of each key: `60/min`, `10/s`, `5/10s`.
+    pub rate: Option<String>,
+    /// How many of the rate's starts may go at once (default 1: evenly spaced).
+    pub burst: Option<i32>,
+}
+
+impl Limit {
+    /// Parses an admin's limit; the error names the field that is wrong.
+    pub fn parse(input: LimitInput, by: &str, now: Timestamp) -> AppResult<Limit> {
+        let key = KeyTemplate::parse("key", &input.key)?;
+        let concurrency = match input.concurrency {
+            None => None,
+            Some(n) if (0..=MAX_CONCURRENCY).contains(&n) => Some(n as u32),
+            Some(_) => {
+                return Err(AppError::bad_input(
+                    "concurrency",
+                    format!("a concurrency limit is from 0 to {MAX_CONCURRENCY}"),
+                ));
+            }
+        };
+        let rate = match (&input.rate, input.burst) {
+            (Some(text), burst) => Some(Rate::parse("rate", text, burst)?),
+            (None, Some(_)) => return Err(AppError::bad_input("burst", "a burst needs a rate")),
+            (None, None) => None,
+        };
+        if concurrency.is_none() && rate.is_none() {
+            return Err(AppError::bad_input(
+                "concurrency",
+                "a limit sets a concurrency, a rate, or both",
+            ));
+        }
+        Ok(Limit {
+            key,
+            concurrency,
+            rate,
+            updated_at: now,
+            updated_by: by.to_owned(),
+        })
+    }
+}
+
+/// The limit in force for `key`: a literal key's before a template's.
+pub fn limit_for<'a>(limits: &'a [Limit], key: &str) -> Option<&'a Limit> {
+    let covering = || limits.iter().filter(|l| l.key.covers(key));
+    (covering().find(|l| matches!(l.key, KeyTemplate::Literal(_)))).or_else(|| covering().next())
+}
+
+/// Brings the keys in line with the steps a change leaves, and counts what that
+/// does to them: a step that stopped running gives its slots back, a step no longer
+/// handed out stops waiting. Applied to every change, after `schedule::settle`.
+pub fn account(change: &mut Change, before_steps: &[Step]) {
+    let mut effects = std::mem::take(&mut change.limits);
+    for step in &mut change.steps {
+        if step.status != StepStatus::Running {
+            step.schedule.holds.clear();
+        }
+        let handed_out = step.status == StepStatus::Pending && step.schedule.ready_at.is_some();
+        if !handed_out {
+            step.schedule.waiting_on = None;
+            step.schedule.waiting_until = None;
+        }
+        let before = before_steps.iter().find(|s| s.id == step.id);
+        effects.count_step(before, step);
+    }
+    effects.running.retain(|_, delta| *delta != 0);
+    effects.waiting.retain(|_, delta| *delta != 0);
+    change.limits = effects;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::{TimeDelta, Utc};
+    use serde_json::json;
+
+    use super::*;
+    use crate::domain::testing;
+
+    fn limit(key: &str, concurrency: Option<i32>, rate: Option<&str>) -> Limit {
+        let input = LimitInput {
+            key: key.into(),
+            concurrency,
+            rate: rate.map(str::to_owned),
+            burst: None,
+        };
+        Limit::parse(input, "admin", Utc::now()).unwrap()
+    }
+
+    fn created(customer: &str, concurrency_key: Option<&str>) -> Change {
+        let step = json!({ "id": "a", "name": "a", "handler": { "kind": "echo" }, "concurrencyKey": concurrency_key });
+        let input = json!({ "orderId": "o", "serviceId": "s", "steps": [step], "autoStart": true });
+        let mut change = testing::created(input, &["echo"], Utc::now());
+        change.execution.customer_id = Some(customer.into());
+        change
+    }
+
+    #[test]
+    fn bad_limits_name_their_field() {
+        let cases = [
+            (json!({ "key": "customer:{tenant}", "concurrency": 1 }), "key"),
+            (json!({ "key": "openai", "concurrency": -1 }), "concurrency"),
+            (json!({ "key": "openai", "rate": "sixty a minute" }), "rate"),
+            (json!({ "key": "openai", "rate": "60/min", "burst": 0 }), "burst"),
+            (json!({ "key": "openai", "burst": 3 }), "burst"),
+            (json!({ "key": "openai" }), "concurrency"),
+        ];
+        for (input, field) in cases {
+            let input: LimitInput = serde_json::from_value(input.clone()).unwrap();
+            let error = Limit::parse(input.clone(), "admin", Utc::now()).unwrap_err();
+            assert!(
+                matches!(&error, AppError::BadInput { field: f, .. } if f == field),
+                "{input:?}: {error:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_literal_key_overrides_a_template() {
+        let limits = [limit("customer:{customerId}", Some(2), None), limit("customer:acme", Some(9), None)];
+        assert_eq!(limit_for(&limits, "customer:acme").unwrap().concurrency, Some(9));
+        assert_eq!(limit_for(&limits, "customer:zeta").unwrap().concurrency, Some(2));
+        assert!(limit_for(&limits, "openai").is_none());
+    }
+
+    #[test]
+    fn a_full_key_makes_new_starts_wait_behind_those_waiting() {
+        let change = created("acme", Some("openai"));
+        let (execution, step) = (&change.execution, &change.steps[0]);
+        let mut usage = Usage {
+            limits: Arc::new(vec![limit("customer:{customerId}", Some(1), None)]),
+            ..Default::default()
+        };
+        let now = Utc::now();
+        let Admission::Start { holds, .. } = usage.admit(execution, step, now) else {
+            panic!("a free slot")
+        };
+        assert_eq!(holds, ["customer:acme"]);
+        usage.keys.entry("customer:acme".into()).or_default().running = 1;
+        let waits = usage.admit(execution, step, now);
+        assert!(matches!(&waits, Admission::Wait { on, until: None, .. } if on == "concurrency customer:acme"));
+        // A slot frees, but another step waited first: a new one still waits; the
+        // woken one starts.
+        let acme = usage.keys.get_mut("customer:acme").unwrap();
+        (acme.running, acme.waiting) = (0, 1);
+        assert!(matches!(usage.admit(execution, step, now), Admission::Wait { .. }));
+        let mut woken = step.clone();
+        woken.schedule.waiting_on = Some("concurrency customer:acme".into());
+        assert!(matches!(usage.admit(execution, &woken, now), Admission::Start { .. }));
+    }
+
+    #[test]
+    fn a_rate_reserves_the_next_start_for_the_step_that_waits() {
+        let change = created("acme", Some("openai"));
+        let (execution, step) = (&change.execution, &change.steps[0]);
+        let mut usage = Usage {
+            limits: Arc::new(vec![limit("openai", None, Some("1/s"))]),
+            ..Default::default()
+        };
+        let now = Utc::now();
+        let Admission::Start { tats, .. } = usage.admit(execution, step, now) else {
+            panic!("the first start goes")
+        };
+        usage.keys.entry("openai".into()).or_default().tat = Some(tats[0].1);
+        let Admission::Wait { on, until: Some(until), tats } = usage.admit(execution, step, now) else {
+            panic!("the second waits")
+        };
+        assert_eq!((on.as_str(), until), ("rate openai", now + TimeDelta::seconds(1)));
+        assert_eq!(tats[0].1, now + TimeDelta::seconds(2), "its start is reserved");
+        usage.keys.get_mut("openai").unwrap().tat = Some(tats[0].1);
+        let mut waiting = step.clone();
+        waiting.schedule.waiting_on = Some(on);
+        waiting.schedule.waiting_until = Some(until);
+        assert!(matches!(usage.admit(execution, &waiting, until), Admission::Start { .. }));
+    }
+}

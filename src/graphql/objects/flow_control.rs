@@ -1,0 +1,70 @@
+//! GraphQL views of flow control: each limit an admin set, and what each of its
+//! keys holds now.
+
+use async_graphql::Object;
+
+use crate::domain::limits::Limit;
+use crate::domain::records::Timestamp;
+use crate::service::{KeyView, LimitView};
+
+#[Object(name = "Limit")]
+impl LimitView {
+    /// The key or key template, e.g. `customer:{customerId}` or `openai`.
+    async fn key(&self) -> String {
+        self.limit.key.to_string()
+    }
+    /// At most this many steps of each key running at once.
+    async fn concurrency(&self) -> Option<i32> {
+        self.limit.concurrency.map(|c| c as i32)
+    }
+    /// At most this many starts per period of each key, e.g. `60/1m`.
+    async fn rate(&self) -> Option<String> {
+        self.limit.rate.as_ref().map(|r| r.text())
+    }
+    /// How many of the rate's starts may go at once.
+    async fn burst(&self) -> Option<i32> {
+        self.limit.rate.as_ref().map(|r| r.burst as i32)
+    }
+    async fn updated_at(&self) -> Timestamp {
+        self.limit.updated_at
+    }
+    async fn updated_by(&self) -> &str {
+        &self.limit.updated_by
+    }
+    /// The keys this limit holds to now that hold or wait on anything.
+    async fn keys(&self) -> &[KeyView] {
+        &self.keys
+    }
+}
+
+#[Object(name = "LimitKey")]
+impl KeyView {
+    /// The key, e.g. `customer:acme`.
+    async fn key(&self) -> &str {
+        &self.key
+    }
+    /// Steps of the key running now, holding its slots.
+    async fn running(&self) -> i32 {
+        self.usage.running.clamp(0, i32::MAX as i64) as i32
+    }
+    /// Steps waiting on the key: for a slot, or for their turn at its rate.
+    async fn waiting(&self) -> i32 {
+        self.waiting.clamp(0, i32::MAX as i64) as i32
+    }
+    /// Starts the key's rate allows at once now.
+    async fn tokens_left(&self) -> Option<i32> {
+        self.tokens_left.map(|t| t.min(i32::MAX as u32) as i32)
+    }
+    /// When the longest-waiting step of the key was handed out.
+    async fn oldest_waiting_since(&self) -> Option<Timestamp> {
+        self.oldest_waiting_since
+    }
+}
+
+/// A limit just set, with no keys read.
+pub fn set(limit: Limit) -> LimitView {
+    LimitView {
+        limit,
+        keys: Vec::new(),
+    }
+}

@@ -1,0 +1,104 @@
+//! Admins' commands on flow control: set a limit, remove one, seed them from the
+//! limits file at start; and the view of what each limited key holds. A limit is
+//! not a change to an execution: it is saved with its audit row and takes effect at
+//! the next start its keys are asked about (`domain::limits`).
+
+use super::Service;
+use crate::auth::{Permission, Principal, Role};
+use crate::clock;
+use crate::domain::limits::{KeyTemplate, KeyUsage, Limit, LimitInput, limit_for};
+use crate::domain::records::Timestamp;
+use crate::error::{AppError, AppResult};
+
+/// One limit with what each key it limits holds now.
+pub struct LimitView {
+    pub limit: Limit,
+    pub keys: Vec<KeyView>,
+}
+
+pub struct KeyView {
+    pub key: String,
+    pub usage: KeyUsage,
+    /// Steps waiting on the key, for a slot or for the rate.
+    pub waiting: i64,
+    pub oldest_waiting_since: Option<Timestamp>,
+    /// Starts the rate allows at once now.
+    pub tokens_left: Option<u32>,
+}
+
+impl Service {
+    /// Sets a limit on its key (replacing the one there), as `by`, an admin.
+    pub async fn set_limit(&self, by: &Principal, input: LimitInput) -> AppResult<Limit> {
+        by.require(Permission::ManageLimits)?;
+        let limit = Limit::parse(input, &by.subject, clock::now())?;
+        self.0.store.save_limit(by, &limit).await?;
+        Ok(limit)
+    }
+
+    /// Removes the limit on `key`; false when there was none.
+    pub async fn remove_limit(&self, by: &Principal, key: &str) -> AppResult<bool> {
+        by.require(Permission::ManageLimits)?;
+        let key = KeyTemplate::parse("key", key)?.to_string();
+        (self.0.store)
+            .remove_limit(by, &key, clock::now())
+            .await
+    }
+
+    /// Sets each limit of the limits file, as the admin `config`; the first bad one
+    /// stops the start, naming its place in the file.
+    pub async fn seed_limits(&self, inputs: Vec<LimitInput>) -> AppResult<()> {
+        let by = Principal {
+            subject: "config".into(),
+            role: Role::Admin,
+            tenant: None,
+        };
+        for (index, input) in inputs.into_iter().enumerate() {
+            self.set_limit(&by, input).await.map_err(|error| match error {
+                AppError::BadInput { field, message } => {
+                    AppError::bad_input(format!("limit[{index}].{field}"), message)
+                }
+                other => other,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Every limit with what its keys hold, for admins and for operators of no
+    /// tenant (a key names customers).
+    pub async fn limits(&self, by: &Principal) -> AppResult<Vec<LimitView>> {
+        by.require(Permission::ReadLimits)?;
+        if by.tenant.is_some() && by.role != Role::Admin {
+            return Err(AppError::Forbidden(
+                "a tenant's token may not read every tenant's limits".into(),
+            ));
+        }
+        let store = &self.0.store;
+        store.reload_limits().await?;
+        let limits = store.limits();
+        let mut views: Vec<LimitView> = (limits.iter())
+            .map(|limit| LimitView {
+                limit: limit.clone(),
+                keys: Vec::new(),
+            })
+            .collect();
+        let now = clock::now();
+        for (key, usage, waiting, oldest) in store.key_usage().await? {
+            let Some(limit) = limit_for(&limits, &key) else {
+                continue;
+            };
+            let index = limits.iter().position(|l| l == limit).expect("one of them");
+            let tokens_left = (limit.rate.as_ref()).map(|rate| rate.tokens_left(usage.tat, now));
+            if usage.running == 0 && waiting == 0 && tokens_left.is_none() {
+                continue;
+            }
+            views[index].keys.push(KeyView {
+                key,
+                usage,
+                waiting,
+                oldest_waiting_since: oldest,
+                tokens_left,
+            });
+        }
+        Ok(views)
+    }
+}
