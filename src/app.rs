@@ -141,7 +141,10 @@ async fn open(
         aging: scheduler_config.priority_aging,
     };
     let service = Service::new(store.clone(), own.clone(), events, policy);
-    store.reload_limits().await.map_err(|e| anyhow::anyhow!(e.message()))?;
+    store
+        .reload_limits()
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message()))?;
     if let Some(path) = &scheduler_config.limits_file {
         seed_limits(&service, path).await?;
     }

@@ -122,9 +122,10 @@ impl Principal {
     pub fn require(&self, permission: Permission) -> AppResult<()> {
         let allowed = match self.role {
             Role::Admin => true,
-            Role::Operator => {
-                !matches!(permission, Permission::ReadSecrets | Permission::ManageLimits)
-            }
+            Role::Operator => !matches!(
+                permission,
+                Permission::ReadSecrets | Permission::ManageLimits
+            ),
             Role::Agent => matches!(permission, Permission::Read | Permission::Report),
             Role::Viewer => permission == Permission::Read,
         };

@@ -9,7 +9,7 @@ use super::change::Change;
 use super::inputs::CreateExecutionInput;
 use super::records::{Execution, Step, Timestamp};
 use super::step_graph::StepKinds;
-use super::{limits, lifecycle, progress, schedule};
+use super::{lifecycle, limits, progress, schedule};
 
 /// `value` as the API would parse it into `T`.
 pub fn input<T: InputType>(value: Value) -> T {

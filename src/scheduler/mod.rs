@@ -164,7 +164,7 @@ impl Scheduler {
             .map(|job| (job, Duration::ZERO));
         let mut jobs: Vec<(Job, Duration)> = steps.chain(deliveries).collect();
         if !change.limits.is_empty() {
-            jobs.extend(self.follow_waits(change));
+            self.follow_waits(change);
         }
         let retry_scheduled = change
             .events

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{TimeDelta, Utc};
 
 use super::Scheduler;
 use super::queue::{Job, Queue};
@@ -17,64 +17,77 @@ use crate::domain::change::Change;
 use crate::domain::limits::{limit_for, rate_key, slot_key, waiting_label};
 use crate::domain::schedule::job_for;
 use crate::error::AppResult;
-use crate::store::Store;
+use crate::store::{Store, Waiter};
 
 /// Waiters read per key and wake-up.
 const WAITERS_READ: u64 = 500;
 
+/// How long after its reserved start a rate's waiter counts as forgotten.
+const OVERDUE: Duration = Duration::from_secs(2);
+
 impl Scheduler {
-    /// The jobs of a committed change's waits: a rate's reserved start, delayed
-    /// until then; and, for each key it gave slots back, its best waiters.
-    pub(super) fn follow_waits(&self, change: &Change) -> Vec<(Job, Duration)> {
+    /// What a committed change's waits ask for: a rate's reserved start, queued
+    /// then from here (a delayed job on Redis is only promoted at its queue's next
+    /// poll, which may be late and would bunch the starts up); and, for each key it
+    /// gave slots back, its most deserving waiters, queued now.
+    pub(super) fn follow_waits(&self, change: &Change) {
         let now = Utc::now();
-        let reserved = change.limits.due.iter().filter_map(|(step_id, until)| {
-            let step = change.steps.iter().find(|s| &s.id == step_id)?;
+        for (step_id, until) in &change.limits.due {
+            let Some(step) = change.steps.iter().find(|s| &s.id == step_id) else {
+                continue;
+            };
+            let job = Job::Step(job_for(&change.execution, step));
             let delay = (*until - now).to_std().unwrap_or_default();
-            Some((Job::Step(job_for(&change.execution, step)), delay))
-        });
-        let jobs = reserved.collect();
+            let queue = self.0.queue.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                queue.push_or_warn(vec![(job, Duration::ZERO)]).await;
+            });
+        }
         let freed: Vec<(String, i64)> = (change.limits.freed())
             .map(|(key, count)| (key.clone(), count))
             .collect();
-        if !freed.is_empty() {
-            let (store, queue, aging) = (
-                self.0.store.clone(),
-                self.0.queue.clone(),
-                self.0.config.priority_aging,
-            );
-            self.track_task(async move {
-                for (key, count) in freed {
-                    let label = waiting_label("concurrency", &key);
-                    if let Err(error) = wake(&store, &queue, aging, &label, count as u64).await {
-                        tracing::warn!(?error, %key, "could not wake steps waiting for a slot");
-                    }
-                }
-            });
+        if freed.is_empty() {
+            return;
         }
-        jobs
+        let (store, queue, aging) = (
+            self.0.store.clone(),
+            self.0.queue.clone(),
+            self.0.config.priority_aging,
+        );
+        self.track_task(async move {
+            for (key, count) in freed {
+                let label = waiting_label("concurrency", &key);
+                let best = |waiters| most_deserving(waiters, aging, count as usize);
+                if let Err(error) = wake(&store, &queue, &label, best).await {
+                    tracing::warn!(?error, %key, "could not wake steps waiting for a slot");
+                }
+            }
+        });
     }
 }
 
-/// Queues the `count` most deserving steps waiting on `label`.
-async fn wake(
-    store: &Store,
-    queue: &Queue,
-    aging: Duration,
-    label: &str,
-    count: u64,
-) -> AppResult<()> {
-    if count == 0 {
-        return Ok(());
-    }
+/// The `count` most deserving of `waiters`: priority raised by aging, then oldest.
+fn most_deserving(mut waiters: Vec<Waiter>, aging: Duration, count: usize) -> Vec<Waiter> {
     let now = Utc::now();
-    let mut waiters = store.waiters(label, WAITERS_READ).await?;
     waiters.sort_by_key(|w| {
         let level = aged_level(w.job.priority, w.job.ready_at, now, aging);
         (std::cmp::Reverse(level), w.job.ready_at)
     });
+    waiters.truncate(count);
+    waiters
+}
+
+/// Queues the steps waiting on `label` that `choose` picks.
+async fn wake(
+    store: &Store,
+    queue: &Queue,
+    label: &str,
+    choose: impl FnOnce(Vec<Waiter>) -> Vec<Waiter>,
+) -> AppResult<()> {
+    let waiters = choose(store.waiters(label, WAITERS_READ).await?);
     let jobs = waiters
         .into_iter()
-        .take(count as usize)
         .map(|w| (Job::Step(w.job), Duration::ZERO))
         .collect();
     queue.push_or_warn(jobs).await;
@@ -82,8 +95,9 @@ async fn wake(
 }
 
 /// The maintenance sweep: reads the limits again (another process may have changed
-/// them) and queues, per key, the waiters it has room for now; a key without a limit
-/// any more lets its waiters go.
+/// them) and queues, per key, the waiters for a slot it has room for now, and the
+/// waiters for a rate whose reserved start went by unclaimed (the process that was
+/// to queue it stopped); a key without a limit any more lets its waiters go.
 pub(super) async fn sweep(store: &Store, queue: &Queue, aging: Duration) -> AppResult<()> {
     store.reload_limits().await?;
     let labels = store.waiting_labels().await?;
@@ -92,24 +106,34 @@ pub(super) async fn sweep(store: &Store, queue: &Queue, aging: Duration) -> AppR
     }
     let limits = store.limits();
     let usage = store.key_usage().await?;
-    let now = Utc::now();
     for (label, waiting) in labels {
-        let key = slot_key(&label).or_else(|| rate_key(&label)).unwrap_or(&label);
+        let key = slot_key(&label)
+            .or_else(|| rate_key(&label))
+            .unwrap_or(&label);
         let limit = limit_for(&limits, key);
-        let held = usage.iter().find(|(k, ..)| k == key).map(|(_, u, ..)| u);
-        let room = match (limit, slot_key(&label)) {
+        let everyone = |waiters: Vec<Waiter>| waiters;
+        match (limit, slot_key(&label)) {
+            (None, _) => wake(store, queue, &label, everyone).await?,
             (Some(limit), Some(_)) => {
-                let running = held.map_or(0, |u| u.running);
-                i64::from(limit.concurrency.unwrap_or(u32::MAX)) - running
+                let running =
+                    (usage.iter().find(|(k, ..)| k == key)).map_or(0, |(_, u, ..)| u.running);
+                let max = i64::from(limit.concurrency.unwrap_or(u32::MAX));
+                let room = (max - running).clamp(0, waiting) as usize;
+                if room > 0 {
+                    let best = |waiters| most_deserving(waiters, aging, room);
+                    wake(store, queue, &label, best).await?;
+                }
             }
-            (Some(limit), None) => match &limit.rate {
-                Some(rate) => i64::from(rate.tokens_left(held.and_then(|u| u.tat), now)),
-                None => waiting,
-            },
-            (None, _) => waiting,
-        };
-        let room = room.clamp(0, waiting).min(WAITERS_READ as i64) as u64;
-        wake(store, queue, aging, &label, room).await?;
+            (Some(_), None) => {
+                let overdue = Utc::now() - TimeDelta::from_std(OVERDUE).unwrap_or_default();
+                let unclaimed = |waiters: Vec<Waiter>| {
+                    (waiters.into_iter())
+                        .filter(|w| w.waiting_until.is_none_or(|until| until < overdue))
+                        .collect()
+                };
+                wake(store, queue, &label, unclaimed).await?;
+            }
+        }
     }
     Ok(())
 }

@@ -50,7 +50,16 @@ impl Service {
                 .with_claim(by, "claimStep", &token, move |s, token, actor, now| {
                     let until = domain_clock::after(now, lease);
                     let (step_id, nonce) = (&token.step_id, &token.nonce);
-                    schedule::claim(&s.execution, &s.steps, &s.usage, step_id, nonce, until, actor, now)
+                    schedule::claim(
+                        &s.execution,
+                        &s.steps,
+                        &s.usage,
+                        step_id,
+                        nonce,
+                        until,
+                        actor,
+                        now,
+                    )
                 })
                 .await;
             match claimed {

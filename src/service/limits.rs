@@ -39,9 +39,7 @@ impl Service {
     pub async fn remove_limit(&self, by: &Principal, key: &str) -> AppResult<bool> {
         by.require(Permission::ManageLimits)?;
         let key = KeyTemplate::parse("key", key)?.to_string();
-        (self.0.store)
-            .remove_limit(by, &key, clock::now())
-            .await
+        (self.0.store).remove_limit(by, &key, clock::now()).await
     }
 
     /// Sets each limit of the limits file, as the admin `config`; the first bad one
@@ -53,12 +51,14 @@ impl Service {
             tenant: None,
         };
         for (index, input) in inputs.into_iter().enumerate() {
-            self.set_limit(&by, input).await.map_err(|error| match error {
-                AppError::BadInput { field, message } => {
-                    AppError::bad_input(format!("limit[{index}].{field}"), message)
-                }
-                other => other,
-            })?;
+            self.set_limit(&by, input)
+                .await
+                .map_err(|error| match error {
+                    AppError::BadInput { field, message } => {
+                        AppError::bad_input(format!("limit[{index}].{field}"), message)
+                    }
+                    other => other,
+                })?;
         }
         Ok(())
     }

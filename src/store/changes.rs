@@ -7,12 +7,12 @@ use sea_orm::EntityTrait;
 
 use super::Store;
 use super::entities::*;
+use super::limits::read_usage;
 use super::snapshots::lock_snapshots;
 use super::writes::{audit_row, save_all, write_audit};
 use crate::auth::Principal;
 use crate::domain::change::Change;
 use crate::domain::records::Execution;
-use super::limits::read_usage;
 use crate::domain::snapshot::Snapshot;
 use crate::error::{AppError, AppResult};
 

@@ -104,7 +104,10 @@ impl Store {
             .order_by_asc(limit::Column::Key)
             .all(&self.db)
             .await?;
-        let limits = rows.into_iter().map(limit_from_row).collect::<AppResult<_>>()?;
+        let limits = rows
+            .into_iter()
+            .map(limit_from_row)
+            .collect::<AppResult<_>>()?;
         self.limits.replace(limits);
         Ok(())
     }
@@ -129,7 +132,9 @@ impl Store {
             .await?;
         let key = limit.key.to_string();
         let audit = limit_audit_row(by, "setLimit", &key, limit.updated_at);
-        audit::Entity::insert(audit).exec_without_returning(&txn).await?;
+        audit::Entity::insert(audit)
+            .exec_without_returning(&txn)
+            .await?;
         self.recorded(txn.commit().await.map_err(AppError::from))?;
         self.reload_limits().await
     }
@@ -144,7 +149,9 @@ impl Store {
             .rows_affected;
         if removed > 0 {
             let audit = limit_audit_row(by, "removeLimit", key, now);
-            audit::Entity::insert(audit).exec_without_returning(&txn).await?;
+            audit::Entity::insert(audit)
+                .exec_without_returning(&txn)
+                .await?;
         }
         self.recorded(txn.commit().await.map_err(AppError::from))?;
         self.reload_limits().await?;
@@ -222,7 +229,9 @@ impl Store {
         Ok(rows
             .into_iter()
             .filter_map(|(execution_id, step_id, attempt, ready_at, until)| {
-                let priority = executions.get(&execution_id).map_or(Priority::Normal, |e| e.priority);
+                let priority = executions
+                    .get(&execution_id)
+                    .map_or(Priority::Normal, |e| e.priority);
                 Some(Waiter {
                     job: StepJob {
                         execution_id,
@@ -293,7 +302,11 @@ pub(super) async fn read_usage(
         tat: Set(None),
     });
     limit_usage::Entity::insert_many(rows)
-        .on_conflict(OnConflict::column(limit_usage::Column::Key).do_nothing().to_owned())
+        .on_conflict(
+            OnConflict::column(limit_usage::Column::Key)
+                .do_nothing()
+                .to_owned(),
+        )
         .exec_without_returning(txn)
         .await?;
     let mut locked = limit_usage::Entity::find()
@@ -349,11 +362,13 @@ pub(super) async fn write_usage(txn: &DatabaseTransaction, changes: &[&Change]) 
     if keys.is_empty() {
         return Ok(());
     }
-    let rows = keys.into_iter().map(|(key, (delta, tat))| limit_usage::ActiveModel {
-        key: Set(key.to_owned()),
-        running: Set(delta),
-        tat: Set(tat.map(to_ms)),
-    });
+    let rows = keys
+        .into_iter()
+        .map(|(key, (delta, tat))| limit_usage::ActiveModel {
+            key: Set(key.to_owned()),
+            running: Set(delta),
+            tat: Set(tat.map(to_ms)),
+        });
     let upsert = OnConflict::column(limit_usage::Column::Key)
         .value(
             limit_usage::Column::Running,

@@ -15,6 +15,7 @@ pub mod filters;
 pub mod first_rows;
 pub mod health;
 mod limits;
+pub use limits::Waiter;
 mod import;
 pub mod mapping;
 pub mod reads;

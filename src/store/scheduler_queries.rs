@@ -123,7 +123,10 @@ impl Store {
             .collect())
     }
 
-    pub(super) async fn executions_by_id(&self, ids: Vec<String>) -> AppResult<HashMap<String, Execution>> {
+    pub(super) async fn executions_by_id(
+        &self,
+        ids: Vec<String>,
+    ) -> AppResult<HashMap<String, Execution>> {
         execution::Entity::find()
             .filter(execution::Column::Id.is_in(ids))
             .all(&self.db)

@@ -3,7 +3,8 @@
 //! with a rate must have a start left. A step that may not start waits, naming what
 //! it waits on: for a slot, until a step of that key stops running (or the
 //! maintenance sweep finds one free); for a rate, until the instant reserved for it,
-//! so that waiting steps start one interval apart instead of all at once.
+//! so that waiting steps start one interval apart instead of all at once (a step that
+//! comes more than an interval after its reserved start asks again).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -129,7 +130,11 @@ impl Usage {
     }
 
     /// The keys of `step` that have a limit, each with its limit.
-    pub fn limited_keys<'a>(&'a self, execution: &Execution, step: &Step) -> Vec<(String, &'a Limit)> {
+    pub fn limited_keys<'a>(
+        &'a self,
+        execution: &Execution,
+        step: &Step,
+    ) -> Vec<(String, &'a Limit)> {
         keys_of(execution, step)
             .into_iter()
             .filter_map(|key| limit_for(&self.limits, &key).map(|limit| (key, limit)))
@@ -173,7 +178,7 @@ impl Usage {
             };
             let label = waiting_label("rate", key);
             let reserved = waits_on == Some(label.as_str())
-                && step.schedule.waiting_until.is_some_and(|at| at <= now);
+                && (step.schedule.waiting_until).is_some_and(|until| rate.honours(until, now));
             if reserved {
                 continue;
             }

@@ -114,7 +114,13 @@ mod tests {
         let literal = KeyTemplate::parse("key", " openai ").unwrap();
         assert_eq!(literal, KeyTemplate::Literal("openai".into()));
         assert!(literal.covers("openai"));
-        for bad in ["customer:{tenant}", "{customerId}", "a{b", "", "service:{customerId}"] {
+        for bad in [
+            "customer:{tenant}",
+            "{customerId}",
+            "a{b",
+            "",
+            "service:{customerId}",
+        ] {
             let error = KeyTemplate::parse("key", bad).unwrap_err();
             assert_eq!(error.code(), "BAD_USER_INPUT", "{bad}");
         }

@@ -143,10 +143,16 @@ mod tests {
     #[test]
     fn bad_limits_name_their_field() {
         let cases = [
-            (json!({ "key": "customer:{tenant}", "concurrency": 1 }), "key"),
+            (
+                json!({ "key": "customer:{tenant}", "concurrency": 1 }),
+                "key",
+            ),
             (json!({ "key": "openai", "concurrency": -1 }), "concurrency"),
             (json!({ "key": "openai", "rate": "sixty a minute" }), "rate"),
-            (json!({ "key": "openai", "rate": "60/min", "burst": 0 }), "burst"),
+            (
+                json!({ "key": "openai", "rate": "60/min", "burst": 0 }),
+                "burst",
+            ),
             (json!({ "key": "openai", "burst": 3 }), "burst"),
             (json!({ "key": "openai" }), "concurrency"),
         ];
@@ -162,9 +168,18 @@ mod tests {
 
     #[test]
     fn a_literal_key_overrides_a_template() {
-        let limits = [limit("customer:{customerId}", Some(2), None), limit("customer:acme", Some(9), None)];
-        assert_eq!(limit_for(&limits, "customer:acme").unwrap().concurrency, Some(9));
-        assert_eq!(limit_for(&limits, "customer:zeta").unwrap().concurrency, Some(2));
+        let limits = [
+            limit("customer:{customerId}", Some(2), None),
+            limit("customer:acme", Some(9), None),
+        ];
+        assert_eq!(
+            limit_for(&limits, "customer:acme").unwrap().concurrency,
+            Some(9)
+        );
+        assert_eq!(
+            limit_for(&limits, "customer:zeta").unwrap().concurrency,
+            Some(2)
+        );
         assert!(limit_for(&limits, "openai").is_none());
     }
 
@@ -181,17 +196,29 @@ mod tests {
             panic!("a free slot")
         };
         assert_eq!(holds, ["customer:acme"]);
-        usage.keys.entry("customer:acme".into()).or_default().running = 1;
+        usage
+            .keys
+            .entry("customer:acme".into())
+            .or_default()
+            .running = 1;
         let waits = usage.admit(execution, step, now);
-        assert!(matches!(&waits, Admission::Wait { on, until: None, .. } if on == "concurrency customer:acme"));
+        assert!(
+            matches!(&waits, Admission::Wait { on, until: None, .. } if on == "concurrency customer:acme")
+        );
         // A slot frees, but another step waited first: a new one still waits; the
         // woken one starts.
         let acme = usage.keys.get_mut("customer:acme").unwrap();
         (acme.running, acme.waiting) = (0, 1);
-        assert!(matches!(usage.admit(execution, step, now), Admission::Wait { .. }));
+        assert!(matches!(
+            usage.admit(execution, step, now),
+            Admission::Wait { .. }
+        ));
         let mut woken = step.clone();
         woken.schedule.waiting_on = Some("concurrency customer:acme".into());
-        assert!(matches!(usage.admit(execution, &woken, now), Admission::Start { .. }));
+        assert!(matches!(
+            usage.admit(execution, &woken, now),
+            Admission::Start { .. }
+        ));
     }
 
     #[test]
@@ -207,15 +234,30 @@ mod tests {
             panic!("the first start goes")
         };
         usage.keys.entry("openai".into()).or_default().tat = Some(tats[0].1);
-        let Admission::Wait { on, until: Some(until), tats } = usage.admit(execution, step, now) else {
+        let Admission::Wait {
+            on,
+            until: Some(until),
+            tats,
+        } = usage.admit(execution, step, now)
+        else {
             panic!("the second waits")
         };
-        assert_eq!((on.as_str(), until), ("rate openai", now + TimeDelta::seconds(1)));
-        assert_eq!(tats[0].1, now + TimeDelta::seconds(2), "its start is reserved");
+        assert_eq!(
+            (on.as_str(), until),
+            ("rate openai", now + TimeDelta::seconds(1))
+        );
+        assert_eq!(
+            tats[0].1,
+            now + TimeDelta::seconds(2),
+            "its start is reserved"
+        );
         usage.keys.get_mut("openai").unwrap().tat = Some(tats[0].1);
         let mut waiting = step.clone();
         waiting.schedule.waiting_on = Some(on);
         waiting.schedule.waiting_until = Some(until);
-        assert!(matches!(usage.admit(execution, &waiting, until), Admission::Start { .. }));
+        assert!(matches!(
+            usage.admit(execution, &waiting, until),
+            Admission::Start { .. }
+        ));
     }
 }

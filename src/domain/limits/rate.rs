@@ -89,6 +89,13 @@ impl Rate {
         }
     }
 
+    /// Whether a start reserved for `until` may go at `now`: from then on, for one
+    /// interval. A step that comes later than that asks again, so that late starts
+    /// never pile up.
+    pub fn honours(&self, until: Timestamp, now: Timestamp) -> bool {
+        until <= now && now < until + self.interval()
+    }
+
     /// How many starts are allowed at once at `now`.
     pub fn tokens_left(&self, tat: Option<Timestamp>, now: Timestamp) -> u32 {
         let ahead = tat.unwrap_or(now).max(now) - now;
@@ -106,10 +113,24 @@ mod tests {
     #[test]
     fn rates_parse_with_a_period_and_refuse_what_is_not_one() {
         let rate = Rate::parse("rate", "60/min", None).unwrap();
-        assert_eq!((rate.count, rate.period, rate.burst), (60, Duration::from_secs(60), 1));
-        assert_eq!(Rate::parse("rate", "5/10s", Some(3)).unwrap().period, Duration::from_secs(10));
+        assert_eq!(
+            (rate.count, rate.period, rate.burst),
+            (60, Duration::from_secs(60), 1)
+        );
+        assert_eq!(
+            Rate::parse("rate", "5/10s", Some(3)).unwrap().period,
+            Duration::from_secs(10)
+        );
         assert_eq!(Rate::parse("rate", "10 / s", None).unwrap().count, 10);
-        for bad in ["60", "0/min", "-1/s", "x/s", "60/fortnight", "60/0s", "1/400d"] {
+        for bad in [
+            "60",
+            "0/min",
+            "-1/s",
+            "x/s",
+            "60/fortnight",
+            "60/0s",
+            "1/400d",
+        ] {
             let error = Rate::parse("rate", bad, None).unwrap_err();
             assert!(
                 matches!(&error, AppError::BadInput { field, .. } if field == "rate"),
@@ -140,12 +161,19 @@ mod tests {
                 .iter()
                 .filter(|t| **t - *first < TimeDelta::seconds(1))
                 .count();
-            assert!(within <= 10 + 3 - 1, "{within} starts within a second of {first}");
+            assert!(
+                within <= 10 + 3 - 1,
+                "{within} starts within a second of {first}"
+            );
         }
         assert!(starts.len() >= 30, "{} starts", starts.len());
         let last = *starts.last().unwrap();
         let refused = rate.admit(tat, last).unwrap_err();
-        assert_eq!(refused, last + TimeDelta::milliseconds(100), "one interval on");
+        assert_eq!(
+            refused,
+            last + TimeDelta::milliseconds(100),
+            "one interval on"
+        );
         assert_eq!(rate.tokens_left(None, start), 3);
     }
 }

@@ -9,13 +9,13 @@ use super::{Fence, SCHEDULER, enter_running, find, hands_out, is_runnable, settl
 use crate::domain::change::Change;
 use crate::domain::inputs::StepMetricsInput;
 use crate::domain::lifecycle::complete_into;
+use crate::domain::limits::{Admission, Usage};
 use crate::domain::progress;
 use crate::domain::records::*;
 use crate::domain::status::{ExecutionStatus, StepStatus};
 use crate::domain::step_graph::unfinished_dependencies;
 use crate::domain::steps::{begin_attempt, complete_step};
 use crate::domain::values::{EventType, ExecutionError, ExecutionResult};
-use crate::domain::limits::{Admission, Usage};
 use crate::error::{AppError, AppResult};
 
 /// Starts the step a job names, for `owner` holding a lease until `lease_until`,
@@ -312,8 +312,16 @@ mod tests {
         let mut change = completion_of_a(&execution, &steps);
         let lease = change.now + TimeDelta::seconds(30);
         let runs_here = |s: &Step| s.handler.kind == "echo";
-        let started =
-            continue_with(&mut change, &execution, &steps, &Usage::default(), runs_here, WORKER, lease).unwrap();
+        let started = continue_with(
+            &mut change,
+            &execution,
+            &steps,
+            &Usage::default(),
+            runs_here,
+            WORKER,
+            lease,
+        )
+        .unwrap();
         assert_eq!(started.id, "b");
         assert_eq!(started.schedule.ready_at, Some(change.now));
         let (_, now_steps) = after(&execution, &steps, change.clone());
@@ -336,7 +344,15 @@ mod tests {
         let (execution, steps) = a_running();
         let mut change = completion_of_a(&execution, &steps);
         let lease = change.now + TimeDelta::seconds(30);
-        let started = continue_with(&mut change, &execution, &steps, &Usage::default(), |_| false, WORKER, lease);
+        let started = continue_with(
+            &mut change,
+            &execution,
+            &steps,
+            &Usage::default(),
+            |_| false,
+            WORKER,
+            lease,
+        );
         assert!(started.is_none());
         let queued: Vec<_> = jobs(&change).into_iter().map(|j| j.step_id).collect();
         assert_eq!(queued, ["b", "c"]);

@@ -1,0 +1,367 @@
+//! Flow control with the real scheduler: concurrency limits per key checked from the
+//! stored start and end times of many executions over many keys, a rate checked
+//! from the start times of steps two `exechub worker` processes shared, what a
+//! waiting step says it waits on, limits changed while steps wait, slots of a worker
+//! killed with SIGKILL given back when its leases run out, and bad limits refused
+//! with nothing written.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use exechub::auth::Role;
+use serde_json::{Value, json};
+use support::processes::Process;
+use support::{Backend, Options, TestServer, error_code};
+
+const SET_LIMIT: &str = "mutation($input: LimitInput!) { setLimit(input: $input) { key concurrency rate burst updatedBy } }";
+const REMOVE_LIMIT: &str = "mutation($key: String!) { removeLimit(key: $key) }";
+const LIMITS: &str = "{ limits { key concurrency rate keys { key running waiting tokensLeft oldestWaitingSince } } }";
+const STEPS: &str = r#"
+query($first: Int) {
+  executions(first: $first) {
+    nodes { id status customerId waitingOn steps { id status startedAt completedAt waitingOn } }
+  }
+}"#;
+
+const EXECUTION: &str = "query($id: ID!) { execution(id: $id) { status waitingOn steps { status waitingOn startedAt completedAt } } }";
+
+/// The execution, once `done` holds (within `limit`).
+async fn wait_until(
+    server: &TestServer,
+    id: &str,
+    limit: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let start = Instant::now();
+    loop {
+        let execution = server.gql(EXECUTION, json!({ "id": id })).await["execution"].clone();
+        if done(&execution) {
+            return execution;
+        }
+        assert!(start.elapsed() < limit, "gave up waiting: {execution:#}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn completed(server: &TestServer, id: &str) -> Value {
+    wait_until(server, id, Duration::from_secs(40), |e| {
+        e["status"] == "COMPLETED"
+    })
+    .await
+}
+
+async fn set_limit(server: &TestServer, input: Value) {
+    server.gql(SET_LIMIT, json!({ "input": input })).await;
+}
+
+/// Every execution, once all `count` are COMPLETED (within `limit`).
+async fn all_completed(server: &TestServer, count: usize, limit: Duration) -> Vec<Value> {
+    let start = Instant::now();
+    loop {
+        let data = server.gql(STEPS, json!({ "first": count })).await;
+        let nodes = data["executions"]["nodes"].as_array().unwrap().clone();
+        let done = nodes.iter().filter(|e| e["status"] == "COMPLETED").count();
+        if done == count {
+            return nodes;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "{done} of {count} completed after {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn time(value: &Value) -> DateTime<Utc> {
+    value.as_str().unwrap().parse().unwrap()
+}
+
+/// The most intervals (start, end) that overlap at any instant.
+fn most_at_once(mut intervals: Vec<(DateTime<Utc>, DateTime<Utc>)>) -> usize {
+    let mut edges: Vec<(DateTime<Utc>, i32)> = Vec::new();
+    for (start, end) in intervals.drain(..) {
+        edges.push((start, 1));
+        edges.push((end, -1));
+    }
+    // An end and a start at the same millisecond do not overlap.
+    edges.sort();
+    let (mut now, mut most) = (0i32, 0i32);
+    for (_, delta) in edges {
+        now += delta;
+        most = most.max(now);
+    }
+    most as usize
+}
+
+async fn concurrency_per_customer_holds_at_every_instant(server: &TestServer) {
+    set_limit(
+        server,
+        json!({ "key": "customer:{customerId}", "concurrency": 2 }),
+    )
+    .await;
+    set_limit(server, json!({ "key": "customer:big", "concurrency": 4 })).await;
+    let customers = ["a", "b", "c", "d", "e", "big"];
+    let executions = 90;
+    for index in 0..executions {
+        let customer = customers[index % customers.len()];
+        let steps: Vec<Value> = (0..3)
+            .map(|s| json!({ "id": format!("s{s}"), "name": "work", "handler": { "kind": "delay", "config": { "ms": 30 } } }))
+            .collect();
+        server
+            .create(json!({ "orderId": format!("o{index}"), "serviceId": "flow", "customerId": customer, "autoStart": true, "steps": steps }))
+            .await;
+    }
+    let nodes = all_completed(server, executions, Duration::from_secs(120)).await;
+    let mut by_customer: BTreeMap<String, Vec<_>> = BTreeMap::new();
+    for execution in &nodes {
+        let customer = execution["customerId"].as_str().unwrap().to_owned();
+        for step in execution["steps"].as_array().unwrap() {
+            let interval = (time(&step["startedAt"]), time(&step["completedAt"]));
+            by_customer
+                .entry(customer.clone())
+                .or_default()
+                .push(interval);
+        }
+    }
+    for (customer, intervals) in by_customer {
+        let limit = if customer == "big" { 4 } else { 2 };
+        let most = most_at_once(intervals);
+        assert!(
+            most <= limit,
+            "{most} steps of {customer} ran at once (limit {limit})"
+        );
+        if limit == 2 {
+            assert_eq!(most, limit, "{customer}'s backlog used every slot");
+        }
+    }
+    assert_eq!(
+        server
+            .count("SELECT COUNT(*) FROM limit_usage WHERE running <> 0")
+            .await,
+        0,
+        "every slot was given back"
+    );
+}
+
+async fn a_waiting_step_says_what_it_waits_on(server: &TestServer) {
+    set_limit(server, json!({ "key": "gpu", "concurrency": 1 })).await;
+    let step = |ms: u64| json!([{ "id": "s", "name": "render", "concurrencyKey": "gpu", "handler": { "kind": "delay", "config": { "ms": ms } } }]);
+    let first = server
+        .create(json!({ "orderId": "first", "serviceId": "flow", "autoStart": true, "steps": step(1500) }))
+        .await;
+    wait_until(server, &first, Duration::from_secs(10), |e| {
+        e["steps"][0]["status"] == "RUNNING"
+    })
+    .await;
+    let second = server
+        .create(json!({ "orderId": "second", "serviceId": "flow", "autoStart": true, "steps": step(10) }))
+        .await;
+    let waiting = wait_until(server, &second, Duration::from_secs(5), |e| {
+        !e["waitingOn"].is_null()
+    })
+    .await;
+    assert_eq!(waiting["waitingOn"], "concurrency gpu");
+    assert_eq!(waiting["steps"][0]["waitingOn"], "concurrency gpu");
+    assert_eq!(waiting["steps"][0]["status"], "PENDING");
+    let limits = server.gql(LIMITS, json!({})).await;
+    let gpu = &limits["limits"][0];
+    assert_eq!(gpu["key"], "gpu");
+    assert_eq!(gpu["keys"][0]["key"], "gpu");
+    assert_eq!(gpu["keys"][0]["running"], 1);
+    assert_eq!(gpu["keys"][0]["waiting"], 1);
+    assert!(gpu["keys"][0]["oldestWaitingSince"].is_string());
+    // The slot frees when the first step ends, and the waiting one starts then.
+    let done = completed(server, &second).await;
+    let first = completed(server, &first).await;
+    let first_end = time(&first["steps"][0]["completedAt"]);
+    let second_start = time(&done["steps"][0]["startedAt"]);
+    assert!(
+        second_start >= first_end,
+        "{second_start} before {first_end}"
+    );
+    assert!(done["steps"][0]["waitingOn"].is_null());
+}
+
+async fn a_limit_changed_while_steps_wait_lets_them_go(server: &TestServer) {
+    // Concurrency 0: nothing of the key starts.
+    set_limit(server, json!({ "key": "paused-vendor", "concurrency": 0 })).await;
+    let mut ids = Vec::new();
+    for index in 0..3 {
+        let steps = json!([{ "id": "s", "name": "call", "concurrencyKey": "paused-vendor", "handler": { "kind": "echo" } }]);
+        ids.push(
+            server
+                .create(json!({ "orderId": format!("o{index}"), "serviceId": "flow", "autoStart": true, "steps": steps }))
+                .await,
+        );
+    }
+    for id in &ids {
+        wait_until(server, id, Duration::from_secs(5), |e| {
+            e["steps"][0]["waitingOn"] == "concurrency paused-vendor"
+        })
+        .await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for id in &ids {
+        let execution = server.gql(EXECUTION, json!({ "id": id })).await["execution"].clone();
+        assert_eq!(execution["steps"][0]["status"], "PENDING", "still waiting");
+    }
+    let removed = server
+        .gql(REMOVE_LIMIT, json!({ "key": "paused-vendor" }))
+        .await;
+    assert_eq!(removed["removeLimit"], true);
+    for id in &ids {
+        completed(server, id).await;
+    }
+    let again = server
+        .gql(REMOVE_LIMIT, json!({ "key": "paused-vendor" }))
+        .await;
+    assert_eq!(again["removeLimit"], false);
+    let audited = server
+        .count("SELECT COUNT(*) FROM audit_log WHERE action IN ('setLimit', 'removeLimit') AND CAST(detail AS TEXT) LIKE '%paused-vendor%'")
+        .await;
+    assert_eq!(audited, 2, "the set and the removal are audited");
+}
+
+async fn bad_limits_are_refused_naming_the_field(server: &TestServer) {
+    let cases = [
+        (json!({ "key": "openai", "concurrency": -1 }), "concurrency"),
+        (json!({ "key": "openai", "rate": "sixty a minute" }), "rate"),
+        (json!({ "key": "openai", "rate": "0/min" }), "rate"),
+        (
+            json!({ "key": "openai", "rate": "60/min", "burst": 0 }),
+            "burst",
+        ),
+        (
+            json!({ "key": "customer:{tenant}", "concurrency": 1 }),
+            "key",
+        ),
+        (json!({ "key": "openai" }), "concurrency"),
+    ];
+    for (input, field) in cases {
+        let body = server
+            .gql_as(Some(&server.admin()), SET_LIMIT, json!({ "input": input }))
+            .await;
+        assert_eq!(
+            error_code(&body).as_deref(),
+            Some("BAD_USER_INPUT"),
+            "{input}: {body}"
+        );
+        assert_eq!(body["errors"][0]["extensions"]["field"], field, "{input}");
+    }
+    let operator = server.token(Role::Operator, None);
+    let input = json!({ "input": { "key": "openai", "concurrency": 1 } });
+    let body = server.gql_as(Some(&operator), SET_LIMIT, input).await;
+    assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+    let tenant = server.token(Role::Operator, Some("acme"));
+    let body = server.gql_as(Some(&tenant), LIMITS, json!({})).await;
+    assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+    let limits = server.gql_as(Some(&operator), LIMITS, json!({})).await;
+    assert_eq!(limits["data"]["limits"], json!([]), "nothing was written");
+    assert_eq!(server.count("SELECT COUNT(*) FROM limits").await, 0);
+}
+
+backend_tests!(
+    concurrency_per_customer_holds_at_every_instant,
+    a_waiting_step_says_what_it_waits_on,
+    a_limit_changed_while_steps_wait_lets_them_go,
+    bad_limits_are_refused_naming_the_field,
+);
+
+/// A server that runs no steps itself, with `limit` set, and `count` worker
+/// processes beside it (a process reads limits set elsewhere within a second: these
+/// are set before the workers start).
+async fn limited_with_workers(
+    backend: Backend,
+    limit: Value,
+    count: usize,
+) -> (TestServer, Vec<Process>) {
+    let mut options = Options::default();
+    options.serve.no_workers = true;
+    let server = TestServer::start_with(backend, options).await;
+    set_limit(&server, limit).await;
+    let workers = (0..count)
+        .map(|_| Process(server.spawn("worker", &[])))
+        .collect();
+    (server, workers)
+}
+
+async fn two_workers_share_a_rate(backend: Backend) {
+    let limit = json!({ "key": "openai", "rate": "20/s", "burst": 3 });
+    let (server, _workers) = limited_with_workers(backend, limit, 2).await;
+    let executions = 60;
+    for index in 0..executions {
+        let steps = json!([{ "id": "s", "name": "call", "concurrencyKey": "openai", "handler": { "kind": "echo" } }]);
+        server
+            .create(json!({ "orderId": format!("o{index}"), "serviceId": "flow", "autoStart": true, "steps": steps }))
+            .await;
+    }
+    let limits = server.gql(LIMITS, json!({})).await;
+    assert_eq!(limits["limits"][0]["rate"], "20/1s");
+    let nodes = all_completed(&server, executions, Duration::from_secs(60)).await;
+    let mut starts: Vec<DateTime<Utc>> = nodes
+        .iter()
+        .map(|e| time(&e["steps"][0]["startedAt"]))
+        .collect();
+    starts.sort();
+    for (index, first) in starts.iter().enumerate() {
+        let within = starts[index..]
+            .iter()
+            .take_while(|t| **t - *first < TimeDelta::seconds(1))
+            .count();
+        let offsets: Vec<i64> = starts
+            .iter()
+            .map(|t| (*t - starts[0]).num_milliseconds())
+            .collect();
+        assert!(
+            within <= 20 + 3,
+            "{within} starts within a second of {first}: {offsets:?}"
+        );
+    }
+    let span = *starts.last().unwrap() - starts[0];
+    assert!(
+        span >= TimeDelta::milliseconds(2700),
+        "60 starts at 20/s took only {span}"
+    );
+}
+
+async fn slots_of_a_killed_worker_free_when_its_leases_run_out(backend: Backend) {
+    let limit = json!({ "key": "gpu", "concurrency": 1 });
+    let (server, mut workers) = limited_with_workers(backend, limit, 1).await;
+    let step = |ms: u64| json!([{ "id": "s", "name": "render", "concurrencyKey": "gpu", "handler": { "kind": "delay", "config": { "ms": ms } } }]);
+    let first = server
+        .create(json!({ "orderId": "first", "serviceId": "flow", "autoStart": true, "steps": step(4000) }))
+        .await;
+    wait_until(&server, &first, Duration::from_secs(15), |e| {
+        e["steps"][0]["status"] == "RUNNING"
+    })
+    .await;
+    let second = server
+        .create(json!({ "orderId": "second", "serviceId": "flow", "autoStart": true, "steps": step(10) }))
+        .await;
+    wait_until(&server, &second, Duration::from_secs(10), |e| {
+        e["steps"][0]["waitingOn"] == "concurrency gpu"
+    })
+    .await;
+    let mut killed = workers.pop().unwrap();
+    killed.0.kill().expect("SIGKILL the worker");
+    killed.0.wait().unwrap();
+    let _replacement = Process(server.spawn("worker", &[]));
+    for id in [&second, &first] {
+        completed(&server, id).await;
+    }
+    assert_eq!(
+        server
+            .count("SELECT COUNT(*) FROM limit_usage WHERE running <> 0")
+            .await,
+        0,
+        "no slot leaked"
+    );
+}
+
+backend_suites!(
+    two_workers_share_a_rate,
+    slots_of_a_killed_worker_free_when_its_leases_run_out,
+);
