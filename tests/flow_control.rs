@@ -19,6 +19,8 @@ use support::{Backend, Options, TestServer, error_code};
 const SET_LIMIT: &str = "mutation($input: LimitInput!) { setLimit(input: $input) { key concurrency rate burst updatedBy } }";
 const REMOVE_LIMIT: &str = "mutation($key: String!) { removeLimit(key: $key) }";
 const LIMITS: &str = "{ limits { key concurrency rate keys { key running waiting tokensLeft oldestWaitingSince } } }";
+const LIMITS_OF_EXECUTIONS: &str =
+    "{ limits { key executions keys { key runningExecutions waitingExecutions } } }";
 const STEPS: &str = r#"
 query($first: Int) {
   executions(first: $first) {
@@ -225,9 +227,68 @@ async fn a_limit_changed_while_steps_wait_lets_them_go(server: &TestServer) {
     assert_eq!(audited, 2, "the set and the removal are audited");
 }
 
+async fn executions_over_their_customers_limit_wait_queued(server: &TestServer) {
+    set_limit(
+        server,
+        json!({ "key": "customer:{customerId}", "executions": 2 }),
+    )
+    .await;
+    let steps = json!([{ "id": "s", "name": "work", "handler": { "kind": "delay", "config": { "ms": 1500 } } }]);
+    let mut ids = Vec::new();
+    for index in 0..6 {
+        let input = json!({ "orderId": format!("o{index}"), "serviceId": "flow", "customerId": "acme", "autoStart": true, "steps": steps });
+        ids.push(server.create(input).await);
+    }
+    // One started by hand, and one of another customer, which has slots of its own.
+    let by_hand =
+        json!({ "orderId": "by-hand", "serviceId": "flow", "customerId": "acme", "steps": steps });
+    let by_hand = server.create(by_hand).await;
+    let start = "mutation($id: ID!) { startExecution(id: $id) { status waitingOn } }";
+    let started = server.gql(start, json!({ "id": by_hand })).await;
+    assert_eq!(started["startExecution"]["status"], "QUEUED");
+    assert_eq!(
+        started["startExecution"]["waitingOn"],
+        "executions customer:acme"
+    );
+    ids.push(by_hand);
+    let other = json!({ "orderId": "other", "serviceId": "flow", "customerId": "zeta", "autoStart": true, "steps": steps });
+    let other = server.create(other).await;
+    let other = wait_until(server, &other, Duration::from_secs(2), |e| {
+        e["status"] != "QUEUED"
+    })
+    .await;
+    assert!(other["waitingOn"].is_null(), "{other}");
+    let limits = server.gql(LIMITS_OF_EXECUTIONS, json!({})).await;
+    let acme = &limits["limits"][0]["keys"][0];
+    assert_eq!(acme["key"], "customer:acme", "{limits}");
+    assert_eq!(acme["runningExecutions"], 2, "{limits}");
+    assert_eq!(acme["waitingExecutions"], 5, "{limits}");
+    let mut intervals = Vec::new();
+    for id in &ids {
+        completed(server, id).await;
+        let query = "query($id: ID!) { execution(id: $id) { metadata { startedAt completedAt } } }";
+        let done = server.gql(query, json!({ "id": id })).await;
+        let times = &done["execution"]["metadata"];
+        intervals.push((time(&times["startedAt"]), time(&times["completedAt"])));
+    }
+    assert_eq!(
+        most_at_once(intervals),
+        2,
+        "two of acme's executions at a time"
+    );
+    assert_eq!(
+        server
+            .count("SELECT COUNT(*) FROM limit_usage WHERE executions <> 0 OR running <> 0")
+            .await,
+        0,
+        "every slot was given back"
+    );
+}
+
 async fn bad_limits_are_refused_naming_the_field(server: &TestServer) {
     let cases = [
         (json!({ "key": "openai", "concurrency": -1 }), "concurrency"),
+        (json!({ "key": "openai", "executions": -2 }), "executions"),
         (json!({ "key": "openai", "rate": "sixty a minute" }), "rate"),
         (json!({ "key": "openai", "rate": "0/min" }), "rate"),
         (
@@ -267,6 +328,7 @@ backend_tests!(
     concurrency_per_customer_holds_at_every_instant,
     a_waiting_step_says_what_it_waits_on,
     a_limit_changed_while_steps_wait_lets_them_go,
+    executions_over_their_customers_limit_wait_queued,
     bad_limits_are_refused_naming_the_field,
 );
 

@@ -39,6 +39,13 @@ pub struct StepsBench {
     /// Also run the BullMQ reference (Node.js; Redis from --redis-url or local).
     #[arg(long)]
     bullmq: bool,
+    /// Spreads the executions over this many customers (`customer-0` …), for
+    /// limits per customer; 0 gives them none.
+    #[arg(long, default_value_t = 0)]
+    customers: usize,
+    /// A limits file the server starts with (`exechub serve --limits`).
+    #[arg(long)]
+    limits: Option<std::path::PathBuf>,
 }
 
 const CREATE: &str =
@@ -62,7 +69,7 @@ pub async fn run(bench: StepsBench) {
     let total = bench.executions * bench.steps;
     let (server, token) = launch(&bench).await;
     let steps = echo_steps(bench.steps, !bench.chained);
-    let took = throughput(&server, &token, bench.executions, steps).await;
+    let took = throughput(&server, &token, bench.executions, bench.customers, steps).await;
     let commits = commit_report(&server_metrics(&server).await);
     drop(server);
     println!(
@@ -109,16 +116,21 @@ async fn launch(bench: &StepsBench) -> (Server, String) {
     if let Some(url) = &bench.redis_url {
         env.push(("EXECHUB_REDIS_URL", url));
     }
+    let limits = bench.limits.as_ref().map(|path| path.display().to_string());
+    if let Some(path) = &limits {
+        env.push(("EXECHUB_LIMITS", path));
+    }
     let (server, _) = spawn_server(bench.database_url.as_deref(), &env).await;
     (server, token())
 }
 
-/// Creates `count` not-yet-started executions of `service`; returns their ids.
+/// Creates `count` not-yet-started executions of `service`, spread over
+/// `customers` customers (none when 0); returns their ids.
 async fn create(
     server: &Server,
     token: &str,
     service: &str,
-    count: usize,
+    (count, customers): (usize, usize),
     steps: Vec<Value>,
 ) -> Vec<String> {
     let client = reqwest::Client::new();
@@ -136,8 +148,13 @@ async fn create(
             let mine = per_client.min(count.saturating_sub(i * per_client));
             tokio::spawn(async move {
                 let mut ids = Vec::new();
-                for _ in 0..mine {
-                    let created = gql(&client, &base, &token, CREATE, variables.clone()).await;
+                for n in 0..mine {
+                    let mut variables = variables.clone();
+                    if customers > 0 {
+                        let customer = format!("customer-{}", (i * per_client + n) % customers);
+                        variables["input"]["customerId"] = json!(customer);
+                    }
+                    let created = gql(&client, &base, &token, CREATE, variables).await;
                     ids.push(
                         created["data"]["createExecution"]["id"]
                             .as_str()
@@ -213,10 +230,11 @@ async fn throughput(
     server: &Server,
     token: &str,
     executions: usize,
+    customers: usize,
     steps: Vec<Value>,
 ) -> Duration {
     let service = format!("bench-throughput-{}", uuid::Uuid::now_v7().simple());
-    let ids = create(server, token, &service, executions, steps).await;
+    let ids = create(server, token, &service, (executions, customers), steps).await;
     let client = reqwest::Client::new();
     let started = Instant::now();
     let starters: Vec<_> = ids
@@ -252,7 +270,7 @@ async fn latency(server: &Server, token: &str, rate: u64, seconds: u64) -> (f64,
         server,
         token,
         &service,
-        executions,
+        (executions, 0),
         echo_steps(CHAIN, false),
     )
     .await;

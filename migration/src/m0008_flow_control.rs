@@ -1,8 +1,9 @@
 //! Flow control: the limits admins set (`limits`: per key or key template, a
-//! concurrency, a rate and its burst), what each limited key holds (`limit_usage`:
-//! slots held by running steps, and the rate's next arrival time), and beside each
-//! step the keys whose slots it holds, what it waits on and until when; the custom
-//! keys executions and steps count against (`concurrency_key`).
+//! concurrency, executions, a rate and its burst), what each limited key holds
+//! (`limit_usage`: slots held by running steps and by executions, and the rate's
+//! next arrival time), and beside each
+//! step (and execution) the keys whose slots it holds, what it waits on (and until
+//! when); the custom keys executions and steps count against (`concurrency_key`).
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -20,6 +21,8 @@ impl MigrationName for Migration {
 enum Executions {
     Table,
     ConcurrencyKey,
+    Holds,
+    WaitingOn,
 }
 
 #[derive(DeriveIden, Clone, Copy)]
@@ -36,6 +39,7 @@ enum Limits {
     Table,
     Key,
     Concurrency,
+    Executions,
     RateCount,
     RatePeriodMs,
     Burst,
@@ -48,6 +52,7 @@ enum LimitUsage {
     Table,
     Key,
     Running,
+    Executions,
     Tat,
 }
 
@@ -66,13 +71,22 @@ impl MigrationTrait for Migration {
                 .alter_table(Table::alter().table(S::Table).add_column(column).to_owned())
                 .await?;
         }
+        for column in [
+            string_null(Executions::ConcurrencyKey),
+            json_binary_null(Executions::Holds),
+            string_null(Executions::WaitingOn),
+        ] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Executions::Table)
+                        .add_column(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
         manager
-            .alter_table(
-                Table::alter()
-                    .table(Executions::Table)
-                    .add_column(string_null(Executions::ConcurrencyKey))
-                    .to_owned(),
-            )
+            .create_index(index(Executions::Table, &[Executions::WaitingOn], false))
             .await?;
         manager
             .create_index(index(S::Table, &[S::WaitingOn], false))
@@ -84,6 +98,7 @@ impl MigrationTrait for Migration {
                     .if_not_exists()
                     .col(string(Limits::Key).primary_key())
                     .col(integer_null(Limits::Concurrency))
+                    .col(integer_null(Limits::Executions))
                     .col(integer_null(Limits::RateCount))
                     .col(big_integer_null(Limits::RatePeriodMs))
                     .col(integer_null(Limits::Burst))
@@ -99,6 +114,7 @@ impl MigrationTrait for Migration {
                     .if_not_exists()
                     .col(string(LimitUsage::Key).primary_key())
                     .col(big_integer(LimitUsage::Running).default(0))
+                    .col(big_integer(LimitUsage::Executions).default(0))
                     .col(big_integer_null(LimitUsage::Tat))
                     .to_owned(),
             )

@@ -38,6 +38,11 @@ pub struct Execution {
     pub metadata: Option<Value>,
     /// A key every step of the execution counts against (`domain::limits`).
     pub concurrency_key: Option<String>,
+    /// The keys with a limit on executions whose slots this one holds, from its
+    /// start until it settles.
+    pub holds: Vec<String>,
+    /// What a QUEUED execution waits on before it may start: `executions <key>`.
+    pub waiting_on: Option<String>,
     /// Sequence of the newest event; the next event gets `last_sequence + 1`.
     pub last_sequence: i64,
     pub paused_at: Option<Timestamp>,

@@ -37,7 +37,7 @@ impl Snapshot {
     {
         let mut change = rule(self)?;
         schedule::settle(&mut change, &self.execution, &self.steps);
-        limits::account(&mut change, &self.steps);
+        limits::account(&mut change, &self.execution, &self.steps);
         Ok(change)
     }
 }

@@ -53,9 +53,8 @@ impl Maintenance {
                     if let Err(error) = self.reap().await {
                         tracing::warn!(?error, "reaping leases and timeouts failed");
                     }
-                    let aging = config.priority_aging;
-                    if let Err(error) = super::waiting::sweep(&self.store, &self.queue, aging).await {
-                        tracing::warn!(?error, "waking steps that wait on limits failed");
+                    if let Err(error) = self.waking().sweep().await {
+                        tracing::warn!(?error, "waking what waits on limits failed");
                     }
                 }
                 _ = reconcile.tick() => {
@@ -69,6 +68,15 @@ impl Maintenance {
                     }
                 }
             }
+        }
+    }
+
+    fn waking(&self) -> super::waiting::Waking {
+        super::waiting::Waking {
+            service: self.service.clone(),
+            store: self.store.clone(),
+            queue: self.queue.clone(),
+            aging: self.config.priority_aging,
         }
     }
 

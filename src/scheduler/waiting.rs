@@ -1,10 +1,11 @@
-//! Steps that wait on a limit (`domain::limits`) get their turn here. A step waiting
-//! for a slot is queued again when a change gives a slot of its key back: the most
-//! deserving waiters first (priority, raised by aging), as many as slots were freed.
-//! A step waiting for a rate was reserved a start; its job is queued to run then.
-//! The maintenance sweep catches what a wake-up missed (a slot freed while the step
-//! was still deciding to wait, a process that died with a delayed job, a limit
-//! raised or removed): every tick it queues the waiters each key has room for.
+//! Steps and executions that wait on a limit (`domain::limits`) get their turn here.
+//! A step waiting for a slot is queued again when a change gives a slot of its key
+//! back, and a QUEUED execution waiting for one is started: the most deserving
+//! first (priority, raised by aging), as many as slots were freed. A step waiting
+//! for a rate was reserved a start; its job is queued then. The maintenance sweep
+//! catches what a wake-up missed (a slot freed while the step was still deciding to
+//! wait, a process that died before a reserved start, a limit raised or removed):
+//! every tick it wakes the waiters each key has room for.
 
 use std::time::Duration;
 
@@ -14,10 +15,15 @@ use super::Scheduler;
 use super::queue::{Job, Queue};
 use crate::domain::aging::aged_level;
 use crate::domain::change::Change;
-use crate::domain::limits::{limit_for, rate_key, slot_key, waiting_label};
-use crate::domain::schedule::job_for;
+use crate::domain::limits::{
+    Limit, executions_key, limit_for, rate_key, slot_key, start_execution, waiting_label,
+};
+use crate::domain::records::Timestamp;
+use crate::domain::schedule::{SCHEDULER, job_for};
+use crate::domain::values::Priority;
 use crate::error::AppResult;
-use crate::store::{Store, Waiter};
+use crate::service::Service;
+use crate::store::{KeyState, Store, Waiter};
 
 /// Waiters read per key and wake-up.
 const WAITERS_READ: u64 = 500;
@@ -25,11 +31,30 @@ const WAITERS_READ: u64 = 500;
 /// How long after its reserved start a rate's waiter counts as forgotten.
 const OVERDUE: Duration = Duration::from_secs(2);
 
+/// What waking needs: the service starts executions, the store finds the waiters,
+/// the queue takes the steps' jobs.
+#[derive(Clone)]
+pub(super) struct Waking {
+    pub service: Service,
+    pub store: Store,
+    pub queue: Queue,
+    pub aging: Duration,
+}
+
 impl Scheduler {
+    fn waking(&self) -> Waking {
+        Waking {
+            service: self.0.service.clone(),
+            store: self.0.store.clone(),
+            queue: self.0.queue.clone(),
+            aging: self.0.config.priority_aging,
+        }
+    }
+
     /// What a committed change's waits ask for: a rate's reserved start, queued
     /// then from here (a delayed job on Redis is only promoted at its queue's next
     /// poll, which may be late and would bunch the starts up); and, for each key it
-    /// gave slots back, its most deserving waiters, queued now.
+    /// gave slots back, its most deserving waiters, woken now.
     pub(super) fn follow_waits(&self, change: &Change) {
         let now = Utc::now();
         for (step_id, until) in &change.limits.due {
@@ -44,96 +69,143 @@ impl Scheduler {
                 queue.push_or_warn(vec![(job, Duration::ZERO)]).await;
             });
         }
-        let freed: Vec<(String, i64)> = (change.limits.freed())
-            .map(|(key, count)| (key.clone(), count))
+        let steps = change
+            .limits
+            .freed()
+            .map(|(key, n)| ("concurrency", key, n));
+        let executions = (change.limits.freed_executions()).map(|(key, n)| ("executions", key, n));
+        let freed: Vec<(String, usize)> = (steps.chain(executions))
+            .map(|(kind, key, count)| (waiting_label(kind, key), count as usize))
             .collect();
         if freed.is_empty() {
             return;
         }
-        let (store, queue, aging) = (
-            self.0.store.clone(),
-            self.0.queue.clone(),
-            self.0.config.priority_aging,
-        );
+        let waking = self.waking();
         self.track_task(async move {
-            for (key, count) in freed {
-                let label = waiting_label("concurrency", &key);
-                let best = |waiters| most_deserving(waiters, aging, count as usize);
-                if let Err(error) = wake(&store, &queue, &label, best).await {
-                    tracing::warn!(?error, %key, "could not wake steps waiting for a slot");
+            for (label, count) in freed {
+                if let Err(error) = waking.wake_best(&label, count).await {
+                    tracing::warn!(?error, %label, "could not wake what waits for a slot");
                 }
             }
         });
     }
 }
 
-/// The `count` most deserving of `waiters`: priority raised by aging, then oldest.
-fn most_deserving(mut waiters: Vec<Waiter>, aging: Duration, count: usize) -> Vec<Waiter> {
+/// The `count` most deserving of `waiting`, each with its priority and since when
+/// it waits: priority raised by aging, then the oldest.
+fn most_deserving<T>(
+    mut waiting: Vec<T>,
+    rank: impl Fn(&T) -> (Priority, Timestamp),
+    aging: Duration,
+    count: usize,
+) -> Vec<T> {
     let now = Utc::now();
-    waiters.sort_by_key(|w| {
-        let level = aged_level(w.job.priority, w.job.ready_at, now, aging);
-        (std::cmp::Reverse(level), w.job.ready_at)
+    waiting.sort_by_key(|w| {
+        let (priority, since) = rank(w);
+        (
+            std::cmp::Reverse(aged_level(priority, since, now, aging)),
+            since,
+        )
     });
-    waiters.truncate(count);
-    waiters
+    waiting.truncate(count);
+    waiting
 }
 
-/// Queues the steps waiting on `label` that `choose` picks.
-async fn wake(
-    store: &Store,
-    queue: &Queue,
-    label: &str,
-    choose: impl FnOnce(Vec<Waiter>) -> Vec<Waiter>,
-) -> AppResult<()> {
-    let waiters = choose(store.waiters(label, WAITERS_READ).await?);
-    let jobs = waiters
-        .into_iter()
-        .map(|w| (Job::Step(w.job), Duration::ZERO))
-        .collect();
-    queue.push_or_warn(jobs).await;
-    Ok(())
-}
-
-/// The maintenance sweep: reads the limits again (another process may have changed
-/// them) and queues, per key, the waiters for a slot it has room for now, and the
-/// waiters for a rate whose reserved start went by unclaimed (the process that was
-/// to queue it stopped); a key without a limit any more lets its waiters go.
-pub(super) async fn sweep(store: &Store, queue: &Queue, aging: Duration) -> AppResult<()> {
-    store.reload_limits().await?;
-    let labels = store.waiting_labels().await?;
-    if labels.is_empty() {
-        return Ok(());
+impl Waking {
+    /// Wakes the `count` most deserving of what waits on `label`, a slot's label.
+    async fn wake_best(&self, label: &str, count: usize) -> AppResult<()> {
+        if executions_key(label).is_some() {
+            let waiting = self.store.waiting_on(label, WAITERS_READ).await?;
+            let best = most_deserving(waiting, |e| (e.priority, e.since), self.aging, count);
+            for execution in best {
+                self.start(&execution.id).await;
+            }
+            return Ok(());
+        }
+        let rank = |w: &Waiter| (w.job.priority, w.job.ready_at);
+        let waiters = self.store.waiters(label, WAITERS_READ).await?;
+        self.queue_steps(most_deserving(waiters, rank, self.aging, count))
+            .await;
+        Ok(())
     }
-    let limits = store.limits();
-    let usage = store.key_usage().await?;
-    for (label, waiting) in labels {
-        let key = slot_key(&label)
-            .or_else(|| rate_key(&label))
-            .unwrap_or(&label);
-        let limit = limit_for(&limits, key);
-        let everyone = |waiters: Vec<Waiter>| waiters;
-        match (limit, slot_key(&label)) {
-            (None, _) => wake(store, queue, &label, everyone).await?,
-            (Some(limit), Some(_)) => {
-                let running =
-                    (usage.iter().find(|(k, ..)| k == key)).map_or(0, |(_, u, ..)| u.running);
-                let max = i64::from(limit.concurrency.unwrap_or(u32::MAX));
-                let room = (max - running).clamp(0, waiting) as usize;
-                if room > 0 {
-                    let best = |waiters| most_deserving(waiters, aging, room);
-                    wake(store, queue, &label, best).await?;
-                }
-            }
-            (Some(_), None) => {
-                let overdue = Utc::now() - TimeDelta::from_std(OVERDUE).unwrap_or_default();
-                let unclaimed = |waiters: Vec<Waiter>| {
-                    (waiters.into_iter())
-                        .filter(|w| w.waiting_until.is_none_or(|until| until < overdue))
-                        .collect()
-                };
-                wake(store, queue, &label, unclaimed).await?;
-            }
+
+    /// Starts a waiting execution, if its keys have room now (else it waits on).
+    async fn start(&self, execution_id: &str) {
+        let started = self
+            .service
+            .as_scheduler("startExecution", execution_id, |s, now| {
+                start_execution(&s.execution, &s.usage, SCHEDULER, now)
+            })
+            .await;
+        if let Err(error) = started {
+            tracing::debug!(%execution_id, ?error, "a waiting execution did not start");
         }
     }
-    Ok(())
+
+    async fn queue_steps(&self, waiters: Vec<Waiter>) {
+        let jobs = waiters
+            .into_iter()
+            .map(|w| (Job::Step(w.job), Duration::ZERO))
+            .collect();
+        self.queue.push_or_warn(jobs).await;
+    }
+
+    /// The maintenance sweep: reads the limits again (another process may have
+    /// changed them) and wakes, per key, the waiters for a slot it has room for now
+    /// and the waiters for a rate whose reserved start went by unclaimed (the
+    /// process that was to queue it stopped); a key without a limit any more lets
+    /// its waiters go.
+    pub(super) async fn sweep(&self) -> AppResult<()> {
+        self.store.reload_limits().await?;
+        let labels = self.store.waiting_labels().await?;
+        if labels.is_empty() {
+            return Ok(());
+        }
+        let limits = self.store.limits();
+        let states = self.store.key_states().await?;
+        for (label, waiting) in labels {
+            let Some(room) = room(&limits, &states, &label, waiting) else {
+                self.wake_rate_overdue(&label).await?;
+                continue;
+            };
+            if room > 0 {
+                self.wake_best(&label, room).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn wake_rate_overdue(&self, label: &str) -> AppResult<()> {
+        let overdue = Utc::now() - TimeDelta::from_std(OVERDUE).unwrap_or_default();
+        let waiters = self.store.waiters(label, WAITERS_READ).await?;
+        let unclaimed = (waiters.into_iter())
+            .filter(|w| w.waiting_until.is_none_or(|until| until < overdue))
+            .collect();
+        self.queue_steps(unclaimed).await;
+        Ok(())
+    }
+}
+
+/// How many of the `waiting` on `label` its key has room for now: all of them when
+/// the key has no limit any more; `None` for a rate's waiters, each of which has
+/// its own reserved start.
+fn room(limits: &[Limit], states: &[KeyState], label: &str, waiting: i64) -> Option<usize> {
+    let key = (slot_key(label).or_else(|| executions_key(label)))
+        .or_else(|| rate_key(label))
+        .unwrap_or(label);
+    let Some(limit) = limit_for(limits, key) else {
+        return Some(waiting.max(0) as usize);
+    };
+    let state = states.iter().find(|s| s.key == key);
+    let (max, held) = if slot_key(label).is_some() {
+        (limit.concurrency, state.map_or(0, |s| s.usage.running))
+    } else if executions_key(label).is_some() {
+        (limit.executions, state.map_or(0, |s| s.usage.executions))
+    } else if limit.rate.is_some() {
+        return None;
+    } else {
+        return Some(waiting.max(0) as usize);
+    };
+    let max = i64::from(max.unwrap_or(u32::MAX));
+    Some((max - held).clamp(0, waiting) as usize)
 }

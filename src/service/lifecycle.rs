@@ -7,8 +7,10 @@ use crate::clock;
 use crate::domain::change::Change;
 use crate::domain::inputs::*;
 use crate::domain::records::{Checkpoint, Execution, LogEntry, Timestamp};
+use crate::domain::schedule::SCHEDULER;
 use crate::domain::snapshot::Snapshot;
-use crate::domain::{failure, lifecycle, schedule};
+use crate::domain::status::ExecutionStatus;
+use crate::domain::{failure, lifecycle, limits, schedule};
 use crate::error::{AppError, AppResult};
 
 impl Service {
@@ -17,16 +19,35 @@ impl Service {
     pub async fn create_execution(
         &self,
         by: &Principal,
-        input: CreateExecutionInput,
+        mut input: CreateExecutionInput,
     ) -> AppResult<Execution> {
         by.require(Permission::Create)?;
+        // While a limit on executions is set, an auto-started execution is created
+        // QUEUED and then started as `startExecution` starts one: when its keys
+        // have room, or else waiting.
+        let limited = self.0.store.limits().iter().any(|l| l.executions.is_some());
+        let start_under_limits = limited && input.auto_start == Some(true);
+        if start_under_limits {
+            input.auto_start = Some(false);
+        }
         let customer = input.customer_id.clone().map(|c| c.0);
         let provider = input.provider_id.as_ref().map(|p| p.as_str());
         let customer = by.owner_for_new(customer, provider)?;
         let kinds = &self.policy().step_kinds;
         let mut change = lifecycle::create(input, customer, kinds, &by.subject, clock::now())?;
         schedule::settle_new(&mut change);
-        self.save_new(by.clone(), change).await
+        let created = self.save_new(by.clone(), change).await?;
+        // An execution created before under the same idempotency key may have
+        // started already.
+        if !start_under_limits || created.status != ExecutionStatus::Queued {
+            return Ok(created);
+        }
+        let change = self
+            .as_scheduler("startExecution", &created.id, move |s, now| {
+                limits::start_execution(&s.execution, &s.usage, SCHEDULER, now)
+            })
+            .await?;
+        Ok(change.execution)
     }
 
     pub async fn update_execution(
@@ -46,7 +67,7 @@ impl Service {
 
     pub async fn start_execution(&self, by: &Principal, id: &str) -> AppResult<Execution> {
         self.manage(by, "startExecution", id, |s, actor, now| {
-            lifecycle::start(&s.execution, actor, now)
+            limits::start_execution(&s.execution, &s.usage, actor, now)
         })
         .await
     }

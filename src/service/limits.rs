@@ -6,9 +6,9 @@
 use super::Service;
 use crate::auth::{Permission, Principal, Role};
 use crate::clock;
-use crate::domain::limits::{KeyTemplate, KeyUsage, Limit, LimitInput, limit_for};
-use crate::domain::records::Timestamp;
+use crate::domain::limits::{KeyTemplate, Limit, LimitInput, limit_for};
 use crate::error::{AppError, AppResult};
+use crate::store::KeyState;
 
 /// One limit with what each key it limits holds now.
 pub struct LimitView {
@@ -17,11 +17,7 @@ pub struct LimitView {
 }
 
 pub struct KeyView {
-    pub key: String,
-    pub usage: KeyUsage,
-    /// Steps waiting on the key, for a slot or for the rate.
-    pub waiting: i64,
-    pub oldest_waiting_since: Option<Timestamp>,
+    pub state: KeyState,
     /// Starts the rate allows at once now.
     pub tokens_left: Option<u32>,
 }
@@ -82,22 +78,22 @@ impl Service {
             })
             .collect();
         let now = clock::now();
-        for (key, usage, waiting, oldest) in store.key_usage().await? {
-            let Some(limit) = limit_for(&limits, &key) else {
+        for state in store.key_states().await? {
+            let Some(limit) = limit_for(&limits, &state.key) else {
                 continue;
             };
             let index = limits.iter().position(|l| l == limit).expect("one of them");
-            let tokens_left = (limit.rate.as_ref()).map(|rate| rate.tokens_left(usage.tat, now));
-            if usage.running == 0 && waiting == 0 && tokens_left.is_none() {
+            let tokens_left =
+                (limit.rate.as_ref()).map(|rate| rate.tokens_left(state.usage.tat, now));
+            let usage = &state.usage;
+            let idle = usage.running == 0
+                && usage.executions == 0
+                && usage.executions_waiting == 0
+                && state.waiting_steps == 0;
+            if idle && tokens_left.is_none() {
                 continue;
             }
-            views[index].keys.push(KeyView {
-                key,
-                usage,
-                waiting,
-                oldest_waiting_since: oldest,
-                tokens_left,
-            });
+            views[index].keys.push(KeyView { state, tokens_left });
         }
         Ok(views)
     }

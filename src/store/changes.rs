@@ -7,7 +7,7 @@ use sea_orm::EntityTrait;
 
 use super::Store;
 use super::entities::*;
-use super::limits::read_usage;
+use super::limit_usage::read_usage;
 use super::snapshots::lock_snapshots;
 use super::writes::{audit_row, save_all, write_audit};
 use crate::auth::Principal;

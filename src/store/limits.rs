@@ -1,31 +1,24 @@
-//! Flow control's SQL. The limits admins set, kept in memory too (`LimitBook`, shared
-//! by every pool of the process and read again by each maintenance tick, so that a
-//! limit another process set takes effect here within a second); what each limited
-//! key holds, read under lock by the transactions that may start or stop steps of
-//! those keys and moved by the changes they save; and the steps that wait on a key.
+//! Flow control's limits in SQL: the limits admins set, each with its audit row,
+//! kept in memory too (`LimitBook`, shared by every pool of the process and read
+//! again by each maintenance tick, so that a limit another process set takes effect
+//! here within a second); and the view of what every key holds. What a transaction
+//! reads and writes of the keys is `limit_usage`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::json;
 
 use super::Store;
-use super::entities::{audit, limit, limit_usage, step};
+use super::entities::{audit, limit, limit_usage};
+use super::limit_usage::{waiting_executions, waiting_steps};
 use super::mapping::{from_ms, to_ms};
 use crate::auth::Principal;
-use crate::domain::change::Change;
-use crate::domain::limits::{KeyTemplate, KeyUsage, Limit, Rate, Usage, slot_key};
+use crate::domain::limits::{KeyTemplate, KeyUsage, Limit, Rate, executions_key, slot_key};
 use crate::domain::records::{Timestamp, new_id};
-use crate::domain::schedule::StepJob;
-use crate::domain::snapshot::Snapshot;
-use crate::domain::status::StepStatus;
-use crate::domain::values::Priority;
 use crate::error::{AppError, AppResult};
 
 /// The limits in force in this process.
@@ -42,12 +35,6 @@ impl LimitBook {
     }
 }
 
-/// A waiting step, as the sweep and the wake-up read it.
-pub struct Waiter {
-    pub job: StepJob,
-    pub waiting_until: Option<Timestamp>,
-}
-
 fn limit_from_row(row: limit::Model) -> AppResult<Limit> {
     let key = KeyTemplate::parse("key", &row.key)?;
     let rate = match (row.rate_count, row.rate_period_ms) {
@@ -61,6 +48,7 @@ fn limit_from_row(row: limit::Model) -> AppResult<Limit> {
     Ok(Limit {
         key,
         concurrency: row.concurrency.map(|c| c.max(0) as u32),
+        executions: row.executions.map(|c| c.max(0) as u32),
         rate,
         updated_at: from_ms(row.updated_at),
         updated_by: row.updated_by,
@@ -71,6 +59,7 @@ fn limit_to_row(l: &Limit) -> limit::ActiveModel {
     limit::ActiveModel {
         key: Set(l.key.to_string()),
         concurrency: Set(l.concurrency.map(|c| c as i32)),
+        executions: Set(l.executions.map(|c| c as i32)),
         rate_count: Set(l.rate.as_ref().map(|r| r.count as i32)),
         rate_period_ms: Set(l.rate.as_ref().map(|r| r.period.as_millis() as i64)),
         burst: Set(l.rate.as_ref().map(|r| r.burst as i32)),
@@ -119,6 +108,7 @@ impl Store {
         let upsert = OnConflict::column(limit::Column::Key)
             .update_columns([
                 limit::Column::Concurrency,
+                limit::Column::Executions,
                 limit::Column::RateCount,
                 limit::Column::RatePeriodMs,
                 limit::Column::Burst,
@@ -158,230 +148,74 @@ impl Store {
         Ok(removed > 0)
     }
 
-    /// What every key that held or waited on anything holds now: slots, rate and
-    /// the steps waiting, with when the longest-waiting one was handed out.
-    pub async fn key_usage(&self) -> AppResult<Vec<(String, KeyUsage, i64, Option<Timestamp>)>> {
+    /// What every key that holds or waits on anything holds now.
+    pub async fn key_states(&self) -> AppResult<Vec<KeyState>> {
         let rows = limit_usage::Entity::find()
             .order_by_asc(limit_usage::Column::Key)
             .all(&self.db)
             .await?;
-        let mut keys: BTreeMap<String, (KeyUsage, i64, Option<Timestamp>)> = rows
+        let mut keys: BTreeMap<String, KeyState> = rows
             .into_iter()
             .map(|row| {
                 let usage = KeyUsage {
                     running: row.running,
-                    waiting: 0,
+                    executions: row.executions,
                     tat: row.tat.map(from_ms),
+                    ..Default::default()
                 };
-                (row.key, (usage, 0, None))
+                let state = KeyState {
+                    key: row.key.clone(),
+                    usage,
+                    waiting_steps: 0,
+                    oldest_waiting_since: None,
+                };
+                (row.key, state)
             })
             .collect();
-        let waiting: Vec<(String, i64, Option<i64>)> = step::Entity::find()
-            .select_only()
-            .column(step::Column::WaitingOn)
-            .column_as(Expr::cust("COUNT(*)"), "waiting")
-            .column_as(Expr::cust("MIN(ready_at)"), "oldest")
-            .filter(step::Column::WaitingOn.is_not_null())
-            .filter(step::Column::Status.eq(StepStatus::Pending.as_str()))
-            .group_by(step::Column::WaitingOn)
-            .into_tuple()
-            .all(&self.db)
-            .await?;
-        for (label, count, oldest) in waiting {
+        let steps = waiting_steps(&self.db, None).await?;
+        let executions = waiting_executions(&self.db, None).await?;
+        for (label, count, oldest) in steps.into_iter().chain(executions) {
             let key = label.split_once(' ').map_or(label.as_str(), |(_, key)| key);
-            let entry = keys.entry(key.to_owned()).or_default();
-            entry.1 += count;
-            let oldest = oldest.map(from_ms);
-            entry.2 = match (entry.2, oldest) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let state = keys.entry(key.to_owned()).or_insert_with(|| KeyState {
+                key: key.to_owned(),
+                usage: KeyUsage::default(),
+                waiting_steps: 0,
+                oldest_waiting_since: None,
+            });
+            if let Some(oldest) = oldest.map(from_ms) {
+                let since = state.oldest_waiting_since.get_or_insert(oldest);
+                *since = (*since).min(oldest);
+            }
             if slot_key(&label).is_some() {
-                entry.0.waiting += count;
+                state.usage.waiting += count;
+            }
+            if executions_key(&label).is_some() {
+                state.usage.executions_waiting += count;
+            } else {
+                state.waiting_steps += count;
             }
         }
-        Ok(keys
-            .into_iter()
-            .map(|(key, (usage, waiting, oldest))| (key, usage, waiting, oldest))
-            .collect())
+        Ok(keys.into_values().collect())
     }
 
-    /// The steps waiting on `label`, oldest first, at most `limit`.
-    pub async fn waiters(&self, label: &str, limit: u64) -> AppResult<Vec<Waiter>> {
-        let rows: Vec<(String, String, i32, Option<i64>, Option<i64>)> = step::Entity::find()
-            .select_only()
-            .columns([
-                step::Column::ExecutionId,
-                step::Column::StepId,
-                step::Column::Attempt,
-                step::Column::ReadyAt,
-                step::Column::WaitingUntil,
-            ])
-            .filter(step::Column::WaitingOn.eq(label))
-            .filter(step::Column::Status.eq(StepStatus::Pending.as_str()))
-            .order_by_asc(step::Column::ReadyAt)
-            .limit(limit)
-            .into_tuple()
-            .all(&self.db)
-            .await?;
-        let ids = rows.iter().map(|r| r.0.clone()).collect();
-        let executions = self.executions_by_id(ids).await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(execution_id, step_id, attempt, ready_at, until)| {
-                let priority = executions
-                    .get(&execution_id)
-                    .map_or(Priority::Normal, |e| e.priority);
-                Some(Waiter {
-                    job: StepJob {
-                        execution_id,
-                        step_id,
-                        attempt,
-                        priority,
-                        ready_at: from_ms(ready_at?),
-                    },
-                    waiting_until: until.map(from_ms),
-                })
-            })
-            .collect())
-    }
-
-    /// The labels steps wait on, with how many wait on each.
+    /// The labels steps and executions wait on, with how many wait on each.
     pub async fn waiting_labels(&self) -> AppResult<Vec<(String, i64)>> {
-        Ok(step::Entity::find()
-            .select_only()
-            .column(step::Column::WaitingOn)
-            .column_as(Expr::cust("COUNT(*)"), "waiting")
-            .filter(step::Column::WaitingOn.is_not_null())
-            .filter(step::Column::Status.eq(StepStatus::Pending.as_str()))
-            .group_by(step::Column::WaitingOn)
-            .into_tuple()
-            .all(&self.db)
-            .await?)
+        let steps = waiting_steps(&self.db, None).await?;
+        let executions = waiting_executions(&self.db, None).await?;
+        Ok(steps
+            .into_iter()
+            .chain(executions)
+            .map(|(label, count, _)| (label, count))
+            .collect())
     }
 }
 
-/// What the limited keys of these snapshots' steps hold, read under lock: the keys
-/// of steps that may start (pending) and of steps holding slots (running), locked
-/// in key order, so that two transactions never wait on each other's keys. Idle, and
-/// no query, when no limit is in force or no step counts against one.
-pub(super) async fn read_usage(
-    txn: &DatabaseTransaction,
-    limits: Arc<Vec<Limit>>,
-    snapshots: &BTreeMap<String, Snapshot>,
-) -> AppResult<Usage> {
-    let mut usage = Usage {
-        limits,
-        keys: BTreeMap::new(),
-    };
-    if usage.is_idle() {
-        return Ok(usage);
-    }
-    let mut keys = BTreeSet::new();
-    for snapshot in snapshots.values() {
-        for step in &snapshot.steps {
-            match step.status {
-                StepStatus::Pending => keys.extend(
-                    usage
-                        .limited_keys(&snapshot.execution, step)
-                        .into_iter()
-                        .map(|(key, _)| key),
-                ),
-                StepStatus::Running => keys.extend(step.schedule.holds.iter().cloned()),
-                _ => {}
-            }
-        }
-    }
-    if keys.is_empty() {
-        return Ok(usage);
-    }
-    // A row per key first, so that there is a row to lock.
-    let rows = keys.iter().map(|key| limit_usage::ActiveModel {
-        key: Set(key.clone()),
-        running: Set(0),
-        tat: Set(None),
-    });
-    limit_usage::Entity::insert_many(rows)
-        .on_conflict(
-            OnConflict::column(limit_usage::Column::Key)
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(txn)
-        .await?;
-    let mut locked = limit_usage::Entity::find()
-        .filter(limit_usage::Column::Key.is_in(keys.iter().cloned()))
-        .order_by_asc(limit_usage::Column::Key);
-    if txn.get_database_backend() == DbBackend::Postgres {
-        locked = locked.lock_exclusive();
-    }
-    for row in locked.all(txn).await? {
-        let key_usage = KeyUsage {
-            running: row.running,
-            waiting: 0,
-            tat: row.tat.map(from_ms),
-        };
-        usage.keys.insert(row.key, key_usage);
-    }
-    let labels: Vec<String> = keys
-        .iter()
-        .map(|key| crate::domain::limits::waiting_label("concurrency", key))
-        .collect();
-    let waiting: Vec<(String, i64)> = step::Entity::find()
-        .select_only()
-        .column(step::Column::WaitingOn)
-        .column_as(Expr::cust("COUNT(*)"), "waiting")
-        .filter(step::Column::WaitingOn.is_in(labels))
-        .filter(step::Column::Status.eq(StepStatus::Pending.as_str()))
-        .group_by(step::Column::WaitingOn)
-        .into_tuple()
-        .all(txn)
-        .await?;
-    for (label, count) in waiting {
-        if let Some(key) = slot_key(&label) {
-            usage.keys.entry(key.to_owned()).or_default().waiting = count;
-        }
-    }
-    Ok(usage)
-}
-
-/// Saves what the changes did to the keys: slots taken and given back, and the
-/// rates' new arrival times.
-pub(super) async fn write_usage(txn: &DatabaseTransaction, changes: &[&Change]) -> AppResult<()> {
-    let mut keys: BTreeMap<&str, (i64, Option<Timestamp>)> = BTreeMap::new();
-    for change in changes {
-        for (key, delta) in &change.limits.running {
-            keys.entry(key).or_default().0 += delta;
-        }
-        for (key, tat) in &change.limits.tats {
-            let entry = keys.entry(key).or_default();
-            entry.1 = entry.1.max(Some(*tat));
-        }
-    }
-    keys.retain(|_, (delta, tat)| *delta != 0 || tat.is_some());
-    if keys.is_empty() {
-        return Ok(());
-    }
-    let rows = keys
-        .into_iter()
-        .map(|(key, (delta, tat))| limit_usage::ActiveModel {
-            key: Set(key.to_owned()),
-            running: Set(delta),
-            tat: Set(tat.map(to_ms)),
-        });
-    let upsert = OnConflict::column(limit_usage::Column::Key)
-        .value(
-            limit_usage::Column::Running,
-            Expr::cust("limit_usage.running + excluded.running"),
-        )
-        .value(
-            limit_usage::Column::Tat,
-            Expr::cust("COALESCE(excluded.tat, limit_usage.tat)"),
-        )
-        .to_owned();
-    limit_usage::Entity::insert_many(rows)
-        .on_conflict(upsert)
-        .exec_without_returning(txn)
-        .await?;
-    Ok(())
+/// What one key holds and what waits on it.
+pub struct KeyState {
+    pub key: String,
+    pub usage: KeyUsage,
+    /// Steps waiting on the key: for a slot, or for their turn at its rate.
+    pub waiting_steps: i64,
+    /// When the longest-waiting step was handed out, or execution created.
+    pub oldest_waiting_since: Option<Timestamp>,
 }

@@ -14,7 +14,7 @@ use sea_orm::DatabaseTransaction;
 
 use super::Store;
 use super::entities::audit;
-use super::limits::read_usage;
+use super::limit_usage::read_usage;
 use super::snapshots::lock_snapshots;
 use super::writes::{actions_audit_row, save_all, write_audit};
 use crate::auth::Principal;

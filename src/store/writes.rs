@@ -47,7 +47,7 @@ pub(super) async fn save_all(
         }
     }
     let changes: Vec<&Change> = changes.iter().map(|(_, change)| *change).collect();
-    super::limits::write_usage(txn, &changes).await?;
+    super::limit_usage::write_usage(txn, &changes).await?;
     write_parts(txn, &changes).await
 }
 

@@ -53,6 +53,8 @@ pub fn create(
         version: validate::opt_short("input.version", input.version)?,
         metadata: validate::opt_json("input.metadata", input.metadata)?.map(|j| j.0),
         concurrency_key: validate::opt_short("input.concurrencyKey", input.concurrency_key)?,
+        holds: Vec::new(),
+        waiting_on: None,
         last_sequence: 0,
         paused_at: None,
         paused_ms: 0,

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::{Limit, keys_of, limit_for};
+use super::{Limit, execution_keys, keys_of, limit_for};
 use crate::domain::records::{Execution, Step, Timestamp};
 
 /// What one key holds now, as read under lock and as the changes before in the same
@@ -20,6 +20,10 @@ pub struct KeyUsage {
     pub running: i64,
     /// Steps waiting for a slot of the key.
     pub waiting: i64,
+    /// Executions started and not yet settled that hold a slot of the key.
+    pub executions: i64,
+    /// QUEUED executions waiting for a slot of the key.
+    pub executions_waiting: i64,
     /// The rate's theoretical arrival time of the next start (`rate`).
     pub tat: Option<Timestamp>,
 }
@@ -38,6 +42,8 @@ pub struct Usage {
 pub struct KeyEffects {
     pub running: BTreeMap<String, i64>,
     pub waiting: BTreeMap<String, i64>,
+    pub executions: BTreeMap<String, i64>,
+    pub executions_waiting: BTreeMap<String, i64>,
     pub tats: Vec<(String, Timestamp)>,
     pub due: Vec<(String, Timestamp)>,
 }
@@ -51,22 +57,61 @@ impl KeyEffects {
         for (key, delta) in later.waiting {
             *self.waiting.entry(key).or_default() += delta;
         }
+        for (key, delta) in later.executions {
+            *self.executions.entry(key).or_default() += delta;
+        }
+        for (key, delta) in later.executions_waiting {
+            *self.executions_waiting.entry(key).or_default() += delta;
+        }
         self.tats.extend(later.tats);
         self.due.extend(later.due);
     }
 
     pub fn is_empty(&self) -> bool {
-        self.running.values().all(|d| *d == 0)
-            && self.waiting.values().all(|d| *d == 0)
+        [
+            &self.running,
+            &self.waiting,
+            &self.executions,
+            &self.executions_waiting,
+        ]
+        .iter()
+        .all(|counts| counts.values().all(|d| *d == 0))
             && self.tats.is_empty()
             && self.due.is_empty()
     }
 
-    /// The keys that gave back slots, with how many: where waiting steps may start.
+    /// The keys that gave back step slots, with how many: where waiting steps may
+    /// start.
     pub fn freed(&self) -> impl Iterator<Item = (&String, i64)> {
-        (self.running.iter())
-            .filter(|(_, delta)| **delta < 0)
-            .map(|(key, delta)| (key, -delta))
+        freed(&self.running)
+    }
+
+    /// The keys that gave back execution slots, with how many.
+    pub fn freed_executions(&self) -> impl Iterator<Item = (&String, i64)> {
+        freed(&self.executions)
+    }
+
+    /// Counts the difference between the execution as it was and as a change
+    /// leaves it.
+    pub fn count_execution(&mut self, before: &Execution, after: &Execution) {
+        for key in &before.holds {
+            *self.executions.entry(key.clone()).or_default() -= 1;
+        }
+        for key in &after.holds {
+            *self.executions.entry(key.clone()).or_default() += 1;
+        }
+        let waiting = |e: &Execution| {
+            e.waiting_on
+                .as_deref()
+                .and_then(executions_key)
+                .map(str::to_owned)
+        };
+        if let Some(key) = waiting(before) {
+            *self.executions_waiting.entry(key).or_default() -= 1;
+        }
+        if let Some(key) = waiting(after) {
+            *self.executions_waiting.entry(key).or_default() += 1;
+        }
     }
 
     /// Counts the difference between a step as it was and as a change leaves it.
@@ -118,6 +163,18 @@ pub fn slot_key(label: &str) -> Option<&str> {
     label.strip_prefix("concurrency ")
 }
 
+/// The key a wait label names, when it is an execution's wait for a slot.
+pub fn executions_key(label: &str) -> Option<&str> {
+    label.strip_prefix("executions ")
+}
+
+/// The decreases among `counts`, as slots given back.
+fn freed(counts: &BTreeMap<String, i64>) -> impl Iterator<Item = (&String, i64)> {
+    (counts.iter())
+        .filter(|(_, delta)| **delta < 0)
+        .map(|(key, delta)| (key, -delta))
+}
+
 /// The key a wait label names, when it is a wait for a rate.
 pub fn rate_key(label: &str) -> Option<&str> {
     label.strip_prefix("rate ")
@@ -139,6 +196,29 @@ impl Usage {
             .into_iter()
             .filter_map(|key| limit_for(&self.limits, &key).map(|limit| (key, limit)))
             .collect()
+    }
+
+    /// The keys with a limit on executions whose slots `execution` would hold when
+    /// started now, or the first key that has none free (an execution that waited
+    /// on it goes before those still waiting; a new one waits behind them).
+    pub fn admit_execution(&self, execution: &Execution) -> Result<Vec<String>, String> {
+        let mut holds = Vec::new();
+        if self.is_idle() {
+            return Ok(holds);
+        }
+        for key in execution_keys(execution) {
+            let Some(max) = limit_for(&self.limits, &key).and_then(|l| l.executions) else {
+                continue;
+            };
+            let usage = self.keys.get(&key).cloned().unwrap_or_default();
+            let woken = execution.waiting_on == Some(waiting_label("executions", &key));
+            let queued_before = if woken { 0 } else { usage.executions_waiting };
+            if usage.executions + queued_before >= i64::from(max) {
+                return Err(key);
+            }
+            holds.push(key);
+        }
+        Ok(holds)
     }
 
     /// Whether `step` of `execution` may start at `now`.
@@ -207,6 +287,12 @@ impl Usage {
         }
         for (key, delta) in &effects.waiting {
             self.keys.entry(key.clone()).or_default().waiting += delta;
+        }
+        for (key, delta) in &effects.executions {
+            self.keys.entry(key.clone()).or_default().executions += delta;
+        }
+        for (key, delta) in &effects.executions_waiting {
+            self.keys.entry(key.clone()).or_default().executions_waiting += delta;
         }
         for (key, tat) in &effects.tats {
             self.keys.entry(key.clone()).or_default().tat = Some(*tat);

@@ -81,9 +81,19 @@ impl fmt::Display for KeyTemplate {
     }
 }
 
-/// Every key `step` of `execution` may count against: its customer's, service's and
-/// provider's, and the concurrency keys of the execution and the step.
+/// Every key `step` of `execution` may count against: its execution's, and the
+/// step's concurrency key.
 pub fn keys_of(execution: &Execution, step: &Step) -> Vec<String> {
+    let mut keys = execution_keys(execution);
+    keys.extend(step.concurrency_key.iter().cloned());
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+/// Every key `execution` counts against: its customer's, service's and provider's,
+/// and its concurrency key.
+pub fn execution_keys(execution: &Execution) -> Vec<String> {
     let owners = [
         ("customer", execution.customer_id.as_deref()),
         ("service", Some(execution.service_id.as_str())),
@@ -93,8 +103,7 @@ pub fn keys_of(execution: &Execution, step: &Step) -> Vec<String> {
         .into_iter()
         .filter_map(|(prefix, id)| id.map(|id| format!("{prefix}:{id}")))
         .collect();
-    let custom = [&execution.concurrency_key, &step.concurrency_key];
-    keys.extend(custom.into_iter().flatten().cloned());
+    keys.extend(execution.concurrency_key.iter().cloned());
     keys.sort_unstable();
     keys.dedup();
     keys

@@ -5,18 +5,20 @@
 //! rule decides, and the change carries what the store saves.
 
 mod admission;
+mod executions;
 mod keys;
 mod rate;
 
 use async_graphql::InputObject;
 
 pub use admission::*;
-pub use keys::{KeyTemplate, keys_of};
+pub use executions::start_execution;
+pub use keys::{KeyTemplate, execution_keys, keys_of};
 pub use rate::Rate;
 
 use super::change::Change;
-use super::records::{Step, Timestamp};
-use super::status::StepStatus;
+use super::records::{Execution, Step, Timestamp};
+use super::status::{ExecutionStatus, StepStatus};
 use crate::error::{AppError, AppResult};
 
 /// The most steps a concurrency limit may let run at once.
@@ -28,6 +30,8 @@ pub struct Limit {
     pub key: KeyTemplate,
     /// At most this many steps running at once per key.
     pub concurrency: Option<u32>,
+    /// At most this many executions per key started and not yet settled.
+    pub executions: Option<u32>,
     /// At most this many starts per period per key.
     pub rate: Option<Rate>,
     pub updated_at: Timestamp,
@@ -43,6 +47,9 @@ pub struct LimitInput {
     pub key: String,
     /// At most this many steps of each key running at once (0 stops new starts).
     pub concurrency: Option<i32>,
+    /// At most this many executions of each key started and not yet settled (a
+    /// QUEUED one waits to start; 0 starts none).
+    pub executions: Option<i32>,
     /// At most this many step starts per period of each key: `60/min`, `10/s`, `5/10s`.
     pub rate: Option<String>,
     /// How many of the rate's starts may go at once (default 1: evenly spaced).
@@ -53,34 +60,39 @@ impl Limit {
     /// Parses an admin's limit; the error names the field that is wrong.
     pub fn parse(input: LimitInput, by: &str, now: Timestamp) -> AppResult<Limit> {
         let key = KeyTemplate::parse("key", &input.key)?;
-        let concurrency = match input.concurrency {
-            None => None,
-            Some(n) if (0..=MAX_CONCURRENCY).contains(&n) => Some(n as u32),
-            Some(_) => {
-                return Err(AppError::bad_input(
-                    "concurrency",
-                    format!("a concurrency limit is from 0 to {MAX_CONCURRENCY}"),
-                ));
-            }
-        };
+        let concurrency = at_most("concurrency", input.concurrency)?;
+        let executions = at_most("executions", input.executions)?;
         let rate = match (&input.rate, input.burst) {
             (Some(text), burst) => Some(Rate::parse("rate", text, burst)?),
             (None, Some(_)) => return Err(AppError::bad_input("burst", "a burst needs a rate")),
             (None, None) => None,
         };
-        if concurrency.is_none() && rate.is_none() {
+        if concurrency.is_none() && executions.is_none() && rate.is_none() {
             return Err(AppError::bad_input(
                 "concurrency",
-                "a limit sets a concurrency, a rate, or both",
+                "a limit sets a concurrency, executions, a rate, or several",
             ));
         }
         Ok(Limit {
             key,
             concurrency,
+            executions,
             rate,
             updated_at: now,
             updated_by: by.to_owned(),
         })
+    }
+}
+
+/// A count limit named `field`: from 0 to `MAX_CONCURRENCY`.
+fn at_most(field: &str, value: Option<i32>) -> AppResult<Option<u32>> {
+    match value {
+        None => Ok(None),
+        Some(n) if (0..=MAX_CONCURRENCY).contains(&n) => Ok(Some(n as u32)),
+        Some(_) => Err(AppError::bad_input(
+            field,
+            format!("a limit is from 0 to {MAX_CONCURRENCY}"),
+        )),
     }
 }
 
@@ -90,11 +102,20 @@ pub fn limit_for<'a>(limits: &'a [Limit], key: &str) -> Option<&'a Limit> {
     (covering().find(|l| matches!(l.key, KeyTemplate::Literal(_)))).or_else(|| covering().next())
 }
 
-/// Brings the keys in line with the steps a change leaves, and counts what that
-/// does to them: a step that stopped running gives its slots back, a step no longer
-/// handed out stops waiting. Applied to every change, after `schedule::settle`.
-pub fn account(change: &mut Change, before_steps: &[Step]) {
+/// Brings the keys in line with the execution and steps a change leaves, and counts
+/// what that does to them: a step that stopped running gives its slots back, a step
+/// no longer handed out stops waiting; an execution that settled gives its slots
+/// back, one no longer QUEUED stops waiting. Applied to every change, after
+/// `schedule::settle`.
+pub fn account(change: &mut Change, before: &Execution, before_steps: &[Step]) {
     let mut effects = std::mem::take(&mut change.limits);
+    if change.execution.is_settled() {
+        change.execution.holds.clear();
+    }
+    if change.execution.status != ExecutionStatus::Queued {
+        change.execution.waiting_on = None;
+    }
+    effects.count_execution(before, &change.execution);
     for step in &mut change.steps {
         if step.status != StepStatus::Running {
             step.schedule.holds.clear();
@@ -107,8 +128,12 @@ pub fn account(change: &mut Change, before_steps: &[Step]) {
         let before = before_steps.iter().find(|s| s.id == step.id);
         effects.count_step(before, step);
     }
-    effects.running.retain(|_, delta| *delta != 0);
-    effects.waiting.retain(|_, delta| *delta != 0);
+    for counts in [&mut effects.running, &mut effects.waiting] {
+        counts.retain(|_, delta| *delta != 0);
+    }
+    for counts in [&mut effects.executions, &mut effects.executions_waiting] {
+        counts.retain(|_, delta| *delta != 0);
+    }
     change.limits = effects;
 }
 
@@ -126,6 +151,7 @@ mod tests {
         let input = LimitInput {
             key: key.into(),
             concurrency,
+            executions: None,
             rate: rate.map(str::to_owned),
             burst: None,
         };

@@ -71,8 +71,13 @@ impl Execution {
     async fn concurrency_key(&self) -> Option<&str> {
         self.concurrency_key.as_deref()
     }
-    /// What the first of its steps that waits on a limit waits on (`ExecutionStep.waitingOn`).
+    /// What the execution waits on before it may start (`executions <key>`), or
+    /// else what the first of its steps that waits on a limit waits on
+    /// (`ExecutionStep.waitingOn`).
     async fn waiting_on(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        if let Some(waiting_on) = &self.waiting_on {
+            return Ok(Some(waiting_on.clone()));
+        }
         let steps = load(ctx, StepsOf(self.id.clone())).await?;
         Ok(steps.into_iter().find_map(|s| s.schedule.waiting_on))
     }

@@ -17,6 +17,10 @@ impl LimitView {
     async fn concurrency(&self) -> Option<i32> {
         self.limit.concurrency.map(|c| c as i32)
     }
+    /// At most this many executions of each key started and not yet settled.
+    async fn executions(&self) -> Option<i32> {
+        self.limit.executions.map(|c| c as i32)
+    }
     /// At most this many starts per period of each key, e.g. `60/1m`.
     async fn rate(&self) -> Option<String> {
         self.limit.rate.as_ref().map(|r| r.text())
@@ -41,24 +45,37 @@ impl LimitView {
 impl KeyView {
     /// The key, e.g. `customer:acme`.
     async fn key(&self) -> &str {
-        &self.key
+        &self.state.key
     }
     /// Steps of the key running now, holding its slots.
     async fn running(&self) -> i32 {
-        self.usage.running.clamp(0, i32::MAX as i64) as i32
+        to_int(self.state.usage.running)
     }
     /// Steps waiting on the key: for a slot, or for their turn at its rate.
     async fn waiting(&self) -> i32 {
-        self.waiting.clamp(0, i32::MAX as i64) as i32
+        to_int(self.state.waiting_steps)
+    }
+    /// Executions of the key started and not yet settled, holding its slots.
+    async fn running_executions(&self) -> i32 {
+        to_int(self.state.usage.executions)
+    }
+    /// QUEUED executions of the key waiting for a slot.
+    async fn waiting_executions(&self) -> i32 {
+        to_int(self.state.usage.executions_waiting)
     }
     /// Starts the key's rate allows at once now.
     async fn tokens_left(&self) -> Option<i32> {
         self.tokens_left.map(|t| t.min(i32::MAX as u32) as i32)
     }
-    /// When the longest-waiting step of the key was handed out.
+    /// Since when the longest wait on the key lasts (a step handed out, an
+    /// execution created).
     async fn oldest_waiting_since(&self) -> Option<Timestamp> {
-        self.oldest_waiting_since
+        self.state.oldest_waiting_since
     }
+}
+
+fn to_int(count: i64) -> i32 {
+    count.clamp(0, i32::MAX as i64) as i32
 }
 
 /// A limit just set, with no keys read.

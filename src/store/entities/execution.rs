@@ -58,6 +58,9 @@ pub struct Model {
     pub created_at: i64,
     pub updated_at: i64,
     pub concurrency_key: Option<String>,
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub holds: Option<Json>,
+    pub waiting_on: Option<String>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -9,6 +9,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub key: String,
     pub concurrency: Option<i32>,
+    pub executions: Option<i32>,
     pub rate_count: Option<i32>,
     pub rate_period_ms: Option<i64>,
     pub burst: Option<i32>,

@@ -10,6 +10,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub key: String,
     pub running: i64,
+    pub executions: i64,
     pub tat: Option<i64>,
 }
 

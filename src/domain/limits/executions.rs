@@ -1,0 +1,34 @@
+//! Starting an execution under limits on executions: one whose keys have no slot
+//! free stays QUEUED, saying what it waits on, until an execution of the key settles.
+
+use super::{Usage, waiting_label};
+use crate::domain::change::Change;
+use crate::domain::lifecycle;
+use crate::domain::records::{Execution, Timestamp};
+use crate::error::AppResult;
+
+/// QUEUED→STARTING when the execution's keys admit it (`usage`), holding a slot of
+/// each key limited on executions; otherwise a change that leaves it QUEUED and
+/// waiting. A transition the status table forbids is refused as `lifecycle::start`
+/// refuses it.
+pub fn start_execution(
+    execution: &Execution,
+    usage: &Usage,
+    actor: &str,
+    now: Timestamp,
+) -> AppResult<Change> {
+    match usage.admit_execution(execution) {
+        Ok(holds) => {
+            let mut change = lifecycle::start(execution, actor, now)?;
+            change.execution.holds = holds;
+            change.execution.waiting_on = None;
+            Ok(change)
+        }
+        Err(key) => {
+            lifecycle::start(execution, actor, now)?;
+            let mut change = Change::new(execution, actor, now);
+            change.execution.waiting_on = Some(waiting_label("executions", &key));
+            Ok(change)
+        }
+    }
+}

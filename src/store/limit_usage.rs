@@ -1,0 +1,290 @@
+//! What the limited keys hold, in SQL: read under lock by the transactions that may
+//! start or stop steps and executions of those keys, moved by the changes they save,
+//! and the steps and executions waiting on a key, for the scheduler to wake.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect,
+};
+
+use super::Store;
+use super::entities::{execution, limit_usage, step};
+use super::mapping::{from_ms, to_ms};
+use crate::domain::change::Change;
+use crate::domain::limits::{
+    KeyUsage, Limit, Usage, execution_keys, executions_key, slot_key, waiting_label,
+};
+use crate::domain::records::Timestamp;
+use crate::domain::schedule::StepJob;
+use crate::domain::snapshot::Snapshot;
+use crate::domain::status::{ExecutionStatus, StepStatus};
+use crate::domain::values::Priority;
+use crate::error::AppResult;
+
+/// A waiting step, as the sweep and the wake-up read it.
+pub struct Waiter {
+    pub job: StepJob,
+    pub waiting_until: Option<Timestamp>,
+}
+
+/// A QUEUED execution waiting for a slot: its id, priority and since when.
+pub struct WaitingExecution {
+    pub id: String,
+    pub priority: Priority,
+    pub since: Timestamp,
+}
+
+/// Labels with how many wait on each and the oldest wait (ms): of the steps waiting,
+/// all of them or those on `labels`.
+pub(super) async fn waiting_steps(
+    db: &impl ConnectionTrait,
+    labels: Option<Vec<String>>,
+) -> AppResult<Vec<(String, i64, Option<i64>)>> {
+    let mut query = step::Entity::find()
+        .select_only()
+        .column(step::Column::WaitingOn)
+        .column_as(Expr::cust("COUNT(*)"), "waiting")
+        .column_as(Expr::cust("MIN(ready_at)"), "oldest")
+        .filter(step::Column::WaitingOn.is_not_null())
+        .filter(step::Column::Status.eq(StepStatus::Pending.as_str()));
+    if let Some(labels) = labels {
+        query = query.filter(step::Column::WaitingOn.is_in(labels));
+    }
+    let rows = query.group_by(step::Column::WaitingOn).into_tuple();
+    Ok(rows.all(db).await?)
+}
+
+/// As `waiting_steps`, of the QUEUED executions waiting.
+pub(super) async fn waiting_executions(
+    db: &impl ConnectionTrait,
+    labels: Option<Vec<String>>,
+) -> AppResult<Vec<(String, i64, Option<i64>)>> {
+    let mut query = execution::Entity::find()
+        .select_only()
+        .column(execution::Column::WaitingOn)
+        .column_as(Expr::cust("COUNT(*)"), "waiting")
+        .column_as(Expr::cust("MIN(created_at)"), "oldest")
+        .filter(execution::Column::WaitingOn.is_not_null())
+        .filter(execution::Column::Status.eq(ExecutionStatus::Queued.as_str()));
+    if let Some(labels) = labels {
+        query = query.filter(execution::Column::WaitingOn.is_in(labels));
+    }
+    let rows = query.group_by(execution::Column::WaitingOn).into_tuple();
+    Ok(rows.all(db).await?)
+}
+
+impl Store {
+    /// The steps waiting on `label`, oldest first, at most `limit`.
+    pub async fn waiters(&self, label: &str, limit: u64) -> AppResult<Vec<Waiter>> {
+        let rows: Vec<(String, String, i32, Option<i64>, Option<i64>)> = step::Entity::find()
+            .select_only()
+            .columns([
+                step::Column::ExecutionId,
+                step::Column::StepId,
+                step::Column::Attempt,
+                step::Column::ReadyAt,
+                step::Column::WaitingUntil,
+            ])
+            .filter(step::Column::WaitingOn.eq(label))
+            .filter(step::Column::Status.eq(StepStatus::Pending.as_str()))
+            .order_by_asc(step::Column::ReadyAt)
+            .limit(limit)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let ids = rows.iter().map(|r| r.0.clone()).collect();
+        let executions = self.executions_by_id(ids).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(execution_id, step_id, attempt, ready_at, until)| {
+                let priority = executions.get(&execution_id)?.priority;
+                Some(Waiter {
+                    job: StepJob {
+                        execution_id,
+                        step_id,
+                        attempt,
+                        priority,
+                        ready_at: from_ms(ready_at?),
+                    },
+                    waiting_until: until.map(from_ms),
+                })
+            })
+            .collect())
+    }
+
+    /// The QUEUED executions waiting on `label`, oldest first, at most `limit`.
+    pub async fn waiting_on(&self, label: &str, limit: u64) -> AppResult<Vec<WaitingExecution>> {
+        let rows: Vec<(String, i16, i64)> = execution::Entity::find()
+            .select_only()
+            .columns([
+                execution::Column::Id,
+                execution::Column::Priority,
+                execution::Column::CreatedAt,
+            ])
+            .filter(execution::Column::WaitingOn.eq(label))
+            .filter(execution::Column::Status.eq(ExecutionStatus::Queued.as_str()))
+            .order_by_asc(execution::Column::CreatedAt)
+            .limit(limit)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, priority, created_at)| WaitingExecution {
+                id,
+                priority: Priority::from_rank(priority),
+                since: from_ms(created_at),
+            })
+            .collect())
+    }
+}
+
+/// The keys whose usage a transaction over these snapshots needs: those of the
+/// pending steps and QUEUED executions that have a limit (they may start), and those
+/// whose slots running steps and started executions hold (they may give them back).
+fn keys_in_play(usage: &Usage, snapshots: &BTreeMap<String, Snapshot>) -> BTreeSet<String> {
+    let mut keys = BTreeSet::new();
+    for snapshot in snapshots.values() {
+        let execution = &snapshot.execution;
+        keys.extend(execution.holds.iter().cloned());
+        if execution.status == ExecutionStatus::Queued {
+            let limited = execution_keys(execution).into_iter();
+            keys.extend(
+                limited
+                    .filter(|key| crate::domain::limits::limit_for(&usage.limits, key).is_some()),
+            );
+        }
+        for step in &snapshot.steps {
+            match step.status {
+                StepStatus::Pending => {
+                    let limited = usage.limited_keys(execution, step).into_iter();
+                    keys.extend(limited.map(|(key, _)| key));
+                }
+                StepStatus::Running => keys.extend(step.schedule.holds.iter().cloned()),
+                _ => {}
+            }
+        }
+    }
+    keys
+}
+
+/// What the keys in play of these snapshots hold, read under lock and in key order,
+/// so that two transactions never wait on each other's keys. Idle, and no query,
+/// when no limit is in force or nothing in play counts against one.
+pub(super) async fn read_usage(
+    txn: &DatabaseTransaction,
+    limits: Arc<Vec<Limit>>,
+    snapshots: &BTreeMap<String, Snapshot>,
+) -> AppResult<Usage> {
+    let mut usage = Usage {
+        limits,
+        keys: BTreeMap::new(),
+    };
+    if usage.is_idle() {
+        return Ok(usage);
+    }
+    let keys = keys_in_play(&usage, snapshots);
+    if keys.is_empty() {
+        return Ok(usage);
+    }
+    // A row per key first, so that there is a row to lock.
+    let rows = keys.iter().map(|key| limit_usage::ActiveModel {
+        key: Set(key.clone()),
+        running: Set(0),
+        executions: Set(0),
+        tat: Set(None),
+    });
+    limit_usage::Entity::insert_many(rows)
+        .on_conflict(
+            OnConflict::column(limit_usage::Column::Key)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(txn)
+        .await?;
+    let mut locked = limit_usage::Entity::find()
+        .filter(limit_usage::Column::Key.is_in(keys.iter().cloned()))
+        .order_by_asc(limit_usage::Column::Key);
+    if txn.get_database_backend() == DbBackend::Postgres {
+        locked = locked.lock_exclusive();
+    }
+    for row in locked.all(txn).await? {
+        let key_usage = KeyUsage {
+            running: row.running,
+            executions: row.executions,
+            tat: row.tat.map(from_ms),
+            ..Default::default()
+        };
+        usage.keys.insert(row.key, key_usage);
+    }
+    let labels = |kind: &str| keys.iter().map(|key| waiting_label(kind, key)).collect();
+    for (label, count, _) in waiting_steps(txn, Some(labels("concurrency"))).await? {
+        if let Some(key) = slot_key(&label) {
+            usage.keys.entry(key.to_owned()).or_default().waiting = count;
+        }
+    }
+    for (label, count, _) in waiting_executions(txn, Some(labels("executions"))).await? {
+        if let Some(key) = executions_key(&label) {
+            usage
+                .keys
+                .entry(key.to_owned())
+                .or_default()
+                .executions_waiting = count;
+        }
+    }
+    Ok(usage)
+}
+
+/// Saves what the changes did to the keys: slots of steps and executions taken and
+/// given back, and the rates' new arrival times.
+pub(super) async fn write_usage(txn: &DatabaseTransaction, changes: &[&Change]) -> AppResult<()> {
+    // Per key: (steps' slots, executions' slots, the latest arrival time).
+    let mut keys: BTreeMap<&str, (i64, i64, Option<Timestamp>)> = BTreeMap::new();
+    for change in changes {
+        for (key, delta) in &change.limits.running {
+            keys.entry(key).or_default().0 += delta;
+        }
+        for (key, delta) in &change.limits.executions {
+            keys.entry(key).or_default().1 += delta;
+        }
+        for (key, tat) in &change.limits.tats {
+            let entry = keys.entry(key).or_default();
+            entry.2 = entry.2.max(Some(*tat));
+        }
+    }
+    keys.retain(|_, (steps, executions, tat)| *steps != 0 || *executions != 0 || tat.is_some());
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let rows = keys
+        .into_iter()
+        .map(|(key, (steps, executions, tat))| limit_usage::ActiveModel {
+            key: Set(key.to_owned()),
+            running: Set(steps),
+            executions: Set(executions),
+            tat: Set(tat.map(to_ms)),
+        });
+    let upsert = OnConflict::column(limit_usage::Column::Key)
+        .value(
+            limit_usage::Column::Running,
+            Expr::cust("limit_usage.running + excluded.running"),
+        )
+        .value(
+            limit_usage::Column::Executions,
+            Expr::cust("limit_usage.executions + excluded.executions"),
+        )
+        .value(
+            limit_usage::Column::Tat,
+            Expr::cust("COALESCE(excluded.tat, limit_usage.tat)"),
+        )
+        .to_owned();
+    limit_usage::Entity::insert_many(rows)
+        .on_conflict(upsert)
+        .exec_without_returning(txn)
+        .await?;
+    Ok(())
+}
