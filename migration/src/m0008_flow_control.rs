@@ -3,7 +3,8 @@
 //! (`limit_usage`: slots held by running steps and by executions, and the rate's
 //! next arrival time), and beside each
 //! step (and execution) the keys whose slots it holds, what it waits on (and until
-//! when); the custom keys executions and steps count against (`concurrency_key`).
+//! when); the custom keys executions and steps count against (`concurrency_key`);
+//! an execution's budget.
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -23,6 +24,7 @@ enum Executions {
     ConcurrencyKey,
     Holds,
     WaitingOn,
+    Budget,
 }
 
 #[derive(DeriveIden, Clone, Copy)]
@@ -75,6 +77,7 @@ impl MigrationTrait for Migration {
             string_null(Executions::ConcurrencyKey),
             json_binary_null(Executions::Holds),
             string_null(Executions::WaitingOn),
+            json_binary_null(Executions::Budget),
         ] {
             manager
                 .alter_table(

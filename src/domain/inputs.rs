@@ -6,6 +6,8 @@ use async_graphql::{ID, InputObject, Json};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use super::limits::budget::BudgetInput;
+
 use super::clock;
 use super::records::{Checkpoint, LogEntry, Timestamp, new_id};
 use super::validate::{self, ErrorCode};
@@ -146,6 +148,8 @@ pub struct CreateExecutionInput {
     pub metadata: Option<Json<Value>>,
     /// A key every step of this execution counts against for flow control.
     pub concurrency_key: Option<String>,
+    /// The most this execution may spend before it is paused (or failed).
+    pub budget: Option<BudgetInput>,
     #[graphql(default_with = "Some(false)")]
     pub auto_start: Option<bool>,
 }
@@ -159,6 +163,8 @@ pub struct UpdateExecutionInput {
     pub tags: Option<Vec<String>>,
     pub metadata: Option<Json<Value>>,
     pub add_webhooks: Option<Vec<WebhookInput>>,
+    /// A new budget (raise it, then resume an execution its budget paused).
+    pub budget: Option<BudgetInput>,
     pub remove_webhooks: Option<Vec<ID>>,
 }
 

@@ -43,6 +43,8 @@ pub struct Execution {
     pub holds: Vec<String>,
     /// What a QUEUED execution waits on before it may start: `executions <key>`.
     pub waiting_on: Option<String>,
+    /// The most it may spend (`domain::limits::budget`).
+    pub budget: Option<super::limits::budget::Budget>,
     /// Sequence of the newest event; the next event gets `last_sequence + 1`.
     pub last_sequence: i64,
     pub paused_at: Option<Timestamp>,

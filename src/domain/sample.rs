@@ -159,6 +159,7 @@ fn create_input(rng: &mut impl Rng, index: usize) -> CreateExecutionInput {
         version: Some(format!("1.{}", rng.random_range(0..4))),
         metadata: None,
         concurrency_key: None,
+        budget: None,
         auto_start: Some(false),
     }
 }

@@ -29,13 +29,15 @@ impl Snapshot {
     }
 
     /// `rule`'s change on this snapshot, settled: the steps it made ready are
-    /// handed out in the same change (`schedule::settle`), and the slots of steps
+    /// handed out in the same change (`schedule::settle`) unless it crossed the
+    /// execution's budget (`limits::budget`), and the slots of steps
     /// that stopped running are given back (`limits::account`).
     pub fn settle<F>(&self, rule: F) -> AppResult<Change>
     where
         F: FnOnce(&Snapshot) -> AppResult<Change>,
     {
         let mut change = rule(self)?;
+        limits::budget::enforce(&mut change)?;
         schedule::settle(&mut change, &self.execution, &self.steps);
         limits::account(&mut change, &self.execution, &self.steps);
         Ok(change)

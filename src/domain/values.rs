@@ -93,6 +93,8 @@ pub enum EventType {
     StepSkipped,
     LogAppended,
     CheckpointCreated,
+    /// What the execution's steps recorded crossed its budget.
+    BudgetExceeded,
 }
 names!(EventType {
     ExecutionCreated = "EXECUTION_CREATED",
@@ -111,6 +113,7 @@ names!(EventType {
     StepSkipped = "STEP_SKIPPED",
     LogAppended = "LOG_APPENDED",
     CheckpointCreated = "CHECKPOINT_CREATED",
+    BudgetExceeded = "BUDGET_EXCEEDED",
 });
 
 impl EventType {

@@ -55,6 +55,7 @@ pub fn create(
         concurrency_key: validate::opt_short("input.concurrencyKey", input.concurrency_key)?,
         holds: Vec::new(),
         waiting_on: None,
+        budget: input.budget.map(|b| b.parse("input.budget")).transpose()?,
         last_sequence: 0,
         paused_at: None,
         paused_ms: 0,
@@ -153,6 +154,9 @@ pub fn update(
     }
     if let Some(timeout) = input.timeout_ms {
         next.timeout_ms = TimeoutMs::parse("input.timeoutMs", timeout)?.0;
+    }
+    if let Some(budget) = input.budget {
+        next.budget = Some(budget.parse("input.budget")?);
     }
     if let Some(policy) = input.retry_policy {
         next.retry_policy = Some(policy.parse("input.retryPolicy")?);

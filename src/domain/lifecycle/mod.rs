@@ -208,6 +208,7 @@ mod tests {
             tags: None,
             metadata: None,
             add_webhooks: None,
+            budget: None,
             remove_webhooks: Some(vec![ID(webhook.id.clone()), ID(webhook.id.clone())]),
         };
         let change = update(&created.execution, &[webhook], twice, "t", Utc::now()).unwrap();

@@ -5,6 +5,7 @@
 //! rule decides, and the change carries what the store saves.
 
 mod admission;
+pub mod budget;
 mod executions;
 mod keys;
 mod rate;

@@ -67,6 +67,10 @@ impl Execution {
     async fn steps(&self, ctx: &Context<'_>) -> Result<Vec<Step>> {
         load(ctx, StepsOf(self.id.clone())).await
     }
+    /// The most this execution may spend before it is paused (or failed).
+    async fn budget(&self) -> Option<&crate::domain::limits::budget::Budget> {
+        self.budget.as_ref()
+    }
     /// The key every step of this execution counts against (flow control).
     async fn concurrency_key(&self) -> Option<&str> {
         self.concurrency_key.as_deref()

@@ -61,6 +61,8 @@ pub struct Model {
     #[sea_orm(column_type = "JsonBinary", nullable)]
     pub holds: Option<Json>,
     pub waiting_on: Option<String>,
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub budget: Option<Json>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}
