@@ -2,7 +2,8 @@
 //! `maxCost`, so the next step is not started and the execution is PAUSED with a
 //! BUDGET_EXCEEDED event and a WARN log line; raising the budget and resuming
 //! goes on. With `onExceed: FAIL` it fails with `BUDGET_EXCEEDED` instead.
-//! A bad budget is refused naming its field.
+//! A customer's budget over all its executions stops them alike. A bad budget is
+//! refused naming its field.
 
 mod support;
 
@@ -111,6 +112,69 @@ async fn fail_on_exceed_fails_with_the_code(server: &TestServer) {
     assert!(event_types(&failed).contains(&"BUDGET_EXCEEDED"));
 }
 
+async fn a_customers_budget_stops_all_its_executions(server: &TestServer) {
+    let set =
+        "mutation($input: LimitInput!) { setLimit(input: $input) { key maxCost budgetPeriod } }";
+    let limit = json!({ "key": "customer:{customerId}", "maxCost": 1.0 });
+    let set_limit = server.gql(set, json!({ "input": limit })).await;
+    assert_eq!(set_limit["setLimit"]["budgetPeriod"], "DAY");
+    let of_acme = |order: &str| {
+        let steps =
+            json!([{ "id": "a", "name": "a" }, { "id": "b", "name": "b", "dependsOn": ["a"] }]);
+        json!({ "orderId": order, "serviceId": "budgets", "customerId": "acme", "autoStart": true, "steps": steps })
+    };
+    let first = server.create(of_acme("first")).await;
+    let second = server.create(of_acme("second")).await;
+    let other = json!({ "orderId": "other", "serviceId": "budgets", "customerId": "zeta", "autoStart": true, "steps": [{ "id": "a", "name": "a" }] });
+    let other = server.create(other).await;
+    spend(server, &first, "a", 0.6).await;
+    assert_eq!(execution(server, &first).await["status"], "RUNNING");
+    spend(server, &second, "a", 0.6).await;
+    let paused = execution(server, &second).await;
+    assert_eq!(paused["status"], "PAUSED", "{paused:#}");
+    let reason = paused["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "BUDGET_EXCEEDED")
+        .unwrap()["reason"]
+        .clone();
+    assert_eq!(
+        reason,
+        "Budget exceeded: customer:acme spent 1.2 this day, over maxCost 1"
+    );
+    // The customer's other execution stops at its next change; another customer's goes on.
+    server.start_step(&first, "b").await;
+    assert_eq!(execution(server, &first).await["status"], "PAUSED");
+    spend(server, &other, "a", 0.5).await;
+    assert_eq!(execution(server, &other).await["status"], "RUNNING");
+    let limits = "{ limits { keys { key spentCost } } }";
+    let keys = server.gql(limits, json!({})).await["limits"][0]["keys"].clone();
+    let acme = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["key"] == "customer:acme")
+        .unwrap()
+        .clone();
+    assert_eq!(acme["spentCost"], 1.2, "{keys}");
+    let raised = json!({ "key": "customer:{customerId}", "maxCost": 10.0 });
+    server.gql(set, json!({ "input": raised })).await;
+    let resume = "mutation($id: ID!) { resumeExecution(id: $id) { status } }";
+    let resumed = server.gql(resume, json!({ "id": second })).await;
+    assert_eq!(
+        resumed["resumeExecution"]["status"],
+        "RUNNING",
+        "{:#}",
+        execution(server, &second).await
+    );
+    spend(server, &second, "b", 0.1).await;
+    assert_eq!(
+        execution(server, &second).await["steps"][1]["status"],
+        "COMPLETED"
+    );
+}
+
 async fn a_bad_budget_is_refused(server: &TestServer) {
     let create =
         "mutation($input: CreateExecutionInput!) { createExecution(input: $input) { id } }";
@@ -135,5 +199,6 @@ async fn a_bad_budget_is_refused(server: &TestServer) {
 backend_tests!(
     crossing_the_cost_pauses_and_a_raise_resumes,
     fail_on_exceed_fails_with_the_code,
+    a_customers_budget_stops_all_its_executions,
     a_bad_budget_is_refused,
 );

@@ -1,7 +1,8 @@
 //! Flow control: the limits admins set (`limits`: per key or key template, a
-//! concurrency, executions, a rate and its burst), what each limited key holds
-//! (`limit_usage`: slots held by running steps and by executions, and the rate's
-//! next arrival time), and beside each
+//! concurrency, executions, a rate and its burst, a budget per period), what each
+//! limited key holds (`limit_usage`: slots held by running steps and by executions,
+//! the rate's next arrival time, what was spent in the current period), and beside
+//! each
 //! step (and execution) the keys whose slots it holds, what it waits on (and until
 //! when); the custom keys executions and steps count against (`concurrency_key`);
 //! an execution's budget.
@@ -45,6 +46,9 @@ enum Limits {
     RateCount,
     RatePeriodMs,
     Burst,
+    MaxCost,
+    MaxTokens,
+    BudgetPeriod,
     UpdatedAt,
     UpdatedBy,
 }
@@ -56,6 +60,9 @@ enum LimitUsage {
     Running,
     Executions,
     Tat,
+    SpentCost,
+    SpentTokens,
+    PeriodStart,
 }
 
 #[async_trait::async_trait]
@@ -105,6 +112,9 @@ impl MigrationTrait for Migration {
                     .col(integer_null(Limits::RateCount))
                     .col(big_integer_null(Limits::RatePeriodMs))
                     .col(integer_null(Limits::Burst))
+                    .col(double_null(Limits::MaxCost))
+                    .col(big_integer_null(Limits::MaxTokens))
+                    .col(string_null(Limits::BudgetPeriod))
                     .col(big_integer(Limits::UpdatedAt))
                     .col(string(Limits::UpdatedBy))
                     .to_owned(),
@@ -119,6 +129,9 @@ impl MigrationTrait for Migration {
                     .col(big_integer(LimitUsage::Running).default(0))
                     .col(big_integer(LimitUsage::Executions).default(0))
                     .col(big_integer_null(LimitUsage::Tat))
+                    .col(double(LimitUsage::SpentCost).default(0.0))
+                    .col(big_integer(LimitUsage::SpentTokens).default(0))
+                    .col(big_integer_null(LimitUsage::PeriodStart))
                     .to_owned(),
             )
             .await

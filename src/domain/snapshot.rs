@@ -37,9 +37,9 @@ impl Snapshot {
         F: FnOnce(&Snapshot) -> AppResult<Change>,
     {
         let mut change = rule(self)?;
-        limits::budget::enforce(&mut change)?;
+        limits::budget::enforce(&mut change, &self.execution, &self.usage)?;
         schedule::settle(&mut change, &self.execution, &self.steps);
-        limits::account(&mut change, &self.execution, &self.steps);
+        limits::account(&mut change, &self.execution, &self.steps, &self.usage);
         Ok(change)
     }
 }

@@ -35,7 +35,7 @@ pub fn created(create: Value, kinds: &[&str], now: Timestamp) -> Change {
 /// The execution and steps after `change`, settled as the service settles every change.
 pub fn after(execution: &Execution, steps: &[Step], mut change: Change) -> (Execution, Vec<Step>) {
     schedule::settle(&mut change, execution, steps);
-    limits::account(&mut change, execution, steps);
+    limits::account(&mut change, execution, steps, &Default::default());
     let steps = progress::merged(steps, &change.steps);
     (change.execution, steps.into_iter().cloned().collect())
 }

@@ -7,6 +7,7 @@ use super::Service;
 use crate::auth::{Permission, Principal, Role};
 use crate::clock;
 use crate::domain::limits::{KeyTemplate, Limit, LimitInput, limit_for};
+use crate::domain::records::Timestamp;
 use crate::error::{AppError, AppResult};
 use crate::store::KeyState;
 
@@ -20,6 +21,21 @@ pub struct KeyView {
     pub state: KeyState,
     /// Starts the rate allows at once now.
     pub tokens_left: Option<u32>,
+    /// When the limit's budget period began, if it has a budget.
+    pub period_start: Option<Timestamp>,
+}
+
+impl KeyView {
+    /// What the key spent in the current budget period: cost and tokens.
+    pub fn spent(&self) -> (f64, i64) {
+        let usage = &self.state.usage;
+        match self.period_start {
+            Some(start) if usage.period_start == Some(start) => {
+                (usage.spent_cost, usage.spent_tokens)
+            }
+            _ => (0.0, 0),
+        }
+    }
 }
 
 impl Service {
@@ -85,15 +101,21 @@ impl Service {
             let index = limits.iter().position(|l| l == limit).expect("one of them");
             let tokens_left =
                 (limit.rate.as_ref()).map(|rate| rate.tokens_left(state.usage.tat, now));
+            let period_start = limit.budget.as_ref().map(|b| b.period.start(now));
             let usage = &state.usage;
             let idle = usage.running == 0
                 && usage.executions == 0
                 && usage.executions_waiting == 0
                 && state.waiting_steps == 0;
-            if idle && tokens_left.is_none() {
+            if idle && tokens_left.is_none() && period_start.is_none() {
                 continue;
             }
-            views[index].keys.push(KeyView { state, tokens_left });
+            let view = KeyView {
+                state,
+                tokens_left,
+                period_start,
+            };
+            views[index].keys.push(view);
         }
         Ok(views)
     }

@@ -15,6 +15,7 @@ use super::Store;
 use super::entities::{execution, limit_usage, step};
 use super::mapping::{from_ms, to_ms};
 use crate::domain::change::Change;
+use crate::domain::limits::tenant_budget::budget_keys;
 use crate::domain::limits::{
     KeyUsage, Limit, Usage, execution_keys, executions_key, slot_key, waiting_label,
 };
@@ -151,6 +152,8 @@ fn keys_in_play(usage: &Usage, snapshots: &BTreeMap<String, Snapshot>) -> BTreeS
     for snapshot in snapshots.values() {
         let execution = &snapshot.execution;
         keys.extend(execution.holds.iter().cloned());
+        let budgets = budget_keys(usage, execution).into_iter();
+        keys.extend(budgets.map(|(key, _)| key));
         if execution.status == ExecutionStatus::Queued {
             let limited = execution_keys(execution).into_iter();
             keys.extend(
@@ -197,6 +200,9 @@ pub(super) async fn read_usage(
         running: Set(0),
         executions: Set(0),
         tat: Set(None),
+        spent_cost: Set(0.0),
+        spent_tokens: Set(0),
+        period_start: Set(None),
     });
     limit_usage::Entity::insert_many(rows)
         .on_conflict(
@@ -217,6 +223,9 @@ pub(super) async fn read_usage(
             running: row.running,
             executions: row.executions,
             tat: row.tat.map(from_ms),
+            spent_cost: row.spent_cost,
+            spent_tokens: row.spent_tokens,
+            period_start: row.period_start.map(from_ms),
             ..Default::default()
         };
         usage.keys.insert(row.key, key_usage);
@@ -239,35 +248,57 @@ pub(super) async fn read_usage(
     Ok(usage)
 }
 
+/// What one transaction's changes did to one key.
+#[derive(Default)]
+struct KeyWrite {
+    running: i64,
+    executions: i64,
+    tat: Option<Timestamp>,
+    spent: Option<(f64, i64, Timestamp)>,
+}
+
 /// Saves what the changes did to the keys: slots of steps and executions taken and
-/// given back, and the rates' new arrival times.
+/// given back, the rates' new arrival times, and what was spent against budgets (a
+/// new period starts the count again).
 pub(super) async fn write_usage(txn: &DatabaseTransaction, changes: &[&Change]) -> AppResult<()> {
-    // Per key: (steps' slots, executions' slots, the latest arrival time).
-    let mut keys: BTreeMap<&str, (i64, i64, Option<Timestamp>)> = BTreeMap::new();
+    let mut keys: BTreeMap<&str, KeyWrite> = BTreeMap::new();
     for change in changes {
-        for (key, delta) in &change.limits.running {
-            keys.entry(key).or_default().0 += delta;
+        let limits = &change.limits;
+        for (key, delta) in &limits.running {
+            keys.entry(key).or_default().running += delta;
         }
-        for (key, delta) in &change.limits.executions {
-            keys.entry(key).or_default().1 += delta;
+        for (key, delta) in &limits.executions {
+            keys.entry(key).or_default().executions += delta;
         }
-        for (key, tat) in &change.limits.tats {
+        for (key, tat) in &limits.tats {
             let entry = keys.entry(key).or_default();
-            entry.2 = entry.2.max(Some(*tat));
+            entry.tat = entry.tat.max(Some(*tat));
+        }
+        for (key, (cost, tokens, period)) in &limits.spent {
+            let entry = keys.entry(key).or_default();
+            entry.spent = match entry.spent {
+                Some((c, t, p)) if p == *period => Some((c + cost, t + tokens, p)),
+                Some(earlier) if earlier.2 > *period => Some(earlier),
+                _ => Some((*cost, *tokens, *period)),
+            };
         }
     }
-    keys.retain(|_, (steps, executions, tat)| *steps != 0 || *executions != 0 || tat.is_some());
+    keys.retain(|_, w| w.running != 0 || w.executions != 0 || w.tat.is_some() || w.spent.is_some());
     if keys.is_empty() {
         return Ok(());
     }
-    let rows = keys
-        .into_iter()
-        .map(|(key, (steps, executions, tat))| limit_usage::ActiveModel {
-            key: Set(key.to_owned()),
-            running: Set(steps),
-            executions: Set(executions),
-            tat: Set(tat.map(to_ms)),
-        });
+    let rows = keys.into_iter().map(|(key, w)| limit_usage::ActiveModel {
+        key: Set(key.to_owned()),
+        running: Set(w.running),
+        executions: Set(w.executions),
+        tat: Set(w.tat.map(to_ms)),
+        spent_cost: Set(w.spent.map_or(0.0, |s| s.0)),
+        spent_tokens: Set(w.spent.map_or(0, |s| s.1)),
+        period_start: Set(w.spent.map(|s| to_ms(s.2))),
+    });
+    // What was spent adds up within one period; spending in a new one starts over.
+    let same_period =
+        "excluded.period_start IS NULL OR limit_usage.period_start = excluded.period_start";
     let upsert = OnConflict::column(limit_usage::Column::Key)
         .value(
             limit_usage::Column::Running,
@@ -280,6 +311,18 @@ pub(super) async fn write_usage(txn: &DatabaseTransaction, changes: &[&Change]) 
         .value(
             limit_usage::Column::Tat,
             Expr::cust("COALESCE(excluded.tat, limit_usage.tat)"),
+        )
+        .value(
+            limit_usage::Column::SpentCost,
+            Expr::cust(format!("CASE WHEN {same_period} THEN limit_usage.spent_cost + excluded.spent_cost ELSE excluded.spent_cost END")),
+        )
+        .value(
+            limit_usage::Column::SpentTokens,
+            Expr::cust(format!("CASE WHEN {same_period} THEN limit_usage.spent_tokens + excluded.spent_tokens ELSE excluded.spent_tokens END")),
+        )
+        .value(
+            limit_usage::Column::PeriodStart,
+            Expr::cust("COALESCE(excluded.period_start, limit_usage.period_start)"),
         )
         .to_owned();
     limit_usage::Entity::insert_many(rows)

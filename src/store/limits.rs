@@ -17,7 +17,9 @@ use super::entities::{audit, limit, limit_usage};
 use super::limit_usage::{waiting_executions, waiting_steps};
 use super::mapping::{from_ms, to_ms};
 use crate::auth::Principal;
-use crate::domain::limits::{KeyTemplate, KeyUsage, Limit, Rate, executions_key, slot_key};
+use crate::domain::limits::{
+    BudgetPeriod, KeyTemplate, KeyUsage, Limit, Rate, TenantBudget, executions_key, slot_key,
+};
 use crate::domain::records::{Timestamp, new_id};
 use crate::error::{AppError, AppResult};
 
@@ -50,6 +52,13 @@ fn limit_from_row(row: limit::Model) -> AppResult<Limit> {
         concurrency: row.concurrency.map(|c| c.max(0) as u32),
         executions: row.executions.map(|c| c.max(0) as u32),
         rate,
+        budget: (row.max_cost.is_some() || row.max_tokens.is_some()).then(|| TenantBudget {
+            max_cost: row.max_cost,
+            max_tokens: row.max_tokens,
+            period: (row.budget_period.as_deref())
+                .and_then(BudgetPeriod::parse)
+                .unwrap_or_default(),
+        }),
         updated_at: from_ms(row.updated_at),
         updated_by: row.updated_by,
     })
@@ -63,6 +72,9 @@ fn limit_to_row(l: &Limit) -> limit::ActiveModel {
         rate_count: Set(l.rate.as_ref().map(|r| r.count as i32)),
         rate_period_ms: Set(l.rate.as_ref().map(|r| r.period.as_millis() as i64)),
         burst: Set(l.rate.as_ref().map(|r| r.burst as i32)),
+        max_cost: Set(l.budget.as_ref().and_then(|b| b.max_cost)),
+        max_tokens: Set(l.budget.as_ref().and_then(|b| b.max_tokens)),
+        budget_period: Set(l.budget.as_ref().map(|b| b.period.as_str().to_owned())),
         updated_at: Set(to_ms(l.updated_at)),
         updated_by: Set(l.updated_by.clone()),
     }
@@ -112,6 +124,9 @@ impl Store {
                 limit::Column::RateCount,
                 limit::Column::RatePeriodMs,
                 limit::Column::Burst,
+                limit::Column::MaxCost,
+                limit::Column::MaxTokens,
+                limit::Column::BudgetPeriod,
                 limit::Column::UpdatedAt,
                 limit::Column::UpdatedBy,
             ])
@@ -161,6 +176,9 @@ impl Store {
                     running: row.running,
                     executions: row.executions,
                     tat: row.tat.map(from_ms),
+                    spent_cost: row.spent_cost,
+                    spent_tokens: row.spent_tokens,
+                    period_start: row.period_start.map(from_ms),
                     ..Default::default()
                 };
                 let state = KeyState {

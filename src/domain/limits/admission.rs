@@ -26,6 +26,10 @@ pub struct KeyUsage {
     pub executions_waiting: i64,
     /// The rate's theoretical arrival time of the next start (`rate`).
     pub tat: Option<Timestamp>,
+    /// Spent by the key's executions since `period_start` (`tenant_budget`).
+    pub spent_cost: f64,
+    pub spent_tokens: i64,
+    pub period_start: Option<Timestamp>,
 }
 
 /// The limits in force and what their keys hold: what a start is admitted against.
@@ -46,6 +50,8 @@ pub struct KeyEffects {
     pub executions_waiting: BTreeMap<String, i64>,
     pub tats: Vec<(String, Timestamp)>,
     pub due: Vec<(String, Timestamp)>,
+    /// Per key with a budget: the cost and tokens spent, in the period starting then.
+    pub spent: BTreeMap<String, (f64, i64, Timestamp)>,
 }
 
 impl KeyEffects {
@@ -65,6 +71,20 @@ impl KeyEffects {
         }
         self.tats.extend(later.tats);
         self.due.extend(later.due);
+        for (key, (cost, tokens, period)) in later.spent {
+            self.spend(key, cost, tokens, period);
+        }
+    }
+
+    /// Counts `cost` and `tokens` spent in the period starting at `period` against
+    /// `key` (a later period replaces an earlier one).
+    pub fn spend(&mut self, key: String, cost: f64, tokens: i64, period: Timestamp) {
+        let entry = self.spent.entry(key).or_insert((0.0, 0, period));
+        if entry.2 < period {
+            *entry = (0.0, 0, period);
+        }
+        entry.0 += cost;
+        entry.1 += tokens;
     }
 
     pub fn is_empty(&self) -> bool {
@@ -78,6 +98,7 @@ impl KeyEffects {
         .all(|counts| counts.values().all(|d| *d == 0))
             && self.tats.is_empty()
             && self.due.is_empty()
+            && self.spent.is_empty()
     }
 
     /// The keys that gave back step slots, with how many: where waiting steps may
@@ -296,6 +317,15 @@ impl Usage {
         }
         for (key, tat) in &effects.tats {
             self.keys.entry(key.clone()).or_default().tat = Some(*tat);
+        }
+        for (key, (cost, tokens, period)) in &effects.spent {
+            let usage = self.keys.entry(key.clone()).or_default();
+            if usage.period_start != Some(*period) {
+                (usage.spent_cost, usage.spent_tokens) = (0.0, 0);
+                usage.period_start = Some(*period);
+            }
+            usage.spent_cost += cost;
+            usage.spent_tokens += tokens;
         }
     }
 }

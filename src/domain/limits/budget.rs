@@ -3,14 +3,16 @@
 //! steps recorded crosses the budget, it hands out no further step and is PAUSED (or
 //! FAILED with `BUDGET_EXCEEDED`, per `onExceed`), with a `BUDGET_EXCEEDED` event and
 //! a WARN log line. Raising the budget (`updateExecution`) and resuming continues;
-//! resuming without raising it pauses it again at once.
+//! resuming without raising it pauses it again at once. A key's budget over all its
+//! executions stops them the same way (`tenant_budget`).
 
 use async_graphql::{Enum, InputObject, SimpleObject};
 use serde::{Deserialize, Serialize};
 
+use super::{Usage, tenant_budget};
 use crate::domain::change::Change;
 use crate::domain::lifecycle::fail_into;
-use crate::domain::records::{EventPayload, Timestamp};
+use crate::domain::records::{EventPayload, Execution, Timestamp};
 use crate::domain::status::ExecutionStatus;
 use crate::domain::values::{EventType, ExecutionError, LogLevel};
 use crate::error::{AppError, AppResult};
@@ -102,14 +104,17 @@ fn exceeded(change: &Change, now: Timestamp) -> Option<String> {
     None
 }
 
-/// Stops a RUNNING execution that the change left over its budget. Applied to every
-/// change, before its steps are handed out.
-pub fn enforce(change: &mut Change) -> AppResult<()> {
+/// Stops a RUNNING execution that the change (from `before`) left over its budget,
+/// or whose key spent its own (`tenant_budget`, what the keys spent in `usage`).
+/// Applied to every change, before its steps are handed out.
+pub fn enforce(change: &mut Change, before: &Execution, usage: &Usage) -> AppResult<()> {
     if change.execution.status != ExecutionStatus::Running {
         return Ok(());
     }
     let now = change.now;
-    let Some(why) = exceeded(change, now) else {
+    let why = exceeded(change, now)
+        .or_else(|| tenant_budget::exceeded(before, &change.execution, usage, now));
+    let Some(why) = why else {
         return Ok(());
     };
     let message = format!("Budget exceeded: {why}");

@@ -9,6 +9,7 @@ pub mod budget;
 mod executions;
 mod keys;
 mod rate;
+pub mod tenant_budget;
 
 use async_graphql::InputObject;
 
@@ -16,6 +17,7 @@ pub use admission::*;
 pub use executions::start_execution;
 pub use keys::{KeyTemplate, execution_keys, keys_of};
 pub use rate::Rate;
+pub use tenant_budget::{BudgetPeriod, TenantBudget};
 
 use super::change::Change;
 use super::records::{Execution, Step, Timestamp};
@@ -35,6 +37,8 @@ pub struct Limit {
     pub executions: Option<u32>,
     /// At most this many starts per period per key.
     pub rate: Option<Rate>,
+    /// At most this much spent per day or month per key.
+    pub budget: Option<TenantBudget>,
     pub updated_at: Timestamp,
     pub updated_by: String,
 }
@@ -55,6 +59,12 @@ pub struct LimitInput {
     pub rate: Option<String>,
     /// How many of the rate's starts may go at once (default 1: evenly spaced).
     pub burst: Option<i32>,
+    /// At most this cost spent by each key's executions per `budgetPeriod`.
+    pub max_cost: Option<f64>,
+    /// At most this many tokens used by each key's executions per `budgetPeriod`.
+    pub max_tokens: Option<i64>,
+    /// The period of `maxCost` and `maxTokens` (UTC; default DAY).
+    pub budget_period: Option<BudgetPeriod>,
 }
 
 impl Limit {
@@ -68,10 +78,11 @@ impl Limit {
             (None, Some(_)) => return Err(AppError::bad_input("burst", "a burst needs a rate")),
             (None, None) => None,
         };
-        if concurrency.is_none() && executions.is_none() && rate.is_none() {
+        let budget = parse_budget(&input)?;
+        if concurrency.is_none() && executions.is_none() && rate.is_none() && budget.is_none() {
             return Err(AppError::bad_input(
                 "concurrency",
-                "a limit sets a concurrency, executions, a rate, or several",
+                "a limit sets a concurrency, executions, a rate, a budget, or several",
             ));
         }
         Ok(Limit {
@@ -79,10 +90,41 @@ impl Limit {
             concurrency,
             executions,
             rate,
+            budget,
             updated_at: now,
             updated_by: by.to_owned(),
         })
     }
+}
+
+/// A key's budget, when the input sets one: bounds positive and finite.
+fn parse_budget(input: &LimitInput) -> AppResult<Option<TenantBudget>> {
+    if input.max_cost.is_none() && input.max_tokens.is_none() {
+        return match input.budget_period {
+            Some(_) => Err(AppError::bad_input(
+                "budgetPeriod",
+                "a period needs maxCost or maxTokens",
+            )),
+            None => Ok(None),
+        };
+    }
+    if input.max_cost.is_some_and(|c| !(c.is_finite() && c > 0.0)) {
+        return Err(AppError::bad_input(
+            "maxCost",
+            "a budget is a positive number",
+        ));
+    }
+    if input.max_tokens.is_some_and(|t| t <= 0) {
+        return Err(AppError::bad_input(
+            "maxTokens",
+            "a budget is a positive number",
+        ));
+    }
+    Ok(Some(TenantBudget {
+        max_cost: input.max_cost,
+        max_tokens: input.max_tokens,
+        period: input.budget_period.unwrap_or_default(),
+    }))
 }
 
 /// A count limit named `field`: from 0 to `MAX_CONCURRENCY`.
@@ -106,10 +148,17 @@ pub fn limit_for<'a>(limits: &'a [Limit], key: &str) -> Option<&'a Limit> {
 /// Brings the keys in line with the execution and steps a change leaves, and counts
 /// what that does to them: a step that stopped running gives its slots back, a step
 /// no longer handed out stops waiting; an execution that settled gives its slots
-/// back, one no longer QUEUED stops waiting. Applied to every change, after
-/// `schedule::settle`.
-pub fn account(change: &mut Change, before: &Execution, before_steps: &[Step]) {
+/// back, one no longer QUEUED stops waiting; what it spent counts against the
+/// budgets of its keys (`usage` says which have one). Applied to every change,
+/// after `schedule::settle`.
+pub fn account(change: &mut Change, before: &Execution, before_steps: &[Step], usage: &Usage) {
     let mut effects = std::mem::take(&mut change.limits);
+    let (cost, tokens) = tenant_budget::spent(before, &change.execution);
+    if cost > 0.0 || tokens > 0 {
+        for (key, budget) in tenant_budget::budget_keys(usage, &change.execution) {
+            effects.spend(key, cost, tokens, budget.period.start(change.now));
+        }
+    }
     if change.execution.is_settled() {
         change.execution.holds.clear();
     }
@@ -154,7 +203,7 @@ mod tests {
             concurrency,
             executions: None,
             rate: rate.map(str::to_owned),
-            burst: None,
+            ..Default::default()
         };
         Limit::parse(input, "admin", Utc::now()).unwrap()
     }

@@ -3,7 +3,7 @@
 
 use async_graphql::Object;
 
-use crate::domain::limits::Limit;
+use crate::domain::limits::{BudgetPeriod, Limit};
 use crate::domain::records::Timestamp;
 use crate::service::{KeyView, LimitView};
 
@@ -28,6 +28,17 @@ impl LimitView {
     /// How many of the rate's starts may go at once.
     async fn burst(&self) -> Option<i32> {
         self.limit.rate.as_ref().map(|r| r.burst as i32)
+    }
+    /// At most this cost spent by each key's executions per `budgetPeriod`.
+    async fn max_cost(&self) -> Option<f64> {
+        self.limit.budget.as_ref().and_then(|b| b.max_cost)
+    }
+    /// At most this many tokens used by each key's executions per `budgetPeriod`.
+    async fn max_tokens(&self) -> Option<i64> {
+        self.limit.budget.as_ref().and_then(|b| b.max_tokens)
+    }
+    async fn budget_period(&self) -> Option<BudgetPeriod> {
+        self.limit.budget.as_ref().map(|b| b.period)
     }
     async fn updated_at(&self) -> Timestamp {
         self.limit.updated_at
@@ -62,6 +73,14 @@ impl KeyView {
     /// QUEUED executions of the key waiting for a slot.
     async fn waiting_executions(&self) -> i32 {
         to_int(self.state.usage.executions_waiting)
+    }
+    /// The cost the key's executions spent in the limit's current budget period.
+    async fn spent_cost(&self) -> f64 {
+        self.spent().0
+    }
+    /// The tokens the key's executions used in the limit's current budget period.
+    async fn spent_tokens(&self) -> i64 {
+        self.spent().1
     }
     /// Starts the key's rate allows at once now.
     async fn tokens_left(&self) -> Option<i32> {

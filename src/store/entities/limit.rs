@@ -13,6 +13,9 @@ pub struct Model {
     pub rate_count: Option<i32>,
     pub rate_period_ms: Option<i64>,
     pub burst: Option<i32>,
+    pub max_cost: Option<f64>,
+    pub max_tokens: Option<i64>,
+    pub budget_period: Option<String>,
     pub updated_at: i64,
     pub updated_by: String,
 }

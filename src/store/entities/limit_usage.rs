@@ -12,6 +12,9 @@ pub struct Model {
     pub running: i64,
     pub executions: i64,
     pub tat: Option<i64>,
+    pub spent_cost: f64,
+    pub spent_tokens: i64,
+    pub period_start: Option<i64>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}
