@@ -120,7 +120,9 @@ async fn open(
     scheduler_config: &SchedulerConfig,
 ) -> anyhow::Result<(Store, Service, Scheduler)> {
     let store = Store::connect(store_config).await?;
-    store.migrate().await?;
+    while_locked(|| store.migrate())
+        .await
+        .context("migrating the database")?;
     // Shared transactions and the scheduler (its step reads, lease renewals and
     // maintenance) get connections of their own, so that they never queue behind
     // API requests for one, however many a burst of requests holds (on SQLite, an
@@ -157,6 +159,26 @@ async fn open(
     )
     .await?;
     Ok((store, service, scheduler))
+}
+
+/// Runs `step` of the start-up again while SQLite says its database is locked:
+/// processes started together on one data dir (a `serve` and its workers) may find
+/// another's write under way, which SQLite refuses at once instead of waiting when a
+/// reading transaction wants to write.
+pub(crate) async fn while_locked<T, F, Fut>(mut step: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<T>>,
+{
+    for _ in 0..50 {
+        match step().await {
+            Err(error) if format!("{error:#}").contains("database is locked") => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            done => return done,
+        }
+    }
+    step().await
 }
 
 /// The limits file: `[[limit]]` tables, each a `setLimit` input.

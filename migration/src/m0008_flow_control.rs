@@ -43,6 +43,7 @@ enum Limits {
     Key,
     Concurrency,
     Executions,
+    Share,
     RateCount,
     RatePeriodMs,
     Burst,
@@ -109,6 +110,7 @@ impl MigrationTrait for Migration {
                     .col(string(Limits::Key).primary_key())
                     .col(integer_null(Limits::Concurrency))
                     .col(integer_null(Limits::Executions))
+                    .col(integer_null(Limits::Share))
                     .col(integer_null(Limits::RateCount))
                     .col(big_integer_null(Limits::RatePeriodMs))
                     .col(integer_null(Limits::Burst))

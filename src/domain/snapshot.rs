@@ -39,6 +39,7 @@ impl Snapshot {
         let mut change = rule(self)?;
         limits::budget::enforce(&mut change, &self.execution, &self.usage)?;
         schedule::settle(&mut change, &self.execution, &self.steps);
+        limits::share::share_out(&mut change, &self.usage);
         limits::account(&mut change, &self.execution, &self.steps, &self.usage);
         Ok(change)
     }

@@ -46,6 +46,7 @@ impl Maintenance {
             (config.checkpoint_interval / 10)
                 .clamp(Duration::from_millis(100), Duration::from_secs(60)),
         );
+        let mut gauges = super::queue_gauges::QueueGauges::default();
         loop {
             tokio::select! {
                 _ = stopping.cancelled() => return,
@@ -55,6 +56,9 @@ impl Maintenance {
                     }
                     if let Err(error) = self.waking().sweep().await {
                         tracing::warn!(?error, "waking what waits on limits failed");
+                    }
+                    if let Err(error) = gauges.record(&self.store).await {
+                        tracing::warn!(?error, "measuring the queue failed");
                     }
                 }
                 _ = reconcile.tick() => {

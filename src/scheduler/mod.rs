@@ -13,6 +13,7 @@ pub mod handlers;
 mod handling;
 mod maintenance;
 pub mod queue;
+mod queue_gauges;
 mod running;
 mod step_reads;
 mod waiting;
@@ -24,6 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+use anyhow::Context;
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -82,13 +84,16 @@ impl Scheduler {
         handlers: Registry,
     ) -> anyhow::Result<Self> {
         crate::telemetry::recorder();
-        let queue = Queue::open(
-            config.redis_url.as_deref(),
-            data_dir,
-            &config.queue_prefix,
-            config.poll_interval,
-        )
-        .await?;
+        let queue = crate::app::while_locked(|| {
+            Queue::open(
+                config.redis_url.as_deref(),
+                data_dir,
+                &config.queue_prefix,
+                config.poll_interval,
+            )
+        })
+        .await
+        .context("opening the queue")?;
         let name = format!(
             "{}-{}-{}",
             config.worker_name,

@@ -15,11 +15,13 @@ use super::Scheduler;
 use super::queue::{Job, Queue};
 use crate::domain::aging::aged_level;
 use crate::domain::change::Change;
+use crate::domain::limits::share::{hand_out_waiting, is_share};
 use crate::domain::limits::{
-    Limit, executions_key, limit_for, rate_key, slot_key, start_execution, waiting_label,
+    Limit, executions_key, is_share_label, limit_for, rate_key, slot_key, start_execution,
+    waiting_label,
 };
 use crate::domain::records::Timestamp;
-use crate::domain::schedule::{SCHEDULER, job_for};
+use crate::domain::schedule::{SCHEDULER, StepJob, job_for};
 use crate::domain::values::Priority;
 use crate::error::AppResult;
 use crate::service::Service;
@@ -69,13 +71,15 @@ impl Scheduler {
                 queue.push_or_warn(vec![(job, Duration::ZERO)]).await;
             });
         }
-        let steps = change
-            .limits
-            .freed()
-            .map(|(key, n)| ("concurrency", key, n));
-        let executions = (change.limits.freed_executions()).map(|(key, n)| ("executions", key, n));
+        // A share's key is its waiters' label; a slot's key is named in theirs.
+        let steps = (change.limits.freed()).map(|(key, count)| match is_share(key) {
+            true => (key.clone(), count),
+            false => (waiting_label("concurrency", key), count),
+        });
+        let executions = (change.limits.freed_executions())
+            .map(|(key, count)| (waiting_label("executions", key), count));
         let freed: Vec<(String, usize)> = (steps.chain(executions))
-            .map(|(kind, key, count)| (waiting_label(kind, key), count as usize))
+            .map(|(label, count)| (label, count as usize))
             .collect();
         if freed.is_empty() {
             return;
@@ -124,9 +128,34 @@ impl Waking {
         }
         let rank = |w: &Waiter| (w.job.priority, w.job.ready_at);
         let waiters = self.store.waiters(label, WAITERS_READ).await?;
-        self.queue_steps(most_deserving(waiters, rank, self.aging, count))
-            .await;
+        let best = most_deserving(waiters, rank, self.aging, count);
+        if is_share_label(label) {
+            for waiter in best {
+                self.hand_out(waiter.job).await;
+            }
+        } else {
+            self.queue_steps(best).await;
+        }
         Ok(())
+    }
+
+    /// Hands out a step that waited for its key's share, if the share allows now:
+    /// a change, whose follow-up queues the step.
+    async fn hand_out(&self, job: StepJob) {
+        let step_id = job.step_id.clone();
+        let handed_out = self
+            .service
+            .as_scheduler("handOutStep", &job.execution_id, move |s, now| {
+                hand_out_waiting(&s.execution, &s.steps, &s.usage, &step_id, SCHEDULER, now)
+            })
+            .await;
+        if let Err(error) = handed_out {
+            tracing::debug!(
+                ?job,
+                ?error,
+                "a step waiting for a share was not handed out"
+            );
+        }
     }
 
     /// Starts a waiting execution, if its keys have room now (else it waits on).
@@ -190,6 +219,15 @@ impl Waking {
 /// the key has no limit any more; `None` for a rate's waiters, each of which has
 /// its own reserved start.
 fn room(limits: &[Limit], states: &[KeyState], label: &str, waiting: i64) -> Option<usize> {
+    if let Some(key) = label.strip_prefix("share ") {
+        let share = limit_for(limits, key).and_then(|l| l.share);
+        let held = states
+            .iter()
+            .find(|s| s.key == label)
+            .map_or(0, |s| s.usage.running);
+        let share = i64::from(share.unwrap_or(u32::MAX));
+        return Some((share - held).clamp(0, waiting) as usize);
+    }
     let key = (slot_key(label).or_else(|| executions_key(label)))
         .or_else(|| rate_key(label))
         .unwrap_or(label);

@@ -95,7 +95,9 @@ impl Service {
             .collect();
         let now = clock::now();
         for state in store.key_states().await? {
-            let Some(limit) = limit_for(&limits, &state.key) else {
+            // A share's count (`share <key>`) shows under the limit of its key.
+            let limited = state.key.strip_prefix("share ").unwrap_or(&state.key);
+            let Some(limit) = limit_for(&limits, limited) else {
                 continue;
             };
             let index = limits.iter().position(|l| l == limit).expect("one of them");

@@ -15,9 +15,10 @@ use super::Store;
 use super::entities::{execution, limit_usage, step};
 use super::mapping::{from_ms, to_ms};
 use crate::domain::change::Change;
+use crate::domain::limits::share::share_key;
 use crate::domain::limits::tenant_budget::budget_keys;
 use crate::domain::limits::{
-    KeyUsage, Limit, Usage, execution_keys, executions_key, slot_key, waiting_label,
+    KeyUsage, Limit, Usage, execution_keys, executions_key, is_share_label, slot_key, waiting_label,
 };
 use crate::domain::records::Timestamp;
 use crate::domain::schedule::StepJob;
@@ -164,8 +165,13 @@ fn keys_in_play(usage: &Usage, snapshots: &BTreeMap<String, Snapshot>) -> BTreeS
         for step in &snapshot.steps {
             match step.status {
                 StepStatus::Pending => {
-                    let limited = usage.limited_keys(execution, step).into_iter();
-                    keys.extend(limited.map(|(key, _)| key));
+                    for (key, limit) in usage.limited_keys(execution, step) {
+                        if limit.share.is_some() {
+                            keys.insert(share_key(&key));
+                        }
+                        keys.insert(key);
+                    }
+                    keys.extend(step.schedule.holds.iter().cloned());
                 }
                 StepStatus::Running => keys.extend(step.schedule.holds.iter().cloned()),
                 _ => {}
@@ -230,9 +236,19 @@ pub(super) async fn read_usage(
         };
         usage.keys.insert(row.key, key_usage);
     }
-    let labels = |kind: &str| keys.iter().map(|key| waiting_label(kind, key)).collect();
-    for (label, count, _) in waiting_steps(txn, Some(labels("concurrency"))).await? {
-        if let Some(key) = slot_key(&label) {
+    let labels =
+        |kind: &str| -> Vec<String> { keys.iter().map(|key| waiting_label(kind, key)).collect() };
+    // The keys in play include the share keys, so their labels are the keys.
+    let step_labels = labels("concurrency")
+        .into_iter()
+        .chain(keys.iter().cloned());
+    for (label, count, _) in waiting_steps(txn, Some(step_labels.collect())).await? {
+        let counted = if is_share_label(&label) {
+            Some(label.as_str())
+        } else {
+            slot_key(&label)
+        };
+        if let Some(key) = counted {
             usage.keys.entry(key.to_owned()).or_default().waiting = count;
         }
     }

@@ -51,6 +51,7 @@ fn limit_from_row(row: limit::Model) -> AppResult<Limit> {
         key,
         concurrency: row.concurrency.map(|c| c.max(0) as u32),
         executions: row.executions.map(|c| c.max(0) as u32),
+        share: row.share.map(|c| c.max(1) as u32),
         rate,
         budget: (row.max_cost.is_some() || row.max_tokens.is_some()).then(|| TenantBudget {
             max_cost: row.max_cost,
@@ -69,6 +70,7 @@ fn limit_to_row(l: &Limit) -> limit::ActiveModel {
         key: Set(l.key.to_string()),
         concurrency: Set(l.concurrency.map(|c| c as i32)),
         executions: Set(l.executions.map(|c| c as i32)),
+        share: Set(l.share.map(|c| c as i32)),
         rate_count: Set(l.rate.as_ref().map(|r| r.count as i32)),
         rate_period_ms: Set(l.rate.as_ref().map(|r| r.period.as_millis() as i64)),
         burst: Set(l.rate.as_ref().map(|r| r.burst as i32)),
@@ -121,6 +123,7 @@ impl Store {
             .update_columns([
                 limit::Column::Concurrency,
                 limit::Column::Executions,
+                limit::Column::Share,
                 limit::Column::RateCount,
                 limit::Column::RatePeriodMs,
                 limit::Column::Burst,

@@ -22,6 +22,14 @@ use crate::domain::status::{ExecutionStatus, StepStatus};
 use crate::domain::values::Priority;
 use crate::error::AppResult;
 
+/// Each step to its execution, for the joins of the queries here.
+fn steps_to_execution() -> sea_orm::RelationDef {
+    step::Entity::belongs_to(execution::Entity)
+        .from(step::Column::ExecutionId)
+        .to(execution::Column::Id)
+        .into()
+}
+
 const RUNNABLE: [ExecutionStatus; 2] = [ExecutionStatus::Starting, ExecutionStatus::Running];
 
 fn runnable_executions() -> sea_orm::sea_query::SelectStatement {
@@ -61,6 +69,31 @@ impl Store {
             .exec(&self.db)
             .await?;
         Ok(renewed.rows_affected == 1)
+    }
+
+    /// Per priority level, the built-in steps handed out and not started (queued,
+    /// or waiting on a limit): how many, and since when the oldest waits.
+    pub async fn queue_depths(&self) -> AppResult<Vec<(Priority, i64, Option<Timestamp>)>> {
+        let rows: Vec<(i16, i64, Option<i64>)> = step::Entity::find()
+            .select_only()
+            .column_as(
+                Expr::col((execution::Entity, execution::Column::Priority)),
+                "priority",
+            )
+            .column_as(Expr::cust("COUNT(*)"), "depth")
+            .column_as(Expr::cust("MIN(execution_steps.ready_at)"), "oldest")
+            .join(sea_orm::JoinType::InnerJoin, steps_to_execution())
+            .filter(step::Column::Status.eq(StepStatus::Pending.as_str()))
+            .filter(step::Column::HandlerKind.ne(EXTERNAL))
+            .filter(step::Column::ReadyAt.is_not_null())
+            .group_by(Expr::col((execution::Entity, execution::Column::Priority)))
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(rank, depth, oldest)| (Priority::from_rank(rank), depth, oldest.map(from_ms)))
+            .collect())
     }
 
     /// Running steps whose lease ran out before `now`: (execution, step, attempt).

@@ -144,10 +144,15 @@ impl KeyEffects {
         for key in held(Some(after)) {
             *self.running.entry(key).or_default() += 1;
         }
+        // A wait for a slot counts on the key, a wait for a share on the share's key.
         let waiting = |s: Option<&Step>| {
-            s.and_then(|s| s.schedule.waiting_on.as_deref())
-                .and_then(slot_key)
-                .map(str::to_owned)
+            let label = s.and_then(|s| s.schedule.waiting_on.as_deref())?;
+            let counted = if is_share_label(label) {
+                Some(label)
+            } else {
+                slot_key(label)
+            };
+            counted.map(str::to_owned)
         };
         if let Some(key) = waiting(before) {
             *self.waiting.entry(key).or_default() -= 1;
@@ -194,6 +199,11 @@ fn freed(counts: &BTreeMap<String, i64>) -> impl Iterator<Item = (&String, i64)>
     (counts.iter())
         .filter(|(_, delta)| **delta < 0)
         .map(|(key, delta)| (key, -delta))
+}
+
+/// Whether a wait label is a wait for a share (`share`).
+pub fn is_share_label(label: &str) -> bool {
+    label.starts_with("share ")
 }
 
 /// The key a wait label names, when it is a wait for a rate.

@@ -9,6 +9,7 @@ pub mod budget;
 mod executions;
 mod keys;
 mod rate;
+pub mod share;
 pub mod tenant_budget;
 
 use async_graphql::InputObject;
@@ -35,6 +36,8 @@ pub struct Limit {
     pub concurrency: Option<u32>,
     /// At most this many executions per key started and not yet settled.
     pub executions: Option<u32>,
+    /// At most this many steps per key handed to workers at once (`share`).
+    pub share: Option<u32>,
     /// At most this many starts per period per key.
     pub rate: Option<Rate>,
     /// At most this much spent per day or month per key.
@@ -55,6 +58,9 @@ pub struct LimitInput {
     /// At most this many executions of each key started and not yet settled (a
     /// QUEUED one waits to start; 0 starts none).
     pub executions: Option<i32>,
+    /// Fair share: at most this many steps of each key queued or running at once,
+    /// the rest waiting their key's turn (at least 1).
+    pub share: Option<i32>,
     /// At most this many step starts per period of each key: `60/min`, `10/s`, `5/10s`.
     pub rate: Option<String>,
     /// How many of the rate's starts may go at once (default 1: evenly spaced).
@@ -73,22 +79,28 @@ impl Limit {
         let key = KeyTemplate::parse("key", &input.key)?;
         let concurrency = at_most("concurrency", input.concurrency)?;
         let executions = at_most("executions", input.executions)?;
+        let share = at_most("share", input.share)?;
+        if share == Some(0) {
+            return Err(AppError::bad_input("share", "a share is at least 1"));
+        }
         let rate = match (&input.rate, input.burst) {
             (Some(text), burst) => Some(Rate::parse("rate", text, burst)?),
             (None, Some(_)) => return Err(AppError::bad_input("burst", "a burst needs a rate")),
             (None, None) => None,
         };
         let budget = parse_budget(&input)?;
-        if concurrency.is_none() && executions.is_none() && rate.is_none() && budget.is_none() {
+        let sets_nothing = [concurrency, executions, share].iter().all(Option::is_none);
+        if sets_nothing && rate.is_none() && budget.is_none() {
             return Err(AppError::bad_input(
                 "concurrency",
-                "a limit sets a concurrency, executions, a rate, a budget, or several",
+                "a limit sets a concurrency, executions, a share, a rate, a budget, or several",
             ));
         }
         Ok(Limit {
             key,
             concurrency,
             executions,
+            share,
             rate,
             budget,
             updated_at: now,
@@ -145,7 +157,8 @@ pub fn limit_for<'a>(limits: &'a [Limit], key: &str) -> Option<&'a Limit> {
     (covering().find(|l| matches!(l.key, KeyTemplate::Literal(_)))).or_else(|| covering().next())
 }
 
-/// Brings the keys in line with the execution and steps a change leaves, and counts
+/// Brings the keys in line with the execution and steps a change leaves (a step
+/// still queued keeps its shares), and counts
 /// what that does to them: a step that stopped running gives its slots back, a step
 /// no longer handed out stops waiting; an execution that settled gives its slots
 /// back, one no longer QUEUED stops waiting; what it spent counts against the
@@ -167,10 +180,13 @@ pub fn account(change: &mut Change, before: &Execution, before_steps: &[Step], u
     }
     effects.count_execution(before, &change.execution);
     for step in &mut change.steps {
-        if step.status != StepStatus::Running {
-            step.schedule.holds.clear();
-        }
         let handed_out = step.status == StepStatus::Pending && step.schedule.ready_at.is_some();
+        let queued = handed_out && step.schedule.waiting_on.is_none();
+        if step.status != StepStatus::Running {
+            // A share is held while the step is queued too; a slot only while it runs.
+            let keeps = |hold: &String| queued && share::is_share(hold);
+            step.schedule.holds.retain(keeps);
+        }
         if !handed_out {
             step.schedule.waiting_on = None;
             step.schedule.waiting_until = None;

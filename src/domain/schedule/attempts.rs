@@ -103,7 +103,7 @@ fn start(
     let mut step = as_begun(step, change.now);
     step.schedule.lease_expires_at = Some(lease_until);
     step.schedule.lease_owner = Some(owner.to_owned());
-    step.schedule.holds = holds;
+    step.schedule.holds.extend(holds);
     step.schedule.waiting_on = None;
     step.schedule.waiting_until = None;
     change.put_step(step.clone());
@@ -130,6 +130,7 @@ pub fn continue_with(
     lease_until: Timestamp,
 ) -> Option<Step> {
     settle(change, before, before_steps);
+    crate::domain::limits::share::share_out(change, usage);
     let next = change
         .steps
         .iter()

@@ -93,11 +93,12 @@ pub fn jobs(change: &Change) -> Vec<StepJob> {
         .collect()
 }
 
-/// Whether `change` hands `step` out to a worker.
-pub(super) fn hands_out(change: &Change, step: &Step) -> bool {
+/// Whether `change` hands `step` out to a worker (not to wait on a limit first).
+pub fn hands_out(change: &Change, step: &Step) -> bool {
     is_built_in(step)
         && step.status == StepStatus::Pending
         && step.schedule.ready_at == Some(change.now)
+        && step.schedule.waiting_on.is_none()
 }
 
 pub fn job_for(execution: &Execution, step: &Step) -> StepJob {

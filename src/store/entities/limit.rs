@@ -10,6 +10,7 @@ pub struct Model {
     pub key: String,
     pub concurrency: Option<i32>,
     pub executions: Option<i32>,
+    pub share: Option<i32>,
     pub rate_count: Option<i32>,
     pub rate_period_ms: Option<i64>,
     pub burst: Option<i32>,
