@@ -2,13 +2,18 @@
 //! stored start and end times of many executions over many keys, a rate checked
 //! from the start times of steps two `exechub worker` processes shared, what a
 //! waiting step says it waits on, limits changed while steps wait, slots of a worker
-//! killed with SIGKILL given back when its leases run out, and bad limits refused
-//! with nothing written.
+//! killed with SIGKILL given back when its leases run out, a service's 429 with
+//! `Retry-After` pausing its key, executions waiting for their customer's slots,
+//! fair share under another customer's backlog, and bad limits refused with nothing
+//! written.
 
 mod support;
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use axum::http::{StatusCode, header};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use exechub::auth::Role;
@@ -403,7 +408,64 @@ async fn without_a_share_another_customers_backlog_goes_first(server: &TestServe
     );
 }
 
+/// A local endpoint that answers its first call 429 with `Retry-After: 2` and the
+/// others 200, recording when each call came.
+async fn rate_limited_endpoint() -> (String, Arc<Mutex<Vec<Instant>>>) {
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let recorded = calls.clone();
+    let answer = move || {
+        let calls = recorded.clone();
+        async move {
+            let first = {
+                let mut calls = calls.lock().unwrap();
+                calls.push(Instant::now());
+                calls.len() == 1
+            };
+            let status = if first {
+                StatusCode::TOO_MANY_REQUESTS
+            } else {
+                StatusCode::OK
+            };
+            (
+                status,
+                [(header::RETRY_AFTER, "2")],
+                axum::Json(json!({ "ok": !first })),
+            )
+        }
+    };
+    let app = axum::Router::new().route("/call", axum::routing::post(answer));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{address}/call"), calls)
+}
+
+async fn a_429_with_retry_after_pauses_the_key(server: &TestServer) {
+    set_limit(server, json!({ "key": "vendor", "rate": "100/s" })).await;
+    let (url, calls) = rate_limited_endpoint().await;
+    let id = server
+        .create(json!({
+            "orderId": "o", "serviceId": "flow", "autoStart": true,
+            "retryPolicy": { "maxRetries": 2, "backoff": "LINEAR", "initialDelayMs": 10, "jitter": false },
+            "steps": [{ "id": "call", "name": "Call", "concurrencyKey": "vendor", "handler": { "kind": "http", "config": { "url": url } } }]
+        }))
+        .await;
+    wait_until(server, &id, Duration::from_secs(5), |e| {
+        e["steps"][0]["waitingOn"] == "rate vendor"
+    })
+    .await;
+    completed(server, &id).await;
+    let calls = calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    let waited = calls[1] - calls[0];
+    assert!(
+        waited >= Duration::from_millis(1900),
+        "called again after {waited:?}"
+    );
+}
+
 backend_tests!(
+    a_429_with_retry_after_pauses_the_key,
     concurrency_per_customer_holds_at_every_instant,
     a_waiting_step_says_what_it_waits_on,
     a_limit_changed_while_steps_wait_lets_them_go,

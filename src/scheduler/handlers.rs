@@ -76,6 +76,32 @@ impl Registry {
 }
 
 /// An error of `code`, recoverable or not.
+/// An `API_RATE_LIMIT` error; with the answer's `Retry-After` (seconds, or an HTTP
+/// date), its context says how long to wait (`retryAfterMs`), which pauses the
+/// step's rate-limited keys (`domain::limits::account`).
+fn rate_limited(message: String, headers: &reqwest::header::HeaderMap) -> ExecutionError {
+    let mut limited = error("API_RATE_LIMIT", message, true);
+    let retry_after = headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok());
+    let wait = retry_after.and_then(|value| {
+        let value = value.trim();
+        if let Ok(seconds) = value.parse::<u64>() {
+            return Some(Duration::from_secs(seconds));
+        }
+        let at = httpdate::parse_http_date(value).ok()?;
+        Some(
+            at.duration_since(std::time::SystemTime::now())
+                .unwrap_or_default(),
+        )
+    });
+    if let Some(wait) = wait.filter(|w| *w <= Duration::from_secs(86_400)) {
+        let context = serde_json::json!({ "retryAfterMs": wait.as_millis() as u64 });
+        limited.context = Some(async_graphql::Json(context));
+    }
+    limited
+}
+
 pub fn error(code: &str, message: impl Into<String>, recoverable: bool) -> ExecutionError {
     ExecutionError {
         code: code.into(),
@@ -174,7 +200,7 @@ impl Handler for Http {
             if !status.is_success() {
                 let message = format!("{url} answered {status}");
                 return Err(match status.as_u16() {
-                    429 => error("API_RATE_LIMIT", message, true),
+                    429 => rate_limited(message, response.headers()),
                     500..=599 => error("API_ERROR", message, true),
                     _ => error("API_ERROR", message, false),
                 });

@@ -326,7 +326,11 @@ pub(super) async fn write_usage(txn: &DatabaseTransaction, changes: &[&Change]) 
         )
         .value(
             limit_usage::Column::Tat,
-            Expr::cust("COALESCE(excluded.tat, limit_usage.tat)"),
+            // The later arrival time: a pause can move it on, never back.
+            Expr::cust(
+                "CASE WHEN limit_usage.tat IS NULL OR excluded.tat > limit_usage.tat \
+                 THEN excluded.tat ELSE limit_usage.tat END",
+            ),
         )
         .value(
             limit_usage::Column::SpentCost,

@@ -326,7 +326,8 @@ impl Usage {
             self.keys.entry(key.clone()).or_default().executions_waiting += delta;
         }
         for (key, tat) in &effects.tats {
-            self.keys.entry(key.clone()).or_default().tat = Some(*tat);
+            let usage = self.keys.entry(key.clone()).or_default();
+            usage.tat = usage.tat.max(Some(*tat));
         }
         for (key, (cost, tokens, period)) in &effects.spent {
             let usage = self.keys.entry(key.clone()).or_default();

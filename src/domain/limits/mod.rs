@@ -139,6 +139,14 @@ fn parse_budget(input: &LimitInput) -> AppResult<Option<TenantBudget>> {
     }))
 }
 
+/// How long a step's service asked to wait before the next call: the
+/// `retryAfterMs` of its `API_RATE_LIMIT` error.
+fn retry_after(step: &Step) -> Option<chrono::TimeDelta> {
+    let error = step.error.as_ref().filter(|e| e.code == "API_RATE_LIMIT")?;
+    let ms = error.context.as_ref()?.0.get("retryAfterMs")?.as_i64()?;
+    Some(chrono::TimeDelta::milliseconds(ms.max(0)))
+}
+
 /// A count limit named `field`: from 0 to `MAX_CONCURRENCY`.
 fn at_most(field: &str, value: Option<i32>) -> AppResult<Option<u32>> {
     match value {
@@ -162,7 +170,8 @@ pub fn limit_for<'a>(limits: &'a [Limit], key: &str) -> Option<&'a Limit> {
 /// what that does to them: a step that stopped running gives its slots back, a step
 /// no longer handed out stops waiting; an execution that settled gives its slots
 /// back, one no longer QUEUED stops waiting; what it spent counts against the
-/// budgets of its keys (`usage` says which have one). Applied to every change,
+/// budgets of its keys (`usage` says which have one); a step its service answered
+/// 429 with a `Retry-After` pauses its rate-limited keys until then. Applied to every change,
 /// after `schedule::settle`.
 pub fn account(change: &mut Change, before: &Execution, before_steps: &[Step], usage: &Usage) {
     let mut effects = std::mem::take(&mut change.limits);
@@ -193,6 +202,16 @@ pub fn account(change: &mut Change, before: &Execution, before_steps: &[Step], u
         }
         let before = before_steps.iter().find(|s| s.id == step.id);
         effects.count_step(before, step);
+        let ended = before.is_some_and(|b| b.status == StepStatus::Running)
+            && step.status != StepStatus::Running;
+        if let Some(wait) = ended.then(|| retry_after(step)).flatten() {
+            let until = change.now + wait;
+            for (key, limit) in usage.limited_keys(&change.execution, step) {
+                if let Some(rate) = &limit.rate {
+                    effects.tats.push((key, rate.paused_until(until)));
+                }
+            }
+        }
     }
     for counts in [&mut effects.running, &mut effects.waiting] {
         counts.retain(|_, delta| *delta != 0);

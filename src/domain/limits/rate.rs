@@ -96,6 +96,12 @@ impl Rate {
         until <= now && now < until + self.interval()
     }
 
+    /// The arrival time that allows no start before `until` (a service that
+    /// answered "retry after" pauses the key until then).
+    pub fn paused_until(&self, until: Timestamp) -> Timestamp {
+        until + self.tolerance()
+    }
+
     /// How many starts are allowed at once at `now`.
     pub fn tokens_left(&self, tat: Option<Timestamp>, now: Timestamp) -> u32 {
         let ahead = tat.unwrap_or(now).max(now) - now;
