@@ -75,6 +75,9 @@ async fn a_person_watches_an_execution_run_live() {
     );
     assert_eq!(failed["count"], "2 of 2");
     assert_eq!(failed["searchByOrder"], 1);
+    let waiting = stage("waiting");
+    assert_eq!(waiting["list"], "waits on concurrency browser-gpu");
+    assert_eq!(waiting["step"], "waits on concurrency browser-gpu");
     assert_eq!(stage("viewer")["enabledButtons"], 0);
     for shot in [
         "1-list.png",
