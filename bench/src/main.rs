@@ -9,6 +9,8 @@
 //! - `bench write`: `appendLog` under N concurrent clients, each on its own execution.
 //! - `bench steps`: the scheduler: throughput of `echo` steps and dispatch latency,
 //!   with BullMQ on the same Redis as the reference.
+//! - `bench fairness`: one customer's backlog of steps, and how long other
+//!   customers' single steps wait under it (with a share per customer, or without).
 //! - `bench subscribers`: N WebSocket subscribers (each on its own execution, then
 //!   all on one) while events are published: idle memory per subscriber and event →
 //!   client latency, with the graphql-ws library on Node.js as the reference.
@@ -18,6 +20,7 @@
 //!   requests per second and the latency of writes behind reads.
 
 mod api;
+mod fairness;
 mod mix;
 mod queries;
 mod server;
@@ -58,6 +61,9 @@ enum Bench {
     /// The scheduler: `echo` steps per second end to end, and dispatch latency at a
     /// steady offered rate; with `--bullmq`, BullMQ on the same Redis as reference.
     Steps(steps::StepsBench),
+    /// Fair share: other customers' single steps queued under one customer's
+    /// backlog, and how long each waits.
+    Fairness(fairness::FairnessBench),
     /// WebSocket subscribers at scale: idle memory each and event → client latency;
     /// with `--peer`, graphql-ws on Node.js under the same load.
     Subscribers(subscribers::SubscribersBench),
@@ -80,6 +86,7 @@ async fn main() {
         } => api::read(load, baseline, executions).await,
         Bench::Write(load) => api::write(load).await,
         Bench::Steps(bench) => steps::run(bench).await,
+        Bench::Fairness(bench) => fairness::run(bench).await,
         Bench::Subscribers(bench) => subscribers::run(bench).await,
         Bench::Queries(bench) => queries::run(bench).await,
         Bench::Mix(bench) => mix::run(bench).await,

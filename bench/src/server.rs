@@ -122,6 +122,51 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[index]
 }
 
+/// Where a bench's server runs: its database, its queue, and the limits it starts
+/// with.
+#[derive(clap::Args, Clone)]
+pub struct Deployment {
+    /// Database to serve from (default: SQLite in a fresh data dir).
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// Redis for the queue (default: the embedded queue).
+    #[arg(long)]
+    pub redis_url: Option<String>,
+    /// A limits file the server starts with (`exechub serve --limits`).
+    #[arg(long)]
+    pub limits: Option<PathBuf>,
+}
+
+impl Deployment {
+    pub fn name(&self) -> &'static str {
+        match (&self.database_url, &self.redis_url) {
+            (None, None) => "SQLite + embedded queue",
+            (Some(_), Some(_)) => "Postgres + Redis",
+            (Some(_), None) => "Postgres + embedded queue",
+            (None, Some(_)) => "SQLite + Redis",
+        }
+    }
+
+    /// A fresh server on this database and queue (a queue prefix of its own), with
+    /// an admin's token.
+    pub async fn launch(&self) -> (Server, String) {
+        let prefix = format!("exechub-bench-{}", uuid::Uuid::now_v7().simple());
+        let limits = self.limits.as_ref().map(|path| path.display().to_string());
+        let mut env = vec![
+            ("EXECHUB_QUEUE_PREFIX", prefix.as_str()),
+            ("EXECHUB_LOG", "warn"),
+        ];
+        if let Some(url) = &self.redis_url {
+            env.push(("EXECHUB_REDIS_URL", url));
+        }
+        if let Some(path) = &limits {
+            env.push(("EXECHUB_LIMITS", path));
+        }
+        let (server, _) = spawn_server(self.database_url.as_deref(), &env).await;
+        (server, token())
+    }
+}
+
 pub fn token() -> String {
     let output = Command::new(exechub_binary())
         .args(["token", "--role", "admin", "--ttl", "1h"])

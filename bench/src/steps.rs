@@ -10,16 +10,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::server::{Server, gql, node_peer, spawn_server, token};
+use crate::server::{Deployment, Server, gql, node_peer};
 
 #[derive(clap::Args)]
 pub struct StepsBench {
-    /// Database to serve from (default: SQLite in a fresh data dir).
-    #[arg(long)]
-    database_url: Option<String>,
-    /// Redis for the queue (default: the embedded queue).
-    #[arg(long)]
-    redis_url: Option<String>,
+    #[command(flatten)]
+    deployment: Deployment,
     /// Executions in the throughput run.
     #[arg(long, default_value_t = 200)]
     executions: usize,
@@ -43,9 +39,6 @@ pub struct StepsBench {
     /// limits per customer; 0 gives them none.
     #[arg(long, default_value_t = 0)]
     customers: usize,
-    /// A limits file the server starts with (`exechub serve --limits`).
-    #[arg(long)]
-    limits: Option<std::path::PathBuf>,
 }
 
 const CREATE: &str =
@@ -60,14 +53,9 @@ const CHAIN: usize = 10;
 const CLIENTS: usize = 16;
 
 pub async fn run(bench: StepsBench) {
-    let backend = match (&bench.database_url, &bench.redis_url) {
-        (None, None) => "SQLite + embedded queue",
-        (Some(_), Some(_)) => "Postgres + Redis",
-        (Some(_), None) => "Postgres + embedded queue",
-        (None, Some(_)) => "SQLite + Redis",
-    };
+    let backend = bench.deployment.name();
     let total = bench.executions * bench.steps;
-    let (server, token) = launch(&bench).await;
+    let (server, token) = bench.deployment.launch().await;
     let steps = echo_steps(bench.steps, !bench.chained);
     let took = throughput(&server, &token, bench.executions, bench.customers, steps).await;
     let commits = commit_report(&server_metrics(&server).await);
@@ -82,6 +70,7 @@ pub async fn run(bench: StepsBench) {
     );
     if bench.bullmq {
         let redis = bench
+            .deployment
             .redis_url
             .as_deref()
             .unwrap_or("redis://127.0.0.1:6379");
@@ -96,7 +85,7 @@ pub async fn run(bench: StepsBench) {
             report["latencyP99Ms"].as_f64().unwrap_or_default(),
         );
     }
-    let (server, token) = launch(&bench).await;
+    let (server, token) = bench.deployment.launch().await;
     let (p50, p99, count) = latency(&server, &token, bench.rate, bench.seconds).await;
     println!(
         "exechub {backend}: dispatch latency at {} steps/s offered ({count} steps): p50 {:.2} ms, p99 {:.2} ms",
@@ -106,27 +95,9 @@ pub async fn run(bench: StepsBench) {
     );
 }
 
-/// A fresh server on the bench's database and queue (a queue prefix of its own).
-async fn launch(bench: &StepsBench) -> (Server, String) {
-    let prefix = format!("exechub-bench-{}", uuid::Uuid::now_v7().simple());
-    let mut env = vec![
-        ("EXECHUB_QUEUE_PREFIX", prefix.as_str()),
-        ("EXECHUB_LOG", "warn"),
-    ];
-    if let Some(url) = &bench.redis_url {
-        env.push(("EXECHUB_REDIS_URL", url));
-    }
-    let limits = bench.limits.as_ref().map(|path| path.display().to_string());
-    if let Some(path) = &limits {
-        env.push(("EXECHUB_LIMITS", path));
-    }
-    let (server, _) = spawn_server(bench.database_url.as_deref(), &env).await;
-    (server, token())
-}
-
 /// Creates `count` not-yet-started executions of `service`, spread over
 /// `customers` customers (none when 0); returns their ids.
-async fn create(
+pub(crate) async fn create(
     server: &Server,
     token: &str,
     service: &str,
@@ -173,7 +144,7 @@ async fn create(
     ids
 }
 
-fn echo_steps(count: usize, parallel: bool) -> Vec<Value> {
+pub(crate) fn echo_steps(count: usize, parallel: bool) -> Vec<Value> {
     (0..count)
         .map(|i| {
             let mut step = json!({
@@ -211,7 +182,7 @@ async fn count(
 }
 
 /// Waits until every execution of `service` is COMPLETED; panics on a failure.
-async fn until_completed(server: &Server, token: &str, service: &str, expected: usize) {
+pub(crate) async fn until_completed(server: &Server, token: &str, service: &str, expected: usize) {
     let deadline = Instant::now() + Duration::from_secs(600);
     let client = reqwest::Client::new();
     loop {
@@ -235,10 +206,17 @@ async fn throughput(
 ) -> Duration {
     let service = format!("bench-throughput-{}", uuid::Uuid::now_v7().simple());
     let ids = create(server, token, &service, (executions, customers), steps).await;
-    let client = reqwest::Client::new();
     let started = Instant::now();
+    start_all(server, token, &ids).await;
+    until_completed(server, token, &service, executions).await;
+    started.elapsed()
+}
+
+/// Starts every execution of `ids`, from `CLIENTS` clients at once.
+pub(crate) async fn start_all(server: &Server, token: &str, ids: &[String]) {
+    let client = reqwest::Client::new();
     let starters: Vec<_> = ids
-        .chunks(executions.div_ceil(CLIENTS))
+        .chunks(ids.len().div_ceil(CLIENTS).max(1))
         .map(|chunk| {
             let (client, base, token, chunk) = (
                 client.clone(),
@@ -256,8 +234,6 @@ async fn throughput(
     for starter in starters {
         starter.await.unwrap();
     }
-    until_completed(server, token, &service, executions).await;
-    started.elapsed()
 }
 
 /// Starts chains of `CHAIN` steps so that `rate` steps per second are offered for

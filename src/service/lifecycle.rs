@@ -22,10 +22,12 @@ impl Service {
         mut input: CreateExecutionInput,
     ) -> AppResult<Execution> {
         by.require(Permission::Create)?;
-        // While a limit on executions is set, an auto-started execution is created
-        // QUEUED and then started as `startExecution` starts one: when its keys
-        // have room, or else waiting.
-        let limited = self.0.store.limits().iter().any(|l| l.executions.is_some());
+        // While a limit on executions or a share is set, an auto-started execution
+        // is created QUEUED and then started as `startExecution` starts one: when
+        // its keys have room (or else waiting), its steps handed out under their
+        // shares.
+        let limits = self.0.store.limits();
+        let limited = (limits.iter()).any(|l| l.executions.is_some() || l.share.is_some());
         let start_under_limits = limited && input.auto_start == Some(true);
         if start_under_limits {
             input.auto_start = Some(false);

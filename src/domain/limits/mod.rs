@@ -174,6 +174,18 @@ pub fn limit_for<'a>(limits: &'a [Limit], key: &str) -> Option<&'a Limit> {
 /// 429 with a `Retry-After` pauses its rate-limited keys until then. Applied to every change,
 /// after `schedule::settle`.
 pub fn account(change: &mut Change, before: &Execution, before_steps: &[Step], usage: &Usage) {
+    // With no limit in force and nothing held or waiting, there is nothing to count
+    // (the hot path of a deployment without limits).
+    let holds_nothing = |s: &Step| s.schedule.holds.is_empty() && s.schedule.waiting_on.is_none();
+    let nothing_held = before.holds.is_empty()
+        && before.waiting_on.is_none()
+        && change.execution.holds.is_empty()
+        && change.execution.waiting_on.is_none()
+        && change.steps.iter().all(holds_nothing)
+        && before_steps.iter().all(holds_nothing);
+    if usage.is_idle() && nothing_held && change.limits.is_empty() {
+        return;
+    }
     let mut effects = std::mem::take(&mut change.limits);
     let (cost, tokens) = tenant_budget::spent(before, &change.execution);
     if cost > 0.0 || tokens > 0 {
