@@ -306,6 +306,24 @@ async fn executions_over_their_customers_limit_wait_queued(server: &TestServer) 
     );
 }
 
+async fn a_step_a_client_starts_counts_against_its_key(server: &TestServer) {
+    set_limit(server, json!({ "key": "desk", "concurrency": 1 })).await;
+    let steps = json!([{ "id": "a", "name": "a", "concurrencyKey": "desk" }, { "id": "b", "name": "b", "concurrencyKey": "desk" }]);
+    let id = server
+        .create(json!({ "orderId": "o", "serviceId": "flow", "autoStart": true, "steps": steps }))
+        .await;
+    server.start_step(&id, "a").await;
+    let start = "mutation($id: ID!) { startStep(executionId: $id, step: { id: \"b\" }) { id } }";
+    let body = server
+        .gql_as(Some(&server.admin()), start, json!({ "id": id }))
+        .await;
+    assert_eq!(error_code(&body).as_deref(), Some("CONFLICT"), "{body}");
+    let complete =
+        "mutation($id: ID!) { completeStep(executionId: $id, stepId: \"a\") { status } }";
+    server.gql(complete, json!({ "id": id })).await;
+    server.start_step(&id, "b").await;
+}
+
 async fn bad_limits_are_refused_naming_the_field(server: &TestServer) {
     let cases = [
         (json!({ "key": "openai", "concurrency": -1 }), "concurrency"),
@@ -320,6 +338,7 @@ async fn bad_limits_are_refused_naming_the_field(server: &TestServer) {
             json!({ "key": "customer:{tenant}", "concurrency": 1 }),
             "key",
         ),
+        (json!({ "key": "share x", "concurrency": 1 }), "key"),
         (json!({ "key": "openai" }), "concurrency"),
     ];
     for (input, field) in cases {
@@ -346,14 +365,14 @@ async fn bad_limits_are_refused_naming_the_field(server: &TestServer) {
 }
 
 /// How many of A's steps started after B's execution was created and before B's
-/// step started, with A's 2,000 steps (150 ms each, over 64 worker slots: a backlog
-/// of about five seconds) started just before B was created.
+/// step started, with A's 1,000 steps (150 ms each, over 64 worker slots: a backlog
+/// of over two seconds) started just before B was created.
 async fn a_steps_ahead_of_b(server: &TestServer) -> usize {
     let steps: Vec<Value> = (0..100)
         .map(|s| json!({ "id": format!("s{s}"), "name": "work", "dependsOn": [], "handler": { "kind": "delay", "config": { "ms": 150 } } }))
         .collect();
     let mut backlog = Vec::new();
-    for index in 0..20 {
+    for index in 0..10 {
         let input = json!({ "orderId": format!("a{index}"), "serviceId": "flow", "customerId": "a", "steps": steps });
         backlog.push(server.create(input).await);
     }
@@ -366,7 +385,7 @@ async fn a_steps_ahead_of_b(server: &TestServer) -> usize {
     let b = server.create(input).await;
     let b = completed(server, &b).await;
     let b_started = time(&b["steps"][0]["startedAt"]);
-    let nodes = all_completed(server, 21, Duration::from_secs(120)).await;
+    let nodes = all_completed(server, 11, Duration::from_secs(120)).await;
     let b_created = nodes
         .iter()
         .find(|e| e["customerId"] == "b")
@@ -470,6 +489,7 @@ backend_tests!(
     a_waiting_step_says_what_it_waits_on,
     a_limit_changed_while_steps_wait_lets_them_go,
     executions_over_their_customers_limit_wait_queued,
+    a_step_a_client_starts_counts_against_its_key,
     a_single_step_of_one_customer_is_not_held_back_by_anothers_backlog,
     without_a_share_another_customers_backlog_goes_first,
     bad_limits_are_refused_naming_the_field,

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::change::Change;
 use super::inputs::{StartStepInput, StepMetricsInput};
+use super::limits::{Admission, Usage};
 use super::progress;
 use super::records::*;
 use super::status::{ExecutionStatus, StepStatus};
@@ -66,6 +67,7 @@ pub(super) fn finish_change(
 pub fn start_step(
     execution: &Execution,
     steps: &[Step],
+    usage: &Usage,
     input: StartStepInput,
     actor: &str,
     now: Timestamp,
@@ -128,6 +130,17 @@ pub fn start_step(
         }
     };
     step.status.check(StepStatus::Running)?;
+    // Its keys' limits hold for a step a client starts as for one a worker starts.
+    let mut change = Change::new(execution, actor, now);
+    match usage.admit(execution, &step, now) {
+        Admission::Start { holds, tats } => {
+            step.schedule.holds.extend(holds);
+            change.limits.tats.extend(tats);
+        }
+        Admission::Wait { on, .. } => {
+            return Err(AppError::Conflict(format!("step `{id}` waits on {on}")));
+        }
+    }
     begin_attempt(&mut step, now);
     if let Some(name) = name {
         step.name = name;
@@ -138,7 +151,6 @@ pub fn start_step(
     if step_input.is_some() {
         step.input = step_input;
     }
-    let change = Change::new(execution, actor, now);
     Ok(finish_change(
         change,
         steps,

@@ -75,7 +75,6 @@ impl Registry {
     }
 }
 
-/// An error of `code`, recoverable or not.
 /// An `API_RATE_LIMIT` error; with the answer's `Retry-After` (seconds, or an HTTP
 /// date), its context says how long to wait (`retryAfterMs`), which pauses the
 /// step's rate-limited keys (`domain::limits::account`).
@@ -102,6 +101,7 @@ fn rate_limited(message: String, headers: &reqwest::header::HeaderMap) -> Execut
     limited
 }
 
+/// An error of `code`, recoverable or not.
 pub fn error(code: &str, message: impl Into<String>, recoverable: bool) -> ExecutionError {
     ExecutionError {
         code: code.into(),

@@ -24,6 +24,10 @@ use crate::error::AppResult;
 use crate::service::Service;
 use crate::store::Store;
 
+/// The queue's gauges are measured every this many ticks (every tick while limits
+/// are set, so that a key's waits show at once).
+const GAUGE_TICKS: u64 = 5;
+
 /// Rows looked at per query and tick.
 const BATCH: u64 = 500;
 
@@ -34,6 +38,8 @@ pub struct Maintenance {
     pub store: Store,
     pub queue: Queue,
     pub config: SchedulerConfig,
+    /// Wakes what waits on limits (the sweep).
+    pub waking: super::waiting::Waking,
 }
 
 impl Maintenance {
@@ -47,6 +53,9 @@ impl Maintenance {
                 .clamp(Duration::from_millis(100), Duration::from_secs(60)),
         );
         let mut gauges = super::queue_gauges::QueueGauges::default();
+        // Whether the last sweep found anything waiting (at first, look).
+        let mut waiters_seen = true;
+        let mut tick: u64 = 0;
         loop {
             tokio::select! {
                 _ = stopping.cancelled() => return,
@@ -54,10 +63,15 @@ impl Maintenance {
                     if let Err(error) = self.reap().await {
                         tracing::warn!(?error, "reaping leases and timeouts failed");
                     }
-                    if let Err(error) = self.waking().sweep().await {
-                        tracing::warn!(?error, "waking what waits on limits failed");
+                    tick += 1;
+                    match self.waking.sweep(waiters_seen).await {
+                        Ok(seen) => waiters_seen = seen,
+                        Err(error) => tracing::warn!(?error, "waking what waits on limits failed"),
                     }
-                    if let Err(error) = gauges.record(&self.store).await {
+                    let limited = !self.store.limits().is_empty();
+                    if (limited || tick % GAUGE_TICKS == 0)
+                        && let Err(error) = gauges.record(&self.store).await
+                    {
                         tracing::warn!(?error, "measuring the queue failed");
                     }
                 }
@@ -72,15 +86,6 @@ impl Maintenance {
                     }
                 }
             }
-        }
-    }
-
-    fn waking(&self) -> super::waiting::Waking {
-        super::waiting::Waking {
-            service: self.service.clone(),
-            store: self.store.clone(),
-            queue: self.queue.clone(),
-            aging: self.config.priority_aging,
         }
     }
 

@@ -147,6 +147,7 @@ impl Scheduler {
             store: self.0.store.clone(),
             queue: self.0.queue.clone(),
             config: self.0.config.clone(),
+            waking: self.waking(),
         };
         tokio::spawn(maintenance.run(self.0.stopping.clone()));
         tracing::info!(worker = %self.0.name, concurrency = lookahead, redis = self.0.queue.is_redis(), "workers started");

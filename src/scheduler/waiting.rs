@@ -44,7 +44,7 @@ pub(super) struct Waking {
 }
 
 impl Scheduler {
-    fn waking(&self) -> Waking {
+    pub(super) fn waking(&self) -> Waking {
         Waking {
             service: self.0.service.clone(),
             store: self.0.store.clone(),
@@ -183,14 +183,18 @@ impl Waking {
     /// changed them) and wakes, per key, the waiters for a slot it has room for now
     /// and the waiters for a rate whose reserved start went by unclaimed (the
     /// process that was to queue it stopped); a key without a limit any more lets
-    /// its waiters go.
-    pub(super) async fn sweep(&self) -> AppResult<()> {
+    /// its waiters go. Answers whether anything waits; with no limit set, waiters
+    /// are only looked for while the last sweep found some (`look`).
+    pub(super) async fn sweep(&self, look: bool) -> AppResult<bool> {
         self.store.reload_limits().await?;
+        let limits = self.store.limits();
+        if limits.is_empty() && !look {
+            return Ok(false);
+        }
         let labels = self.store.waiting_labels().await?;
         if labels.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
-        let limits = self.store.limits();
         let states = self.store.key_states().await?;
         for (label, waiting) in labels {
             let Some(room) = room(&limits, &states, &label, waiting) else {
@@ -201,7 +205,7 @@ impl Waking {
                 self.wake_best(&label, room).await?;
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     async fn wake_rate_overdue(&self, label: &str) -> AppResult<()> {

@@ -132,7 +132,7 @@ impl Service {
 
     pub async fn retry_execution(&self, by: &Principal, id: &str) -> AppResult<Execution> {
         self.manage(by, "retryExecution", id, |s, actor, now| {
-            lifecycle::retry(&s.execution, &s.steps, actor, now)
+            limits::retry_execution(&s.execution, &s.steps, &s.usage, actor, now)
         })
         .await
     }

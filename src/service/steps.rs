@@ -21,7 +21,7 @@ impl Service {
     ) -> AppResult<Step> {
         let step_id = step.id.0.clone();
         let start = |s: &Snapshot, actor: &str, now| {
-            steps::start_step(&s.execution, &s.steps, step, actor, now)
+            steps::start_step(&s.execution, &s.steps, &s.usage, step, actor, now)
         };
         let change = self.report(by, "startStep", execution_id, start).await?;
         change.into_step(&step_id)

@@ -146,8 +146,8 @@ impl Store {
 }
 
 /// The keys whose usage a transaction over these snapshots needs: those of the
-/// pending steps and QUEUED executions that have a limit (they may start), and those
-/// whose slots running steps and started executions hold (they may give them back).
+/// unfinished steps and QUEUED executions that have a limit (they may start), and
+/// those whose slots steps and started executions hold (they may give them back).
 fn keys_in_play(usage: &Usage, snapshots: &BTreeMap<String, Snapshot>) -> BTreeSet<String> {
     let mut keys = BTreeSet::new();
     for snapshot in snapshots.values() {
@@ -162,20 +162,16 @@ fn keys_in_play(usage: &Usage, snapshots: &BTreeMap<String, Snapshot>) -> BTreeS
                     .filter(|key| crate::domain::limits::limit_for(&usage.limits, key).is_some()),
             );
         }
-        for step in &snapshot.steps {
-            match step.status {
-                StepStatus::Pending => {
-                    for (key, limit) in usage.limited_keys(execution, step) {
-                        if limit.share.is_some() {
-                            keys.insert(share_key(&key));
-                        }
-                        keys.insert(key);
-                    }
-                    keys.extend(step.schedule.holds.iter().cloned());
+        // Any step not done may start (a failed one, when retried), give back
+        // what it holds, or pause its rate keys (an answer with Retry-After).
+        for step in snapshot.steps.iter().filter(|s| !s.status.is_done()) {
+            for (key, limit) in usage.limited_keys(execution, step) {
+                if limit.share.is_some() {
+                    keys.insert(share_key(&key));
                 }
-                StepStatus::Running => keys.extend(step.schedule.holds.iter().cloned()),
-                _ => {}
+                keys.insert(key);
             }
+            keys.extend(step.schedule.holds.iter().cloned());
         }
     }
     keys

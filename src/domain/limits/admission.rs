@@ -297,13 +297,13 @@ impl Usage {
             match rate.admit(tat, now) {
                 Ok(next) => tats.push((key.clone(), next)),
                 Err(allowed_from) => {
-                    // The start waits for its own turn, reserved now.
+                    // The start waits for its own turn on this key, reserved now;
+                    // the other keys are asked again when it comes.
                     let reserved = rate.admit(tat, allowed_from).expect("allowed then");
-                    tats.push((key.clone(), reserved));
                     return Admission::Wait {
                         on: label,
                         until: Some(allowed_from),
-                        tats,
+                        tats: vec![(key.clone(), reserved)],
                     };
                 }
             }

@@ -1,11 +1,12 @@
 //! Starting an execution under limits on executions: one whose keys have no slot
-//! free stays QUEUED, saying what it waits on, until an execution of the key settles.
+//! free stays QUEUED, saying what it waits on, until an execution of the key
+//! settles; a retry of one that settled takes its slots again.
 
 use super::{Usage, waiting_label};
 use crate::domain::change::Change;
 use crate::domain::lifecycle;
-use crate::domain::records::{Execution, Timestamp};
-use crate::error::AppResult;
+use crate::domain::records::{Execution, Step, Timestamp};
+use crate::error::{AppError, AppResult};
 
 /// QUEUED→STARTING when the execution's keys admit it (`usage`), holding a slot of
 /// each key limited on executions; otherwise a change that leaves it QUEUED and
@@ -31,4 +32,25 @@ pub fn start_execution(
             Ok(change)
         }
     }
+}
+
+/// A client's retry of a FAILED execution: one that settled gave its slots back, so
+/// it takes them again, and is refused (`CONFLICT`) while its keys have none free.
+pub fn retry_execution(
+    execution: &Execution,
+    steps: &[Step],
+    usage: &Usage,
+    actor: &str,
+    now: Timestamp,
+) -> AppResult<Change> {
+    let holds = if execution.holds.is_empty() {
+        usage
+            .admit_execution(execution)
+            .map_err(|key| AppError::Conflict(format!("the execution waits on executions {key}")))?
+    } else {
+        execution.holds.clone()
+    };
+    let mut change = lifecycle::retry(execution, steps, actor, now)?;
+    change.execution.holds = holds;
+    Ok(change)
 }

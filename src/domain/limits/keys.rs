@@ -40,6 +40,9 @@ impl KeyTemplate {
                 format!("a key has 1 to {MAX_KEY} characters"),
             ));
         }
+        if key.contains(char::is_whitespace) {
+            return Err(AppError::bad_input(field, "a key has no spaces"));
+        }
         if !key.contains(['{', '}']) {
             return Ok(KeyTemplate::Literal(key.to_owned()));
         }

@@ -15,7 +15,7 @@ pub mod tenant_budget;
 use async_graphql::InputObject;
 
 pub use admission::*;
-pub use executions::start_execution;
+pub use executions::{retry_execution, start_execution};
 pub use keys::{KeyTemplate, execution_keys, keys_of};
 pub use rate::Rate;
 pub use tenant_budget::{BudgetPeriod, TenantBudget};
@@ -177,12 +177,12 @@ pub fn account(change: &mut Change, before: &Execution, before_steps: &[Step], u
     // With no limit in force and nothing held or waiting, there is nothing to count
     // (the hot path of a deployment without limits).
     let holds_nothing = |s: &Step| s.schedule.holds.is_empty() && s.schedule.waiting_on.is_none();
+    let was = |step: &Step| before_steps.iter().find(|s| s.id == step.id);
     let nothing_held = before.holds.is_empty()
         && before.waiting_on.is_none()
         && change.execution.holds.is_empty()
         && change.execution.waiting_on.is_none()
-        && change.steps.iter().all(holds_nothing)
-        && before_steps.iter().all(holds_nothing);
+        && (change.steps.iter()).all(|s| holds_nothing(s) && was(s).is_none_or(holds_nothing));
     if usage.is_idle() && nothing_held && change.limits.is_empty() {
         return;
     }
@@ -202,10 +202,10 @@ pub fn account(change: &mut Change, before: &Execution, before_steps: &[Step], u
     effects.count_execution(before, &change.execution);
     for step in &mut change.steps {
         let handed_out = step.status == StepStatus::Pending && step.schedule.ready_at.is_some();
-        let queued = handed_out && step.schedule.waiting_on.is_none();
         if step.status != StepStatus::Running {
-            // A share is held while the step is queued too; a slot only while it runs.
-            let keeps = |hold: &String| queued && share::is_share(hold);
+            // A share is held from hand-out (waiting on another limit too) to the
+            // end of the attempt; a slot only while the step runs.
+            let keeps = |hold: &String| handed_out && share::is_share(hold);
             step.schedule.holds.retain(keeps);
         }
         if !handed_out {

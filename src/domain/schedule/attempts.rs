@@ -129,6 +129,8 @@ pub fn continue_with(
     owner: &str,
     lease_until: Timestamp,
 ) -> Option<Step> {
+    // An execution its completion left over budget goes on with nothing.
+    crate::domain::limits::budget::enforce(change, before, usage).ok()?;
     settle(change, before, before_steps);
     crate::domain::limits::share::share_out(change, usage);
     let next = change
