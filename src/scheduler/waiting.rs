@@ -27,8 +27,14 @@ use crate::error::AppResult;
 use crate::service::Service;
 use crate::store::{KeyState, Store, Waiter};
 
-/// Waiters read per key and wake-up.
+/// Waiters read per key and wake-up, at most.
 const WAITERS_READ: u64 = 500;
+
+/// The oldest waiters read to wake `count` of them: enough for a more urgent one
+/// among them to go first, few enough that a freed slot costs a small read.
+fn waiters_to_read(count: usize) -> u64 {
+    ((count as u64).saturating_mul(8)).clamp(32, WAITERS_READ)
+}
 
 /// How long after its reserved start a rate's waiter counts as forgotten.
 const OVERDUE: Duration = Duration::from_secs(2);
@@ -119,7 +125,7 @@ impl Waking {
     /// Wakes the `count` most deserving of what waits on `label`, a slot's label.
     async fn wake_best(&self, label: &str, count: usize) -> AppResult<()> {
         if executions_key(label).is_some() {
-            let waiting = self.store.waiting_on(label, WAITERS_READ).await?;
+            let waiting = self.store.waiting_on(label, waiters_to_read(count)).await?;
             let best = most_deserving(waiting, |e| (e.priority, e.since), self.aging, count);
             for execution in best {
                 self.start(&execution.id).await;
@@ -127,7 +133,7 @@ impl Waking {
             return Ok(());
         }
         let rank = |w: &Waiter| (w.job.priority, w.job.ready_at);
-        let waiters = self.store.waiters(label, WAITERS_READ).await?;
+        let waiters = self.store.waiters(label, waiters_to_read(count)).await?;
         let best = most_deserving(waiters, rank, self.aging, count);
         if is_share_label(label) {
             for waiter in best {
