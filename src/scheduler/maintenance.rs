@@ -69,7 +69,7 @@ impl Maintenance {
                         Err(error) => tracing::warn!(?error, "waking what waits on limits failed"),
                     }
                     let limited = !self.store.limits().is_empty();
-                    if (limited || tick % GAUGE_TICKS == 0)
+                    if (limited || tick.is_multiple_of(GAUGE_TICKS))
                         && let Err(error) = gauges.record(&self.store).await
                     {
                         tracing::warn!(?error, "measuring the queue failed");

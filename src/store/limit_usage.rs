@@ -33,6 +33,9 @@ pub struct Waiter {
     pub waiting_until: Option<Timestamp>,
 }
 
+/// A waiting step as read: execution, step, attempt, handed out, reserved start.
+type WaiterRow = (String, String, i32, Option<i64>, Option<i64>);
+
 /// A QUEUED execution waiting for a slot: its id, priority and since when.
 pub struct WaitingExecution {
     pub id: String,
@@ -82,7 +85,7 @@ pub(super) async fn waiting_executions(
 impl Store {
     /// The steps waiting on `label`, oldest first, at most `limit`.
     pub async fn waiters(&self, label: &str, limit: u64) -> AppResult<Vec<Waiter>> {
-        let rows: Vec<(String, String, i32, Option<i64>, Option<i64>)> = step::Entity::find()
+        let rows: Vec<WaiterRow> = step::Entity::find()
             .select_only()
             .columns([
                 step::Column::ExecutionId,
