@@ -249,8 +249,9 @@ pub struct SchedulerConfig {
     /// the step (`RESULT_TOO_LARGE`).
     #[arg(long, env = "EXECHUB_HTTP_STEP_MAX_RESPONSE_BYTES", default_value_t = 1024 * 1024)]
     pub http_step_max_response_bytes: usize,
-    /// A TOML file of flow-control limits (`[[limit]]` tables of `key`, `concurrency`,
-    /// `rate`, `burst`) set at start, as `setLimit` sets them.
+    /// A TOML file of flow-control limits set at every start, as `setLimit` sets them
+    /// (`[[limit]]` tables with its fields: `key`, `concurrency`, `executions`,
+    /// `share`, `rate`, `burst`, `maxCost`, `maxTokens`, `budgetPeriod`); all or none.
     #[arg(long = "limits", env = "EXECHUB_LIMITS")]
     pub limits_file: Option<std::path::PathBuf>,
 }

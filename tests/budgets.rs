@@ -52,6 +52,13 @@ async fn execution(server: &TestServer, id: &str) -> Value {
     server.gql(EXECUTION, json!({ "id": id })).await["execution"].clone()
 }
 
+/// The reason of the execution's BUDGET_EXCEEDED event.
+fn budget_exceeded_reason(execution: &Value) -> Value {
+    let events = execution["events"].as_array().unwrap();
+    let exceeded = events.iter().find(|e| e["type"] == "BUDGET_EXCEEDED");
+    exceeded.expect("a BUDGET_EXCEEDED event")["reason"].clone()
+}
+
 fn event_types(execution: &Value) -> Vec<&str> {
     let events = execution["events"].as_array().unwrap();
     events.iter().map(|e| e["type"].as_str().unwrap()).collect()
@@ -71,13 +78,7 @@ async fn crossing_the_cost_pauses_and_a_raise_resumes(server: &TestServer) {
         paused["steps"][2]["status"], "PENDING",
         "c was not handed out"
     );
-    let reason = paused["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["type"] == "BUDGET_EXCEEDED")
-        .unwrap()["reason"]
-        .clone();
+    let reason = budget_exceeded_reason(&paused);
     assert_eq!(reason, "Budget exceeded: cost 1.2 is over maxCost 1");
     let warned = paused["logs"]["edges"].as_array().unwrap().iter().any(|e| {
         e["node"]["level"] == "WARN"
@@ -132,13 +133,7 @@ async fn a_customers_budget_stops_all_its_executions(server: &TestServer) {
     spend(server, &second, "a", 0.6).await;
     let paused = execution(server, &second).await;
     assert_eq!(paused["status"], "PAUSED", "{paused:#}");
-    let reason = paused["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["type"] == "BUDGET_EXCEEDED")
-        .unwrap()["reason"]
-        .clone();
+    let reason = budget_exceeded_reason(&paused);
     assert_eq!(
         reason,
         "Budget exceeded: customer:acme spent 1.2 this day, over maxCost 1"

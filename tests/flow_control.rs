@@ -19,6 +19,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use exechub::auth::Role;
 use serde_json::{Value, json};
 use support::processes::Process;
+use support::runs::{self, time};
 use support::{Backend, Options, TestServer, error_code};
 
 const SET_LIMIT: &str = "mutation($input: LimitInput!) { setLimit(input: $input) { key concurrency rate burst updatedBy } }";
@@ -33,28 +34,8 @@ query($first: Int) {
   }
 }"#;
 
-const EXECUTION: &str = "query($id: ID!) { execution(id: $id) { status waitingOn steps { status waitingOn startedAt completedAt } } }";
-
-/// The execution, once `done` holds (within `limit`).
-async fn wait_until(
-    server: &TestServer,
-    id: &str,
-    limit: Duration,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
-    let start = Instant::now();
-    loop {
-        let execution = server.gql(EXECUTION, json!({ "id": id })).await["execution"].clone();
-        if done(&execution) {
-            return execution;
-        }
-        assert!(start.elapsed() < limit, "gave up waiting: {execution:#}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 async fn completed(server: &TestServer, id: &str) -> Value {
-    wait_until(server, id, Duration::from_secs(40), |e| {
+    runs::wait_until(server, id, Duration::from_secs(40), |e| {
         e["status"] == "COMPLETED"
     })
     .await
@@ -80,10 +61,6 @@ async fn all_completed(server: &TestServer, count: usize, limit: Duration) -> Ve
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-fn time(value: &Value) -> DateTime<Utc> {
-    value.as_str().unwrap().parse().unwrap()
 }
 
 /// The most intervals (start, end) that overlap at any instant.
@@ -159,14 +136,14 @@ async fn a_waiting_step_says_what_it_waits_on(server: &TestServer) {
     let first = server
         .create(json!({ "orderId": "first", "serviceId": "flow", "autoStart": true, "steps": step(3000) }))
         .await;
-    wait_until(server, &first, Duration::from_secs(10), |e| {
+    runs::wait_until(server, &first, Duration::from_secs(10), |e| {
         e["steps"][0]["status"] == "RUNNING"
     })
     .await;
     let second = server
         .create(json!({ "orderId": "second", "serviceId": "flow", "autoStart": true, "steps": step(10) }))
         .await;
-    let waiting = wait_until(server, &second, Duration::from_secs(5), |e| {
+    let waiting = runs::wait_until(server, &second, Duration::from_secs(5), |e| {
         !e["waitingOn"].is_null()
     })
     .await;
@@ -221,14 +198,14 @@ async fn a_limit_changed_while_steps_wait_lets_them_go(server: &TestServer) {
         );
     }
     for id in &ids {
-        wait_until(server, id, Duration::from_secs(5), |e| {
+        runs::wait_until(server, id, Duration::from_secs(5), |e| {
             e["steps"][0]["waitingOn"] == "concurrency paused-vendor"
         })
         .await;
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
     for id in &ids {
-        let execution = server.gql(EXECUTION, json!({ "id": id })).await["execution"].clone();
+        let execution = runs::execution(server, id).await;
         assert_eq!(execution["steps"][0]["status"], "PENDING", "still waiting");
     }
     let removed = server
@@ -274,7 +251,7 @@ async fn executions_over_their_customers_limit_wait_queued(server: &TestServer) 
     ids.push(by_hand);
     let other = json!({ "orderId": "other", "serviceId": "flow", "customerId": "zeta", "autoStart": true, "steps": steps });
     let other = server.create(other).await;
-    let other = wait_until(server, &other, Duration::from_secs(2), |e| {
+    let other = runs::wait_until(server, &other, Duration::from_secs(2), |e| {
         e["status"] != "QUEUED"
     })
     .await;
@@ -469,7 +446,7 @@ async fn a_429_with_retry_after_pauses_the_key(server: &TestServer) {
             "steps": [{ "id": "call", "name": "Call", "concurrencyKey": "vendor", "handler": { "kind": "http", "config": { "url": url } } }]
         }))
         .await;
-    wait_until(server, &id, Duration::from_secs(5), |e| {
+    runs::wait_until(server, &id, Duration::from_secs(5), |e| {
         e["steps"][0]["waitingOn"] == "rate vendor"
     })
     .await;
@@ -559,14 +536,14 @@ async fn slots_of_a_killed_worker_free_when_its_leases_run_out(backend: Backend)
     let first = server
         .create(json!({ "orderId": "first", "serviceId": "flow", "autoStart": true, "steps": step(4000) }))
         .await;
-    wait_until(&server, &first, Duration::from_secs(15), |e| {
+    runs::wait_until(&server, &first, Duration::from_secs(15), |e| {
         e["steps"][0]["status"] == "RUNNING"
     })
     .await;
     let second = server
         .create(json!({ "orderId": "second", "serviceId": "flow", "autoStart": true, "steps": step(10) }))
         .await;
-    wait_until(&server, &second, Duration::from_secs(10), |e| {
+    runs::wait_until(&server, &second, Duration::from_secs(10), |e| {
         e["steps"][0]["waitingOn"] == "concurrency gpu"
     })
     .await;
@@ -586,7 +563,55 @@ async fn slots_of_a_killed_worker_free_when_its_leases_run_out(backend: Backend)
     );
 }
 
+/// The limits file: set at start with `setLimit`'s field names, or, when one of its
+/// limits is bad or a key is named twice, the start stops and nothing is written.
+async fn the_limits_file_is_set_at_start_all_or_none(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    std::fs::create_dir_all(&server.data_dir).unwrap();
+    let good = "[[limit]]\nkey = \"customer:{customerId}\"\nconcurrency = 5\nshare = 64\nmaxCost = 50.0\nbudgetPeriod = \"MONTH\"\n";
+    let bad_rate = format!("{good}\n[[limit]]\nkey = \"openai\"\nrate = \"sixty\"\n");
+    let twice = format!("{good}\n{good}");
+    for (name, text) in [("bad-rate.toml", bad_rate), ("twice.toml", twice)] {
+        let path = server.data_dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        let mut refused = Process(server.spawn(
+            "serve",
+            &[
+                "--no-workers",
+                "--bind",
+                "127.0.0.1:0",
+                "--limits",
+                path.to_str().unwrap(),
+            ],
+        ));
+        let status = refused.exit_within(Duration::from_secs(30)).await;
+        assert!(!status.success(), "{name}: the start went on");
+        assert_eq!(
+            server.count("SELECT COUNT(*) FROM limits").await,
+            0,
+            "{name}: nothing written"
+        );
+    }
+    let path = server.data_dir.join("limits.toml");
+    std::fs::write(&path, good).unwrap();
+    let (_serving, base) = server
+        .serve_process(&["--limits", path.to_str().unwrap()])
+        .await;
+    let query = "{ limits { key concurrency share maxCost budgetPeriod updatedBy } }";
+    let limits = support::post_gql(
+        &server.client,
+        &base,
+        Some(&server.admin()),
+        query,
+        json!({}),
+    )
+    .await;
+    let expected = json!([{ "key": "customer:{customerId}", "concurrency": 5, "share": 64, "maxCost": 50.0, "budgetPeriod": "MONTH", "updatedBy": "config" }]);
+    assert_eq!(limits["data"]["limits"], expected, "{limits}");
+}
+
 backend_suites!(
+    the_limits_file_is_set_at_start_all_or_none,
     two_workers_share_a_rate,
     slots_of_a_killed_worker_free_when_its_leases_run_out,
 );

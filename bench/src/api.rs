@@ -69,18 +69,9 @@ async fn create_execution(client: &reqwest::Client, base: &str, token: &str) -> 
     let steps: Vec<Value> = (0..10)
         .map(|i| json!({ "id": format!("step-{i}"), "name": format!("Step {i}") }))
         .collect();
-    let created = gql(
-        client,
-        base,
-        token,
-        "mutation($input: CreateExecutionInput!) { createExecution(input: $input) { id } }",
-        json!({ "input": { "orderId": "bench", "serviceId": "bench", "steps": steps, "autoStart": true } }),
-    )
-    .await;
-    created["data"]["createExecution"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    let input =
+        json!({ "orderId": "bench", "serviceId": "bench", "steps": steps, "autoStart": true });
+    crate::server::create_execution(client, base, token, input).await
 }
 
 /// Runs `concurrency` clients, client `i` posting `bodies[i % bodies.len()]` in a loop,

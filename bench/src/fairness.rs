@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::server::{Deployment, gql};
+use crate::server::{Deployment, create_execution, gql};
 use crate::steps::{create, echo_steps, start_all, until_completed};
 
 #[derive(clap::Args)]
@@ -29,8 +29,6 @@ pub struct FairnessBench {
     every: u64,
 }
 
-const CREATE: &str =
-    "mutation($input: CreateExecutionInput!) { createExecution(input: $input) { id } }";
 const TIMES: &str = "query($id: ID!) { execution(id: $id) { createdAt steps { startedAt } } }";
 
 pub async fn run(bench: FairnessBench) {
@@ -47,20 +45,7 @@ pub async fn run(bench: FairnessBench) {
             "orderId": "probe", "serviceId": service, "customerId": format!("b-{index}"),
             "autoStart": true, "steps": echo_steps(1, true),
         });
-        let created = gql(
-            &client,
-            &server.base,
-            &token,
-            CREATE,
-            json!({ "input": input }),
-        )
-        .await;
-        probes.push(
-            created["data"]["createExecution"]["id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
+        probes.push(create_execution(&client, &server.base, &token, input).await);
         tokio::time::sleep(Duration::from_millis(bench.every)).await;
     }
     until_completed(&server, &token, &service, bench.executions + bench.probes).await;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use serde_json::{Value, json};
 
-use crate::server::{exechub_binary, gql, percentile, rss_kib, spawn_server, token};
+use crate::server::{create_execution, exechub_binary, percentile, rss_kib, spawn_server, token};
 
 #[derive(clap::Args)]
 pub struct MixBench {
@@ -101,20 +101,7 @@ pub async fn run(bench: MixBench) {
             .map(|i| json!({ "id": format!("s{i}"), "name": format!("Step {i}") }))
             .collect();
         let input = json!({ "orderId": format!("seed-{n}"), "serviceId": "mix", "steps": steps });
-        let created = gql(
-            &client,
-            &server.base,
-            &token,
-            CREATE,
-            json!({ "input": input }),
-        )
-        .await;
-        targets.push(
-            created["data"]["createExecution"]["id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
+        targets.push(create_execution(&client, &server.base, &token, input).await);
     }
     let rss_before = rss_kib(server.child.id());
     let deadline = Instant::now() + Duration::from_secs(bench.seconds);

@@ -176,6 +176,21 @@ pub fn token() -> String {
     String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
 
+/// Creates an execution from `input` (a `CreateExecutionInput`); its id.
+pub async fn create_execution(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    input: Value,
+) -> String {
+    let create =
+        "mutation($input: CreateExecutionInput!) { createExecution(input: $input) { id } }";
+    let created = gql(client, base, token, create, json!({ "input": input })).await;
+    let id = created["data"]["createExecution"]["id"].as_str();
+    id.unwrap_or_else(|| panic!("no execution created: {created}"))
+        .to_owned()
+}
+
 pub async fn gql(
     client: &reqwest::Client,
     base: &str,

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::server::{Deployment, Server, gql, node_peer};
+use crate::server::{Deployment, Server, create_execution, gql, node_peer};
 
 #[derive(clap::Args)]
 pub struct StepsBench {
@@ -41,8 +41,6 @@ pub struct StepsBench {
     customers: usize,
 }
 
-const CREATE: &str =
-    "mutation($input: CreateExecutionInput!) { createExecution(input: $input) { id } }";
 const START: &str = "mutation($id: ID!) { startExecution(id: $id) { id } }";
 const COUNT: &str = "query($service: ID!, $statuses: [ExecutionStatus!]) { executions(first: 1, \
     filter: { serviceId: { eq: $service }, status: { in: $statuses } }) { totalCount } }";
@@ -125,12 +123,8 @@ pub(crate) async fn create(
                         let customer = format!("customer-{}", (i * per_client + n) % customers);
                         variables["input"]["customerId"] = json!(customer);
                     }
-                    let created = gql(&client, &base, &token, CREATE, variables).await;
                     ids.push(
-                        created["data"]["createExecution"]["id"]
-                            .as_str()
-                            .unwrap()
-                            .to_owned(),
+                        create_execution(&client, &base, &token, variables["input"].take()).await,
                     );
                 }
                 ids

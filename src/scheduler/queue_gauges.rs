@@ -18,6 +18,35 @@ pub(super) struct QueueGauges {
     busy: HashSet<String>,
 }
 
+/// The gauges' help lines (the recorder keeps the first description of each).
+fn describe() {
+    let gauges = [
+        (
+            "exechub_queue_depth",
+            "built-in steps handed out and not started, per priority level",
+        ),
+        (
+            "exechub_queue_oldest_wait_seconds",
+            "how long the oldest of them has waited",
+        ),
+        (
+            "exechub_limit_running",
+            "steps and executions holding a limited key's slots",
+        ),
+        (
+            "exechub_limit_waiting",
+            "steps and executions waiting on a limited key",
+        ),
+        (
+            "exechub_limit_oldest_wait_seconds",
+            "how long the oldest wait on a key lasts",
+        ),
+    ];
+    for (name, help) in gauges {
+        metrics::describe_gauge!(name, help);
+    }
+}
+
 fn age_seconds(since: Option<Timestamp>) -> f64 {
     since.map_or(0.0, |since| {
         ((Utc::now() - since).num_milliseconds().max(0) as f64) / 1e3
@@ -26,6 +55,7 @@ fn age_seconds(since: Option<Timestamp>) -> f64 {
 
 impl QueueGauges {
     pub(super) async fn record(&mut self, store: &Store) -> AppResult<()> {
+        describe();
         let depths = store.queue_depths().await?;
         for priority in crate::domain::values::Priority::ALL {
             let level = priority.as_str();

@@ -15,11 +15,9 @@ use super::Scheduler;
 use super::queue::{Job, Queue};
 use crate::domain::aging::aged_level;
 use crate::domain::change::Change;
-use crate::domain::limits::share::{hand_out_waiting, is_share};
-use crate::domain::limits::{
-    Limit, executions_key, is_share_label, limit_for, rate_key, slot_key, start_execution,
-    waiting_label,
-};
+use crate::domain::limits::share::hand_out_waiting;
+use crate::domain::limits::wait::{self, WaitKind};
+use crate::domain::limits::{Limit, limit_for, start_execution};
 use crate::domain::records::Timestamp;
 use crate::domain::schedule::{SCHEDULER, StepJob, job_for};
 use crate::domain::values::Priority;
@@ -78,12 +76,13 @@ impl Scheduler {
             });
         }
         // A share's key is its waiters' label; a slot's key is named in theirs.
-        let steps = (change.limits.freed()).map(|(key, count)| match is_share(key) {
-            true => (key.clone(), count),
-            false => (waiting_label("concurrency", key), count),
-        });
+        let steps =
+            (change.limits.freed()).map(|(key, count)| match wait::is(WaitKind::Share, key) {
+                true => (key.clone(), count),
+                false => (WaitKind::Concurrency.on(key), count),
+            });
         let executions = (change.limits.freed_executions())
-            .map(|(key, count)| (waiting_label("executions", key), count));
+            .map(|(key, count)| (WaitKind::Executions.on(key), count));
         let freed: Vec<(String, usize)> = (steps.chain(executions))
             .map(|(label, count)| (label, count as usize))
             .collect();
@@ -124,7 +123,7 @@ fn most_deserving<T>(
 impl Waking {
     /// Wakes the `count` most deserving of what waits on `label`, a slot's label.
     async fn wake_best(&self, label: &str, count: usize) -> AppResult<()> {
-        if executions_key(label).is_some() {
+        if wait::is(WaitKind::Executions, label) {
             let waiting = self.store.waiting_on(label, waiters_to_read(count)).await?;
             let best = most_deserving(waiting, |e| (e.priority, e.since), self.aging, count);
             for execution in best {
@@ -135,7 +134,7 @@ impl Waking {
         let rank = |w: &Waiter| (w.job.priority, w.job.ready_at);
         let waiters = self.store.waiters(label, waiters_to_read(count)).await?;
         let best = most_deserving(waiters, rank, self.aging, count);
-        if is_share_label(label) {
+        if wait::is(WaitKind::Share, label) {
             for waiter in best {
                 self.hand_out(waiter.job).await;
             }
@@ -229,30 +228,20 @@ impl Waking {
 /// the key has no limit any more; `None` for a rate's waiters, each of which has
 /// its own reserved start.
 fn room(limits: &[Limit], states: &[KeyState], label: &str, waiting: i64) -> Option<usize> {
-    if let Some(key) = label.strip_prefix("share ") {
-        let share = limit_for(limits, key).and_then(|l| l.share);
-        let held = states
-            .iter()
-            .find(|s| s.key == label)
-            .map_or(0, |s| s.usage.running);
-        let share = i64::from(share.unwrap_or(u32::MAX));
-        return Some((share - held).clamp(0, waiting) as usize);
-    }
-    let key = (slot_key(label).or_else(|| executions_key(label)))
-        .or_else(|| rate_key(label))
-        .unwrap_or(label);
+    let (kind, key) = wait::parse(label)?;
     let Some(limit) = limit_for(limits, key) else {
         return Some(waiting.max(0) as usize);
     };
-    let state = states.iter().find(|s| s.key == key);
-    let (max, held) = if slot_key(label).is_some() {
-        (limit.concurrency, state.map_or(0, |s| s.usage.running))
-    } else if executions_key(label).is_some() {
-        (limit.executions, state.map_or(0, |s| s.usage.executions))
-    } else if limit.rate.is_some() {
-        return None;
-    } else {
-        return Some(waiting.max(0) as usize);
+    let held = |counted: &str, field: fn(&KeyState) -> i64| {
+        states.iter().find(|s| s.key == counted).map_or(0, field)
+    };
+    let (max, held) = match kind {
+        WaitKind::Concurrency => (limit.concurrency, held(key, |s| s.usage.running)),
+        WaitKind::Executions => (limit.executions, held(key, |s| s.usage.executions)),
+        // A share's count is kept under its label.
+        WaitKind::Share => (limit.share, held(label, |s| s.usage.running)),
+        WaitKind::Rate if limit.rate.is_some() => return None,
+        WaitKind::Rate => return Some(waiting.max(0) as usize),
     };
     let max = i64::from(max.unwrap_or(u32::MAX));
     Some((max - held).clamp(0, waiting) as usize)

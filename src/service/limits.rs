@@ -6,7 +6,7 @@
 use super::Service;
 use crate::auth::{Permission, Principal, Role};
 use crate::clock;
-use crate::domain::limits::{KeyTemplate, Limit, LimitInput, limit_for};
+use crate::domain::limits::{KeyTemplate, Limit, LimitInput, limit_for, wait};
 use crate::domain::records::Timestamp;
 use crate::error::{AppError, AppResult};
 use crate::store::KeyState;
@@ -43,7 +43,10 @@ impl Service {
     pub async fn set_limit(&self, by: &Principal, input: LimitInput) -> AppResult<Limit> {
         by.require(Permission::ManageLimits)?;
         let limit = Limit::parse(input, &by.subject, clock::now())?;
-        self.0.store.save_limit(by, &limit).await?;
+        self.0
+            .store
+            .save_limits(by, std::slice::from_ref(&limit))
+            .await?;
         Ok(limit)
     }
 
@@ -54,25 +57,33 @@ impl Service {
         (self.0.store).remove_limit(by, &key, clock::now()).await
     }
 
-    /// Sets each limit of the limits file, as the admin `config`; the first bad one
-    /// stops the start, naming its place in the file.
+    /// Sets the limits of the limits file, as the admin `config`, all or none: a
+    /// bad one, or a key named twice, stops the start, naming its place in the file.
     pub async fn seed_limits(&self, inputs: Vec<LimitInput>) -> AppResult<()> {
         let by = Principal {
             subject: "config".into(),
             role: Role::Admin,
             tenant: None,
         };
+        let now = clock::now();
+        let mut limits: Vec<Limit> = Vec::new();
         for (index, input) in inputs.into_iter().enumerate() {
-            self.set_limit(&by, input)
-                .await
-                .map_err(|error| match error {
-                    AppError::BadInput { field, message } => {
-                        AppError::bad_input(format!("limit[{index}].{field}"), message)
-                    }
-                    other => other,
-                })?;
+            let in_file = |field: &str| format!("limit[{index}].{field}");
+            let limit = Limit::parse(input, &by.subject, now).map_err(|error| match error {
+                AppError::BadInput { field, message } => {
+                    AppError::bad_input(in_file(&field), message)
+                }
+                other => other,
+            })?;
+            if limits.iter().any(|l| l.key == limit.key) {
+                return Err(AppError::bad_input(
+                    in_file("key"),
+                    format!("`{}` is named twice", limit.key),
+                ));
+            }
+            limits.push(limit);
         }
-        Ok(())
+        self.0.store.save_limits(&by, &limits).await
     }
 
     /// Every limit with what its keys hold, for admins and for operators of no
@@ -96,7 +107,7 @@ impl Service {
         let now = clock::now();
         for state in store.key_states().await? {
             // A share's count (`share <key>`) shows under the limit of its key.
-            let limited = state.key.strip_prefix("share ").unwrap_or(&state.key);
+            let limited = wait::key_of(&state.key);
             let Some(limit) = limit_for(&limits, limited) else {
                 continue;
             };

@@ -2,7 +2,7 @@
 //! start or stop steps and executions of those keys, moved by the changes they save,
 //! and the steps and executions waiting on a key, for the scheduler to wake.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use sea_orm::sea_query::{Expr, OnConflict};
@@ -14,18 +14,29 @@ use sea_orm::{
 use super::Store;
 use super::entities::{execution, limit_usage, step};
 use super::mapping::{from_ms, to_ms};
+use super::scheduler_queries::step_job;
 use crate::domain::change::Change;
-use crate::domain::limits::share::share_key;
-use crate::domain::limits::tenant_budget::budget_keys;
-use crate::domain::limits::{
-    KeyUsage, Limit, Usage, execution_keys, executions_key, is_share_label, slot_key, waiting_label,
-};
+use crate::domain::limits::wait::{self, WaitKind};
+use crate::domain::limits::{KeyUsage, Limit, Usage, keys_in_play};
 use crate::domain::records::Timestamp;
 use crate::domain::schedule::StepJob;
 use crate::domain::snapshot::Snapshot;
 use crate::domain::status::{ExecutionStatus, StepStatus};
 use crate::domain::values::Priority;
 use crate::error::AppResult;
+
+/// What a `limit_usage` row says a key holds (the waiting counts are read apart).
+pub(super) fn usage_from_row(row: &limit_usage::Model) -> KeyUsage {
+    KeyUsage {
+        running: row.running,
+        executions: row.executions,
+        tat: row.tat.map(from_ms),
+        spent_cost: row.spent_cost,
+        spent_tokens: row.spent_tokens,
+        period_start: row.period_start.map(from_ms),
+        ..Default::default()
+    }
+}
 
 /// A waiting step, as the sweep and the wake-up read it.
 pub struct Waiter {
@@ -106,17 +117,9 @@ impl Store {
         Ok(rows
             .into_iter()
             .filter_map(|(execution_id, step_id, attempt, ready_at, until)| {
-                let priority = executions.get(&execution_id)?.priority;
-                Some(Waiter {
-                    job: StepJob {
-                        execution_id,
-                        step_id,
-                        attempt,
-                        priority,
-                        ready_at: from_ms(ready_at?),
-                    },
-                    waiting_until: until.map(from_ms),
-                })
+                let job = step_job(&executions, execution_id, step_id, attempt, ready_at?)?;
+                let waiting_until = until.map(from_ms);
+                Some(Waiter { job, waiting_until })
             })
             .collect())
     }
@@ -148,38 +151,6 @@ impl Store {
     }
 }
 
-/// The keys whose usage a transaction over these snapshots needs: those of the
-/// unfinished steps and QUEUED executions that have a limit (they may start), and
-/// those whose slots steps and started executions hold (they may give them back).
-fn keys_in_play(usage: &Usage, snapshots: &BTreeMap<String, Snapshot>) -> BTreeSet<String> {
-    let mut keys = BTreeSet::new();
-    for snapshot in snapshots.values() {
-        let execution = &snapshot.execution;
-        keys.extend(execution.holds.iter().cloned());
-        let budgets = budget_keys(usage, execution).into_iter();
-        keys.extend(budgets.map(|(key, _)| key));
-        if execution.status == ExecutionStatus::Queued {
-            let limited = execution_keys(execution).into_iter();
-            keys.extend(
-                limited
-                    .filter(|key| crate::domain::limits::limit_for(&usage.limits, key).is_some()),
-            );
-        }
-        // Any step not done may start (a failed one, when retried), give back
-        // what it holds, or pause its rate keys (an answer with Retry-After).
-        for step in snapshot.steps.iter().filter(|s| !s.status.is_done()) {
-            for (key, limit) in usage.limited_keys(execution, step) {
-                if limit.share.is_some() {
-                    keys.insert(share_key(&key));
-                }
-                keys.insert(key);
-            }
-            keys.extend(step.schedule.holds.iter().cloned());
-        }
-    }
-    keys
-}
-
 /// What the keys in play of these snapshots hold, read under lock and in key order,
 /// so that two transactions never wait on each other's keys. Idle, and no query,
 /// when no limit is in force or nothing in play counts against one.
@@ -195,7 +166,7 @@ pub(super) async fn read_usage(
     if usage.is_idle() {
         return Ok(usage);
     }
-    let keys = keys_in_play(&usage, snapshots);
+    let keys = keys_in_play(&usage, snapshots.values());
     if keys.is_empty() {
         return Ok(usage);
     }
@@ -224,41 +195,22 @@ pub(super) async fn read_usage(
         locked = locked.lock_exclusive();
     }
     for row in locked.all(txn).await? {
-        let key_usage = KeyUsage {
-            running: row.running,
-            executions: row.executions,
-            tat: row.tat.map(from_ms),
-            spent_cost: row.spent_cost,
-            spent_tokens: row.spent_tokens,
-            period_start: row.period_start.map(from_ms),
-            ..Default::default()
-        };
+        let key_usage = usage_from_row(&row);
         usage.keys.insert(row.key, key_usage);
     }
-    let labels =
-        |kind: &str| -> Vec<String> { keys.iter().map(|key| waiting_label(kind, key)).collect() };
-    // The keys in play include the share keys, so their labels are the keys.
-    let step_labels = labels("concurrency")
+    let labels = |kind: WaitKind| -> Vec<String> { keys.iter().map(|key| kind.on(key)).collect() };
+    // The keys in play include the shares' keys, which are their waiters' labels.
+    let step_labels = labels(WaitKind::Concurrency)
         .into_iter()
         .chain(keys.iter().cloned());
     for (label, count, _) in waiting_steps(txn, Some(step_labels.collect())).await? {
-        let counted = if is_share_label(&label) {
-            Some(label.as_str())
-        } else {
-            slot_key(&label)
-        };
-        if let Some(key) = counted {
+        if let Some(key) = wait::counted_step_key(&label) {
             usage.keys.entry(key.to_owned()).or_default().waiting = count;
         }
     }
-    for (label, count, _) in waiting_executions(txn, Some(labels("executions"))).await? {
-        if let Some(key) = executions_key(&label) {
-            usage
-                .keys
-                .entry(key.to_owned())
-                .or_default()
-                .executions_waiting = count;
-        }
+    for (label, count, _) in waiting_executions(txn, Some(labels(WaitKind::Executions))).await? {
+        let key = wait::key_of(&label).to_owned();
+        usage.keys.entry(key).or_default().executions_waiting = count;
     }
     Ok(usage)
 }

@@ -14,12 +14,11 @@ use serde_json::json;
 
 use super::Store;
 use super::entities::{audit, limit, limit_usage};
-use super::limit_usage::{waiting_executions, waiting_steps};
+use super::limit_usage::{usage_from_row, waiting_executions, waiting_steps};
 use super::mapping::{from_ms, to_ms};
 use crate::auth::Principal;
-use crate::domain::limits::{
-    BudgetPeriod, KeyTemplate, KeyUsage, Limit, Rate, TenantBudget, executions_key, slot_key,
-};
+use crate::domain::limits::wait::{self, WaitKind};
+use crate::domain::limits::{BudgetPeriod, KeyTemplate, KeyUsage, Limit, Rate, TenantBudget};
 use crate::domain::records::{Timestamp, new_id};
 use crate::error::{AppError, AppResult};
 
@@ -115,9 +114,9 @@ impl Store {
         Ok(())
     }
 
-    /// Sets `limit` (replacing the one on its key) with its audit row, in one
-    /// transaction; in force here at once.
-    pub async fn save_limit(&self, by: &Principal, limit: &Limit) -> AppResult<()> {
+    /// Sets each of `limits` (replacing every field of the one on its key) with
+    /// its audit row, all in one transaction; in force here at once.
+    pub async fn save_limits(&self, by: &Principal, limits: &[Limit]) -> AppResult<()> {
         let (_turn, txn) = self.begin_write().await?;
         let upsert = OnConflict::column(limit::Column::Key)
             .update_columns([
@@ -134,15 +133,17 @@ impl Store {
                 limit::Column::UpdatedBy,
             ])
             .to_owned();
-        limit::Entity::insert(limit_to_row(limit))
-            .on_conflict(upsert)
-            .exec_without_returning(&txn)
-            .await?;
-        let key = limit.key.to_string();
-        let audit = limit_audit_row(by, "setLimit", &key, limit.updated_at);
-        audit::Entity::insert(audit)
-            .exec_without_returning(&txn)
-            .await?;
+        for limit in limits {
+            limit::Entity::insert(limit_to_row(limit))
+                .on_conflict(upsert.clone())
+                .exec_without_returning(&txn)
+                .await?;
+            let key = limit.key.to_string();
+            let audit = limit_audit_row(by, "setLimit", &key, limit.updated_at);
+            audit::Entity::insert(audit)
+                .exec_without_returning(&txn)
+                .await?;
+        }
         self.recorded(txn.commit().await.map_err(AppError::from))?;
         self.reload_limits().await
     }
@@ -175,15 +176,7 @@ impl Store {
         let mut keys: BTreeMap<String, KeyState> = rows
             .into_iter()
             .map(|row| {
-                let usage = KeyUsage {
-                    running: row.running,
-                    executions: row.executions,
-                    tat: row.tat.map(from_ms),
-                    spent_cost: row.spent_cost,
-                    spent_tokens: row.spent_tokens,
-                    period_start: row.period_start.map(from_ms),
-                    ..Default::default()
-                };
+                let usage = usage_from_row(&row);
                 let state = KeyState {
                     key: row.key.clone(),
                     usage,
@@ -196,7 +189,11 @@ impl Store {
         let steps = waiting_steps(&self.db, None).await?;
         let executions = waiting_executions(&self.db, None).await?;
         for (label, count, oldest) in steps.into_iter().chain(executions) {
-            let key = label.split_once(' ').map_or(label.as_str(), |(_, key)| key);
+            // A share's waiters count under the share's key, other waits under theirs.
+            let key = match wait::parse(&label) {
+                Some((WaitKind::Share, _)) => label.as_str(),
+                _ => wait::key_of(&label),
+            };
             let state = keys.entry(key.to_owned()).or_insert_with(|| KeyState {
                 key: key.to_owned(),
                 usage: KeyUsage::default(),
@@ -207,13 +204,13 @@ impl Store {
                 let since = state.oldest_waiting_since.get_or_insert(oldest);
                 *since = (*since).min(oldest);
             }
-            if slot_key(&label).is_some() {
-                state.usage.waiting += count;
-            }
-            if executions_key(&label).is_some() {
-                state.usage.executions_waiting += count;
-            } else {
-                state.waiting_steps += count;
+            match wait::parse(&label).map(|(kind, _)| kind) {
+                Some(WaitKind::Executions) => state.usage.executions_waiting += count,
+                Some(WaitKind::Concurrency) => {
+                    state.usage.waiting += count;
+                    state.waiting_steps += count;
+                }
+                _ => state.waiting_steps += count,
             }
         }
         Ok(keys.into_values().collect())

@@ -22,6 +22,25 @@ use crate::domain::status::{ExecutionStatus, StepStatus};
 use crate::domain::values::Priority;
 use crate::error::AppResult;
 
+/// The job of a handed-out step read as a row, at its execution's priority (none
+/// when the execution is gone).
+pub(super) fn step_job(
+    executions: &HashMap<String, Execution>,
+    execution_id: String,
+    step_id: String,
+    attempt: i32,
+    ready_at: i64,
+) -> Option<StepJob> {
+    let priority = executions.get(&execution_id)?.priority;
+    Some(StepJob {
+        execution_id,
+        step_id,
+        attempt,
+        priority,
+        ready_at: from_ms(ready_at),
+    })
+}
+
 /// Each step to its execution, for the joins of the queries here.
 fn steps_to_execution() -> sea_orm::RelationDef {
     step::Entity::belongs_to(execution::Entity)
@@ -144,14 +163,7 @@ impl Store {
         Ok(rows
             .into_iter()
             .filter_map(|(execution_id, step_id, attempt, ready_at)| {
-                let priority = executions.get(&execution_id)?.priority;
-                Some(StepJob {
-                    execution_id,
-                    step_id,
-                    attempt,
-                    priority,
-                    ready_at: from_ms(ready_at),
-                })
+                step_job(&executions, execution_id, step_id, attempt, ready_at)
             })
             .collect())
     }

@@ -11,11 +11,11 @@ use super::TestServer;
 pub const EXECUTION: &str = r#"
 query($id: ID!) {
   execution(id: $id) {
-    id status
+    id status waitingOn
     result { success summary output }
     error { code message recoverable retryCount }
     metrics { retries retryDurationMs stepsCompleted }
-    steps { id status retries output startedAt completedAt error { code recoverable } }
+    steps { id status retries output startedAt completedAt waitingOn error { code recoverable } }
     logs(first: 50) { nodes { level message step } }
     events(first: 200) { sequence type status actor step { id status } }
   }

@@ -9,8 +9,18 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use super::effects::{Counts, KeyEffects};
+use super::wait::WaitKind;
 use super::{Limit, execution_keys, keys_of, limit_for};
 use crate::domain::records::{Execution, Step, Timestamp};
+
+/// Whether a key holding `held` slots of `max`, with `waiting` waiting for one,
+/// has a slot for one more: a waiter woken for it goes before those still waiting,
+/// anything new waits behind them.
+pub(super) fn has_room(held: i64, waiting: i64, woken: bool, max: u32) -> bool {
+    let queued_before = if woken { 0 } else { waiting };
+    held + queued_before < i64::from(max)
+}
 
 /// What one key holds now, as read under lock and as the changes before in the same
 /// transaction left it.
@@ -39,130 +49,6 @@ pub struct Usage {
     pub keys: BTreeMap<String, KeyUsage>,
 }
 
-/// What a change does to the keys: how it moves each key's counts (slots held: +1
-/// a start, −1 a step that stopped running; steps waiting for a slot), the rates'
-/// new arrival times, and the steps that wait for a reserved start (step id, when).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct KeyEffects {
-    pub running: BTreeMap<String, i64>,
-    pub waiting: BTreeMap<String, i64>,
-    pub executions: BTreeMap<String, i64>,
-    pub executions_waiting: BTreeMap<String, i64>,
-    pub tats: Vec<(String, Timestamp)>,
-    pub due: Vec<(String, Timestamp)>,
-    /// Per key with a budget: the cost and tokens spent, in the period starting then.
-    pub spent: BTreeMap<String, (f64, i64, Timestamp)>,
-}
-
-impl KeyEffects {
-    /// Folds in the effects of a later change of the same transaction.
-    pub fn absorb(&mut self, later: KeyEffects) {
-        for (key, delta) in later.running {
-            *self.running.entry(key).or_default() += delta;
-        }
-        for (key, delta) in later.waiting {
-            *self.waiting.entry(key).or_default() += delta;
-        }
-        for (key, delta) in later.executions {
-            *self.executions.entry(key).or_default() += delta;
-        }
-        for (key, delta) in later.executions_waiting {
-            *self.executions_waiting.entry(key).or_default() += delta;
-        }
-        self.tats.extend(later.tats);
-        self.due.extend(later.due);
-        for (key, (cost, tokens, period)) in later.spent {
-            self.spend(key, cost, tokens, period);
-        }
-    }
-
-    /// Counts `cost` and `tokens` spent in the period starting at `period` against
-    /// `key` (a later period replaces an earlier one).
-    pub fn spend(&mut self, key: String, cost: f64, tokens: i64, period: Timestamp) {
-        let entry = self.spent.entry(key).or_insert((0.0, 0, period));
-        if entry.2 < period {
-            *entry = (0.0, 0, period);
-        }
-        entry.0 += cost;
-        entry.1 += tokens;
-    }
-
-    pub fn is_empty(&self) -> bool {
-        [
-            &self.running,
-            &self.waiting,
-            &self.executions,
-            &self.executions_waiting,
-        ]
-        .iter()
-        .all(|counts| counts.values().all(|d| *d == 0))
-            && self.tats.is_empty()
-            && self.due.is_empty()
-            && self.spent.is_empty()
-    }
-
-    /// The keys that gave back step slots, with how many: where waiting steps may
-    /// start.
-    pub fn freed(&self) -> impl Iterator<Item = (&String, i64)> {
-        freed(&self.running)
-    }
-
-    /// The keys that gave back execution slots, with how many.
-    pub fn freed_executions(&self) -> impl Iterator<Item = (&String, i64)> {
-        freed(&self.executions)
-    }
-
-    /// Counts the difference between the execution as it was and as a change
-    /// leaves it.
-    pub fn count_execution(&mut self, before: &Execution, after: &Execution) {
-        for key in &before.holds {
-            *self.executions.entry(key.clone()).or_default() -= 1;
-        }
-        for key in &after.holds {
-            *self.executions.entry(key.clone()).or_default() += 1;
-        }
-        let waiting = |e: &Execution| {
-            e.waiting_on
-                .as_deref()
-                .and_then(executions_key)
-                .map(str::to_owned)
-        };
-        if let Some(key) = waiting(before) {
-            *self.executions_waiting.entry(key).or_default() -= 1;
-        }
-        if let Some(key) = waiting(after) {
-            *self.executions_waiting.entry(key).or_default() += 1;
-        }
-    }
-
-    /// Counts the difference between a step as it was and as a change leaves it.
-    pub fn count_step(&mut self, before: Option<&Step>, after: &Step) {
-        let held = |s: Option<&Step>| s.map(|s| s.schedule.holds.clone()).unwrap_or_default();
-        for key in held(before) {
-            *self.running.entry(key).or_default() -= 1;
-        }
-        for key in held(Some(after)) {
-            *self.running.entry(key).or_default() += 1;
-        }
-        // A wait for a slot counts on the key, a wait for a share on the share's key.
-        let waiting = |s: Option<&Step>| {
-            let label = s.and_then(|s| s.schedule.waiting_on.as_deref())?;
-            let counted = if is_share_label(label) {
-                Some(label)
-            } else {
-                slot_key(label)
-            };
-            counted.map(str::to_owned)
-        };
-        if let Some(key) = waiting(before) {
-            *self.waiting.entry(key).or_default() -= 1;
-        }
-        if let Some(key) = waiting(Some(after)) {
-            *self.waiting.entry(key).or_default() += 1;
-        }
-    }
-}
-
 /// The outcome of asking to start a step.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Admission {
@@ -177,38 +63,6 @@ pub enum Admission {
         until: Option<Timestamp>,
         tats: Vec<(String, Timestamp)>,
     },
-}
-
-/// What a step waits on, as `waitingOn` shows it.
-pub fn waiting_label(kind: &str, key: &str) -> String {
-    format!("{kind} {key}")
-}
-
-/// The key a wait label names, when it is a wait for a slot.
-pub fn slot_key(label: &str) -> Option<&str> {
-    label.strip_prefix("concurrency ")
-}
-
-/// The key a wait label names, when it is an execution's wait for a slot.
-pub fn executions_key(label: &str) -> Option<&str> {
-    label.strip_prefix("executions ")
-}
-
-/// The decreases among `counts`, as slots given back.
-fn freed(counts: &BTreeMap<String, i64>) -> impl Iterator<Item = (&String, i64)> {
-    (counts.iter())
-        .filter(|(_, delta)| **delta < 0)
-        .map(|(key, delta)| (key, -delta))
-}
-
-/// Whether a wait label is a wait for a share (`share`).
-pub fn is_share_label(label: &str) -> bool {
-    label.starts_with("share ")
-}
-
-/// The key a wait label names, when it is a wait for a rate.
-pub fn rate_key(label: &str) -> Option<&str> {
-    label.strip_prefix("rate ")
 }
 
 impl Usage {
@@ -242,9 +96,8 @@ impl Usage {
                 continue;
             };
             let usage = self.keys.get(&key).cloned().unwrap_or_default();
-            let woken = execution.waiting_on == Some(waiting_label("executions", &key));
-            let queued_before = if woken { 0 } else { usage.executions_waiting };
-            if usage.executions + queued_before >= i64::from(max) {
+            let woken = execution.waiting_on == Some(WaitKind::Executions.on(&key));
+            if !has_room(usage.executions, usage.executions_waiting, woken, max) {
                 return Err(key);
             }
             holds.push(key);
@@ -269,12 +122,9 @@ impl Usage {
                 continue;
             };
             let usage = self.keys.get(key).cloned().unwrap_or_default();
-            let label = waiting_label("concurrency", key);
+            let label = WaitKind::Concurrency.on(key);
             let woken = waits_on == Some(label.as_str());
-            // A step woken for a slot goes before those still waiting; a new one
-            // waits behind them.
-            let queued_before = if woken { 0 } else { usage.waiting };
-            if usage.running + queued_before >= i64::from(max) {
+            if !has_room(usage.running, usage.waiting, woken, max) {
                 return Admission::Wait {
                     on: label,
                     until: None,
@@ -287,7 +137,7 @@ impl Usage {
             let Some(rate) = &limit.rate else {
                 continue;
             };
-            let label = waiting_label("rate", key);
+            let label = WaitKind::Rate.on(key);
             let reserved = waits_on == Some(label.as_str())
                 && (step.schedule.waiting_until).is_some_and(|until| rate.honours(until, now));
             if reserved {
@@ -313,17 +163,17 @@ impl Usage {
 
     /// Folds in what a change of the same transaction did to the keys.
     pub fn advance(&mut self, effects: &KeyEffects) {
-        for (key, delta) in &effects.running {
-            self.keys.entry(key.clone()).or_default().running += delta;
-        }
-        for (key, delta) in &effects.waiting {
-            self.keys.entry(key.clone()).or_default().waiting += delta;
-        }
-        for (key, delta) in &effects.executions {
-            self.keys.entry(key.clone()).or_default().executions += delta;
-        }
-        for (key, delta) in &effects.executions_waiting {
-            self.keys.entry(key.clone()).or_default().executions_waiting += delta;
+        type Field = fn(&mut KeyUsage) -> &mut i64;
+        let moves: [(&Counts, Field); 4] = [
+            (&effects.running, |u| &mut u.running),
+            (&effects.waiting, |u| &mut u.waiting),
+            (&effects.executions, |u| &mut u.executions),
+            (&effects.executions_waiting, |u| &mut u.executions_waiting),
+        ];
+        for (counts, field) in moves {
+            for (key, delta) in counts {
+                *field(self.keys.entry(key.clone()).or_default()) += delta;
+            }
         }
         for (key, tat) in &effects.tats {
             let usage = self.keys.entry(key.clone()).or_default();

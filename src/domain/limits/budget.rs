@@ -52,22 +52,15 @@ pub struct BudgetInput {
 impl BudgetInput {
     /// The budget, every bound positive and finite; `field` names it in errors.
     pub fn parse(self, field: &str) -> AppResult<Budget> {
-        let positive = |name: &str, ok: bool| {
-            if ok {
-                Ok(())
-            } else {
-                Err(AppError::bad_input(
-                    format!("{field}.{name}"),
-                    "a budget's bound is a positive number",
-                ))
-            }
-        };
-        positive(
-            "maxCost",
-            self.max_cost.is_none_or(|c| c.is_finite() && c > 0.0),
-        )?;
-        positive("maxTokens", self.max_tokens.is_none_or(|t| t > 0))?;
-        positive("maxDurationMs", self.max_duration_ms.is_none_or(|d| d > 0))?;
+        if self.max_cost.is_none() && self.max_tokens.is_none() && self.max_duration_ms.is_none() {
+            return Err(AppError::bad_input(
+                field,
+                "a budget sets maxCost, maxTokens, maxDurationMs, or several",
+            ));
+        }
+        check_bounds(field, self.max_cost, self.max_tokens)?;
+        let duration_ok = self.max_duration_ms.is_none_or(|d| d > 0);
+        bound(&format!("{field}.maxDurationMs"), duration_ok)?;
         Ok(Budget {
             max_cost: self.max_cost,
             max_tokens: self.max_tokens,
@@ -75,6 +68,32 @@ impl BudgetInput {
             on_exceed: self.on_exceed,
         })
     }
+}
+
+/// `Ok` when `ok`, else `BAD_USER_INPUT` on `field`: a budget's bound is positive.
+fn bound(field: &str, ok: bool) -> AppResult<()> {
+    if ok {
+        Ok(())
+    } else {
+        Err(AppError::bad_input(
+            field,
+            "a budget's bound is a positive number",
+        ))
+    }
+}
+
+/// Checks a cost and a token bound (an execution's or a key's), named under
+/// `prefix` (`input.budget`; empty for a limit's own fields).
+pub fn check_bounds(prefix: &str, max_cost: Option<f64>, max_tokens: Option<i64>) -> AppResult<()> {
+    let name = |field: &str| match prefix {
+        "" => field.to_owned(),
+        _ => format!("{prefix}.{field}"),
+    };
+    bound(
+        &name("maxCost"),
+        max_cost.is_none_or(|c| c.is_finite() && c > 0.0),
+    )?;
+    bound(&name("maxTokens"), max_tokens.is_none_or(|t| t > 0))
 }
 
 /// What the execution of `change` has spent beyond its budget at `now`, if anything:

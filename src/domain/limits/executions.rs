@@ -2,7 +2,8 @@
 //! free stays QUEUED, saying what it waits on, until an execution of the key
 //! settles; a retry of one that settled takes its slots again.
 
-use super::{Usage, waiting_label};
+use super::Usage;
+use super::wait::WaitKind;
 use crate::domain::change::Change;
 use crate::domain::lifecycle;
 use crate::domain::records::{Execution, Step, Timestamp};
@@ -28,7 +29,7 @@ pub fn start_execution(
         Err(key) => {
             lifecycle::start(execution, actor, now)?;
             let mut change = Change::new(execution, actor, now);
-            change.execution.waiting_on = Some(waiting_label("executions", &key));
+            change.execution.waiting_on = Some(WaitKind::Executions.on(&key));
             Ok(change)
         }
     }

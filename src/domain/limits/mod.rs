@@ -6,16 +6,21 @@
 
 mod admission;
 pub mod budget;
+mod effects;
 mod executions;
+mod in_play;
 mod keys;
 mod rate;
 pub mod share;
 pub mod tenant_budget;
+pub mod wait;
 
 use async_graphql::InputObject;
 
 pub use admission::*;
+pub use effects::KeyEffects;
 pub use executions::{retry_execution, start_execution};
+pub use in_play::keys_in_play;
 pub use keys::{KeyTemplate, execution_keys, keys_of};
 pub use rate::Rate;
 pub use tenant_budget::{BudgetPeriod, TenantBudget};
@@ -46,9 +51,11 @@ pub struct Limit {
     pub updated_by: String,
 }
 
-/// A limit as an admin sets it (`setLimit`, or a `[[limit]]` of the limits file).
+/// A limit as an admin sets it (`setLimit`, or a `[[limit]]` of the limits file,
+/// with the same field names). It replaces the whole limit on its key: a field left
+/// out is no limit.
 #[derive(InputObject, Clone, Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct LimitInput {
     /// `customer:{customerId}`, `service:{serviceId}`, `provider:{providerId}`, or
     /// a literal key: one customer (`customer:acme`) or a `concurrencyKey` (`openai`).
@@ -120,18 +127,7 @@ fn parse_budget(input: &LimitInput) -> AppResult<Option<TenantBudget>> {
             None => Ok(None),
         };
     }
-    if input.max_cost.is_some_and(|c| !(c.is_finite() && c > 0.0)) {
-        return Err(AppError::bad_input(
-            "maxCost",
-            "a budget is a positive number",
-        ));
-    }
-    if input.max_tokens.is_some_and(|t| t <= 0) {
-        return Err(AppError::bad_input(
-            "maxTokens",
-            "a budget is a positive number",
-        ));
-    }
+    budget::check_bounds("", input.max_cost, input.max_tokens)?;
     Ok(Some(TenantBudget {
         max_cost: input.max_cost,
         max_tokens: input.max_tokens,
@@ -205,7 +201,7 @@ pub fn account(change: &mut Change, before: &Execution, before_steps: &[Step], u
         if step.status != StepStatus::Running {
             // A share is held from hand-out (waiting on another limit too) to the
             // end of the attempt; a slot only while the step runs.
-            let keeps = |hold: &String| handed_out && share::is_share(hold);
+            let keeps = |hold: &String| handed_out && wait::is(wait::WaitKind::Share, hold);
             step.schedule.holds.retain(keeps);
         }
         if !handed_out {
@@ -225,12 +221,7 @@ pub fn account(change: &mut Change, before: &Execution, before_steps: &[Step], u
             }
         }
     }
-    for counts in [&mut effects.running, &mut effects.waiting] {
-        counts.retain(|_, delta| *delta != 0);
-    }
-    for counts in [&mut effects.executions, &mut effects.executions_waiting] {
-        counts.retain(|_, delta| *delta != 0);
-    }
+    effects.settle_counts();
     change.limits = effects;
 }
 

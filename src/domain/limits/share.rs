@@ -9,24 +9,13 @@
 
 use std::collections::BTreeMap;
 
-use super::{Usage, limit_for, waiting_label};
+use super::wait::{self, WaitKind};
+use super::{Usage, has_room, limit_for};
 use crate::domain::change::Change;
 use crate::domain::records::{Execution, Step, Timestamp};
 use crate::domain::schedule::hands_out;
 use crate::domain::status::StepStatus;
 use crate::error::AppResult;
-
-/// The key in `Usage` (and `limit_usage`) that counts the steps of `key` handed out
-/// under its share, and the label of a step waiting for one.
-pub fn share_key(key: &str) -> String {
-    waiting_label("share", key)
-}
-
-/// Whether a step's hold is on a share (kept while the step is handed out, not only
-/// while it runs).
-pub fn is_share(hold: &str) -> bool {
-    hold.starts_with("share ")
-}
 
 /// The keys of `step` whose limit has a share, with it.
 fn shared_keys(usage: &Usage, execution: &Execution, step: &Step) -> Vec<(String, u32)> {
@@ -50,15 +39,15 @@ fn admit(
 ) -> Result<Vec<String>, String> {
     let mut holds = Vec::new();
     for (key, share) in shared_keys(usage, execution, step) {
-        let counted = share_key(&key);
+        // The share's count is kept under its label, which waiters wait on.
+        let counted = WaitKind::Share.on(&key);
         if step.schedule.holds.contains(&counted) {
             continue;
         }
         let held = usage.keys.get(&counted).cloned().unwrap_or_default();
         let woken = step.schedule.waiting_on.as_deref() == Some(counted.as_str());
-        let queued_before = if woken { 0 } else { held.waiting };
         let in_flight = held.running + taken.get(&counted).copied().unwrap_or(0);
-        if in_flight + queued_before >= i64::from(share) {
+        if !has_room(in_flight, held.waiting, woken, share) {
             return Err(counted);
         }
         holds.push(counted);
@@ -105,11 +94,7 @@ pub fn hand_out_waiting(
         return Ok(change);
     };
     let waits_for_share = step.status == StepStatus::Pending
-        && step
-            .schedule
-            .waiting_on
-            .as_deref()
-            .is_some_and(super::admission::is_share_label);
+        && (step.schedule.waiting_on.as_deref()).is_some_and(|on| wait::is(WaitKind::Share, on));
     if !waits_for_share {
         return Ok(change);
     }

@@ -41,7 +41,7 @@ pub fn begin(
     Ok(change)
 }
 
-/// Why a step may not start yet: what it waits on (`limits::waiting_label`), until
+/// Why a step may not start yet: what it waits on (`limits::wait`), until
 /// when for a rate, and the start the wait reserved.
 pub struct Waiting {
     on: String,

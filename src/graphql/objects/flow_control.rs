@@ -17,6 +17,10 @@ impl LimitView {
     async fn concurrency(&self) -> Option<i32> {
         self.limit.concurrency.map(|c| c as i32)
     }
+    /// At most this many steps of each key handed to workers at once (fair share).
+    async fn share(&self) -> Option<i32> {
+        self.limit.share.map(|c| c as i32)
+    }
     /// At most this many executions of each key started and not yet settled.
     async fn executions(&self) -> Option<i32> {
         self.limit.executions.map(|c| c as i32)
@@ -46,7 +50,8 @@ impl LimitView {
     async fn updated_by(&self) -> &str {
         &self.limit.updated_by
     }
-    /// The keys this limit holds to now that hold or wait on anything.
+    /// The keys this limit holds to that hold or wait on anything, or have a rate or
+    /// a budget (a share's count shows as the key `share <key>`).
     async fn keys(&self) -> &[KeyView] {
         &self.keys
     }
