@@ -12,6 +12,7 @@ mod m0005_daily_stats_index;
 mod m0006_webhook_outbox;
 mod m0007_write_probe;
 mod m0008_flow_control;
+mod m0009_scheduled_starts;
 
 /// A plain (or unique) index named after its table and columns.
 pub(crate) fn index<T: Iden + Copy + 'static, C: Iden + Copy + 'static>(
@@ -53,6 +54,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0006_webhook_outbox::Migration),
             Box::new(m0007_write_probe::Migration),
             Box::new(m0008_flow_control::Migration),
+            Box::new(m0009_scheduled_starts::Migration),
         ]
     }
 }

@@ -236,7 +236,7 @@ mod tests {
                 )
                 .unwrap();
             let kinds = crate::domain::step_graph::StepKinds::new([]);
-            let created = lifecycle::create(input, None, &kinds, "t", now).unwrap();
+            let created = lifecycle::create(input, None, &kinds, "t", now, true).unwrap();
             let (mut execution, mut step) = (created.execution, created.steps[0].clone());
             step.schedule.ready_at = Some(now - TimeDelta::seconds(waited));
             execution.priority = priority;

@@ -126,6 +126,8 @@ pub struct ExecutionFilter {
     pub updated_at: Option<DateTimeFilter>,
     pub started_at: Option<DateTimeFilter>,
     pub completed_at: Option<DateTimeFilter>,
+    /// When an execution created with `startAt` starts itself.
+    pub scheduled_at: Option<DateTimeFilter>,
     /// Case-insensitive substring of the order id, service id, result summary, error
     /// message or step names.
     pub search: Option<String>,

@@ -152,6 +152,10 @@ pub struct CreateExecutionInput {
     pub budget: Option<BudgetInput>,
     #[graphql(default_with = "Some(false)")]
     pub auto_start: Option<bool>,
+    /// Stay QUEUED until then, then start as `autoStart` would (`startExecution`
+    /// starts it sooner, `cancelExecution` drops it); a time already past starts it
+    /// at once. At most a year ahead.
+    pub start_at: Option<Timestamp>,
 }
 
 #[derive(InputObject, Clone, Debug)]

@@ -115,8 +115,8 @@ fn values(f: &ExecutionFilter, depth: usize) -> AppResult<usize> {
         .flatten()
         .map(ints)
         .sum::<usize>();
-    count += [&f.created_at, &f.updated_at, &f.started_at, &f.completed_at]
-        .into_iter()
+    let moments = [&f.created_at, &f.updated_at, &f.started_at, &f.completed_at];
+    count += (moments.into_iter().chain([&f.scheduled_at]))
         .flatten()
         .map(times)
         .sum::<usize>();

@@ -51,6 +51,8 @@ pub struct Execution {
     pub paused_ms: i64,
     /// When a FAILED execution that will retry is due to run again.
     pub retry_at: Option<Timestamp>,
+    /// When an execution created with `startAt` starts itself (kept once it has).
+    pub scheduled_at: Option<Timestamp>,
     /// The event types any of its webhooks wants (`webhooks::watched`).
     pub webhook_events: Vec<EventType>,
     pub created_at: Timestamp,

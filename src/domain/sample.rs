@@ -161,6 +161,7 @@ fn create_input(rng: &mut impl Rng, index: usize) -> CreateExecutionInput {
         concurrency_key: None,
         budget: None,
         auto_start: Some(false),
+        start_at: None,
     }
 }
 
@@ -217,7 +218,8 @@ pub fn history(rng: &mut impl Rng, index: usize, now: Timestamp, days: i64) -> A
     let customer = format!("customer-{}", rng.random_range(0..CUSTOMERS));
     let input = create_input(rng, index);
     let external_only = StepKinds::new([]);
-    let mut change = lifecycle::create(input, Some(customer), &external_only, ACTOR, created)?;
+    let mut change =
+        lifecycle::create(input, Some(customer), &external_only, ACTOR, created, true)?;
     if outcome == ExecutionStatus::Queued {
         return Ok(change);
     }

@@ -27,7 +27,7 @@ pub fn input<T: InputType>(value: Value) -> T {
 pub fn created(create: Value, kinds: &[&str], now: Timestamp) -> Change {
     let input: CreateExecutionInput = input(create);
     let kinds = StepKinds::new(kinds.iter().map(|kind| kind.to_string()));
-    let mut change = lifecycle::create(input, None, &kinds, "t", now).expect("created");
+    let mut change = lifecycle::create(input, None, &kinds, "t", now, true).expect("created");
     schedule::settle_new(&mut change);
     change
 }

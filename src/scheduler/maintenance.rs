@@ -2,8 +2,8 @@
 //! ran out (a worker died, an agent went quiet) to PENDING and fails executions that
 //! ran out of time; every reconcile interval, and at start-up, it re-queues handed-out
 //! steps that no worker started (the queue may have lost them, e.g. a Redis flush),
-//! runs retries whose job never came and lets the queue forget finished jobs; and it
-//! records the periodic checkpoints of RUNNING executions. Several processes may do
+//! runs retries and later starts (`startAt`) whose job never came and lets the queue
+//! forget finished jobs; and it records the periodic checkpoints of RUNNING executions. Several processes may do
 //! this at once: every action is fenced, so the second one finds nothing left to do.
 
 use std::time::Duration;
@@ -19,7 +19,7 @@ use crate::config::SchedulerConfig;
 use crate::domain::change::Change;
 use crate::domain::records::Timestamp;
 use crate::domain::snapshot::Snapshot;
-use crate::domain::{failure, schedule};
+use crate::domain::{failure, limits, schedule};
 use crate::error::AppResult;
 use crate::service::Service;
 use crate::store::Store;
@@ -153,6 +153,12 @@ impl Maintenance {
         for execution_id in self.store.due_retries(cutoff, BATCH).await? {
             self.apply("retryExecution", &execution_id, |s, now| {
                 schedule::retry_due(&s.execution, &s.steps, now)
+            })
+            .await?;
+        }
+        for execution_id in self.store.due_starts(cutoff, BATCH).await? {
+            self.apply("startExecution", &execution_id, |s, now| {
+                limits::start_due(&s.execution, &s.usage, now)
             })
             .await?;
         }

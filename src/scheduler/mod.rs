@@ -172,18 +172,10 @@ impl Scheduler {
         if !change.limits.is_empty() {
             self.follow_waits(change);
         }
-        let retry_scheduled = change
-            .events
-            .iter()
-            .any(|e| e.kind == EventType::ExecutionFailed && e.payload.next_retry_at.is_some());
-        if let (true, Some(at)) = (retry_scheduled, change.execution.retry_at) {
+        if let Some((job, at)) = planned(change) {
             let delay = (at - Utc::now()).to_std().unwrap_or_default();
-            let job = Job::Retry {
-                execution_id: change.execution.id.clone(),
-                priority: change.execution.priority,
-            };
-            jobs.push((job, delay));
-            self.retry_on_time(change.execution.id.clone(), delay);
+            jobs.push((job.clone(), delay));
+            self.run_on_time(job, delay);
         }
         if !jobs.is_empty() {
             let scheduler = self.clone();
@@ -214,16 +206,16 @@ impl Scheduler {
         queued
     }
 
-    /// Runs a retry when it is due from this process too: a delayed job on Redis is
-    /// only promoted at its queue's next poll, which may be a second late. Whichever
-    /// comes first runs the retry; the other finds it done.
-    fn retry_on_time(&self, execution_id: String, delay: Duration) {
+    /// Runs a planned retry or start when it is due from this process too: a delayed
+    /// job on Redis is only promoted at its queue's next poll, which may be a second
+    /// late. Whichever comes first runs it; the other finds it done.
+    fn run_on_time(&self, job: Job, delay: Duration) {
         let scheduler = self.clone();
-        let retry: futures::future::BoxFuture<'static, ()> = Box::pin(async move {
+        let planned: futures::future::BoxFuture<'static, ()> = Box::pin(async move {
             tokio::time::sleep(delay).await;
-            scheduler.run_retry(&execution_id).await;
+            scheduler.run_planned(&job).await;
         });
-        tokio::spawn(retry);
+        tokio::spawn(planned);
     }
 
     /// When a lease taken `now` runs out.
@@ -265,5 +257,35 @@ impl AfterCommit for Follower {
         if let Some(inner) = self.0.upgrade() {
             Scheduler(inner).dispatch(change);
         }
+    }
+}
+
+/// The retry or the later start a committed change planned, and when it is due.
+fn planned(change: &Change) -> Option<(Job, Timestamp)> {
+    let execution = &change.execution;
+    let (execution_id, priority) = (execution.id.clone(), execution.priority);
+    let retry_scheduled = change
+        .events
+        .iter()
+        .any(|e| e.kind == EventType::ExecutionFailed && e.payload.next_retry_at.is_some());
+    if let (true, Some(at)) = (retry_scheduled, execution.retry_at) {
+        return Some((
+            Job::Retry {
+                execution_id,
+                priority,
+            },
+            at,
+        ));
+    }
+    let start_planned = change.is_new && execution.status == ExecutionStatus::Queued;
+    match (start_planned, execution.scheduled_at) {
+        (true, Some(at)) => Some((
+            Job::Start {
+                execution_id,
+                priority,
+            },
+            at,
+        )),
+        _ => None,
     }
 }

@@ -30,6 +30,11 @@ pub enum Job {
         execution_id: String,
         priority: Priority,
     },
+    /// An execution created to start later is due to start.
+    Start {
+        execution_id: String,
+        priority: Priority,
+    },
     /// Deliver an event to the execution's webhooks that want it, or, retrying, attempt
     /// `attempt` to the one `webhook_id` names.
     Webhook {
@@ -44,7 +49,7 @@ impl Job {
     pub fn priority(&self) -> Priority {
         match self {
             Job::Step(step) => step.priority,
-            Job::Retry { priority, .. } => *priority,
+            Job::Retry { priority, .. } | Job::Start { priority, .. } => *priority,
             Job::Webhook { .. } => Priority::High,
         }
     }

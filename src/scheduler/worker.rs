@@ -18,11 +18,11 @@ use super::gate::Slot;
 use super::queue::{Job, JobRunner};
 use crate::clock;
 use crate::domain::change::Change;
-use crate::domain::failure;
 use crate::domain::records::{Step, Timestamp};
 use crate::domain::schedule::{self, Fence, SCHEDULER, StepJob};
 use crate::domain::snapshot::Snapshot;
 use crate::domain::status::StepStatus;
+use crate::domain::{failure, limits};
 use crate::error::{AppError, AppResult};
 
 /// A step attempt this process runs: started (or starting) for it, and tracked.
@@ -52,8 +52,8 @@ impl JobRunner for Scheduler {
                 self.track_task(async move { scheduler.run_step_in(slot, job, None).await });
                 return;
             }
-            Job::Retry { execution_id, .. } => {
-                tokio::spawn(async move { scheduler.run_retry(&execution_id).await })
+            Job::Retry { .. } | Job::Start { .. } => {
+                tokio::spawn(async move { scheduler.run_planned(&job).await })
             }
             Job::Webhook {
                 execution_id,
@@ -73,17 +73,27 @@ impl JobRunner for Scheduler {
 }
 
 impl Scheduler {
-    /// Retries a failed execution whose retry is due (a stale retry is dropped).
-    pub(super) async fn run_retry(&self, execution_id: &str) {
-        let applied = self
-            .0
-            .service
-            .as_scheduler("retryExecution", execution_id, |s, now| {
-                schedule::retry_due(&s.execution, &s.steps, now)
-            })
-            .await;
+    /// Retries a failed execution whose retry is due, or starts one whose `startAt`
+    /// has come (a stale job is dropped).
+    pub(super) async fn run_planned(&self, job: &Job) {
+        let service = &self.0.service;
+        let (execution_id, applied) = match job {
+            Job::Retry { execution_id, .. } => {
+                let retry = service.as_scheduler("retryExecution", execution_id, |s, now| {
+                    schedule::retry_due(&s.execution, &s.steps, now)
+                });
+                (execution_id, retry.await)
+            }
+            Job::Start { execution_id, .. } => {
+                let start = service.as_scheduler("startExecution", execution_id, |s, now| {
+                    limits::start_due(&s.execution, &s.usage, now)
+                });
+                (execution_id, start.await)
+            }
+            Job::Step(_) | Job::Webhook { .. } => return,
+        };
         if let Err(error) = applied {
-            tracing::debug!(%execution_id, ?error, "retry job dropped");
+            tracing::debug!(%execution_id, ?error, "planned job dropped");
         }
     }
 

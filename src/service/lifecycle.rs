@@ -19,24 +19,24 @@ impl Service {
     pub async fn create_execution(
         &self,
         by: &Principal,
-        mut input: CreateExecutionInput,
+        input: CreateExecutionInput,
     ) -> AppResult<Execution> {
         by.require(Permission::Create)?;
         // While a limit on executions or a share is set, an auto-started execution
         // is created QUEUED and then started as `startExecution` starts one: when
         // its keys have room (or else waiting), its steps handed out under their
         // shares.
+        let now = clock::now();
         let limits = self.0.store.limits();
         let limited = (limits.iter()).any(|l| l.executions.is_some() || l.share.is_some());
-        let start_under_limits = limited && input.auto_start == Some(true);
-        if start_under_limits {
-            input.auto_start = Some(false);
-        }
+        let start_under_limits = limited && lifecycle::starts_at_once(&input, now);
         let customer = input.customer_id.clone().map(|c| c.0);
         let provider = input.provider_id.as_ref().map(|p| p.as_str());
         let customer = by.owner_for_new(customer, provider)?;
         let kinds = &self.policy().step_kinds;
-        let mut change = lifecycle::create(input, customer, kinds, &by.subject, clock::now())?;
+        let subject = &by.subject;
+        let mut change =
+            lifecycle::create(input, customer, kinds, subject, now, !start_under_limits)?;
         schedule::settle_new(&mut change);
         let created = self.save_new(by.clone(), change).await?;
         // An execution created before under the same idempotency key may have

@@ -324,6 +324,7 @@ fn clauses(filter: Option<&ExecutionFilter>) -> Condition {
         (Column::UpdatedAt, &f.updated_at),
         (Column::StartedAt, &f.started_at),
         (Column::CompletedAt, &f.completed_at),
+        (Column::ScheduledAt, &f.scheduled_at),
     ];
     for (column, filter) in times {
         if let Some(filter) = filter {

@@ -237,6 +237,21 @@ impl Store {
             .await?)
     }
 
+    /// QUEUED executions whose `startAt` was before `cutoff` and that wait on no
+    /// limit: their start job was lost.
+    pub async fn due_starts(&self, cutoff: Timestamp, limit: u64) -> AppResult<Vec<String>> {
+        Ok(execution::Entity::find()
+            .select_only()
+            .column(execution::Column::Id)
+            .filter(execution::Column::Status.eq(ExecutionStatus::Queued.as_str()))
+            .filter(execution::Column::ScheduledAt.lte(to_ms(cutoff)))
+            .filter(execution::Column::WaitingOn.is_null())
+            .limit(limit)
+            .into_tuple()
+            .all(&self.db)
+            .await?)
+    }
+
     /// The oldest steps of each priority level offered to claimers (handed out,
     /// pending, of one of `kinds`, in a RUNNING execution the principal may see) that
     /// the claimer `fits`, at most `per_level` of each. Offers are read a page at a

@@ -12,9 +12,11 @@ use crate::domain::validate::{self, TimeoutMs};
 use crate::domain::values::*;
 use crate::domain::webhooks;
 use crate::error::{AppError, AppResult};
+use chrono::{SubsecRound, TimeDelta};
 
 /// Builds a new execution (QUEUED, sequence 1 = EXECUTION_CREATED), started at once
-/// when `autoStart` is set (its steps are then handed out by `schedule::settle_new`).
+/// when it `starts_at_once` and `may_start` (its steps are then handed out by
+/// `schedule::settle_new`); a caller that starts it another way passes false.
 /// `customer_id` is the already-authorised ordering tenant; its steps may name the
 /// handler `kinds` only.
 pub fn create(
@@ -23,7 +25,9 @@ pub fn create(
     kinds: &StepKinds,
     actor: &str,
     now: Timestamp,
+    may_start: bool,
 ) -> AppResult<Change> {
+    let start = may_start && starts_at_once(&input, now);
     let steps = StepGraph::parse(input.steps.unwrap_or_default(), kinds)?.0;
     let webhooks = parse_webhooks("input.webhooks", input.webhooks, "", now)?;
     let mut execution = Execution {
@@ -60,6 +64,7 @@ pub fn create(
         paused_at: None,
         paused_ms: 0,
         retry_at: None,
+        scheduled_at: start_at(input.start_at, now)?,
         webhook_events: Vec::new(),
         created_at: now,
         updated_at: now,
@@ -78,10 +83,32 @@ pub fn create(
     change.execution.webhook_events = webhooks::watched(change.webhooks_added.iter());
     change.steps = steps;
     change.emit(EventType::ExecutionCreated, EventPayload::default(), None);
-    if input.auto_start.unwrap_or(false) {
+    if start {
         start_into(&mut change)?;
     }
     Ok(change)
+}
+
+/// A start later than this is refused: a typo, not a plan.
+const LATEST_START: TimeDelta = TimeDelta::days(366);
+
+/// `startAt`, checked against `now`, to the millisecond that is stored.
+fn start_at(at: Option<Timestamp>, now: Timestamp) -> AppResult<Option<Timestamp>> {
+    match at {
+        Some(at) if at > now + LATEST_START => {
+            Err(AppError::bad_input("input.startAt", "at most a year ahead"))
+        }
+        at => Ok(at.map(|at| at.trunc_subsecs(3))),
+    }
+}
+
+/// Whether a new execution starts as it is created: its `startAt` has come, or,
+/// without one, it asks to (`autoStart`).
+pub fn starts_at_once(input: &CreateExecutionInput, now: Timestamp) -> bool {
+    match input.start_at {
+        Some(at) => at <= now,
+        None => input.auto_start == Some(true),
+    }
 }
 
 fn parse_webhooks(

@@ -197,6 +197,7 @@ mod tests {
             &StepKinds::new([]),
             "t",
             Utc::now(),
+            true,
         )
         .unwrap();
         let webhook = created.webhooks_added[0].clone();

@@ -1,12 +1,15 @@
 //! Starting an execution under limits on executions: one whose keys have no slot
 //! free stays QUEUED, saying what it waits on, until an execution of the key
-//! settles; a retry of one that settled takes its slots again.
+//! settles; a retry of one that settled takes its slots again. An execution created
+//! to start later starts here too, when its time comes.
 
 use super::Usage;
 use super::wait::WaitKind;
 use crate::domain::change::Change;
 use crate::domain::lifecycle;
 use crate::domain::records::{Execution, Step, Timestamp};
+use crate::domain::schedule::SCHEDULER;
+use crate::domain::status::ExecutionStatus;
 use crate::error::{AppError, AppResult};
 
 /// QUEUED→STARTING when the execution's keys admit it (`usage`), holding a slot of
@@ -35,6 +38,21 @@ pub fn start_execution(
     }
 }
 
+/// The scheduler starts a QUEUED execution whose `startAt` has come, as
+/// `startExecution` starts one; a start already made (by a client, another
+/// process, or waiting on a limit since) is refused as stale.
+pub fn start_due(execution: &Execution, usage: &Usage, now: Timestamp) -> AppResult<Change> {
+    let due = execution.status == ExecutionStatus::Queued
+        && execution.waiting_on.is_none()
+        && execution.scheduled_at.is_some_and(|at| at <= now);
+    if !due {
+        return Err(AppError::Conflict(
+            "the scheduled start is no longer current".into(),
+        ));
+    }
+    start_execution(execution, usage, SCHEDULER, now)
+}
+
 /// A client's retry of a FAILED execution: one that settled gave its slots back, so
 /// it takes them again, and is refused (`CONFLICT`) while its keys have none free.
 pub fn retry_execution(
@@ -54,4 +72,56 @@ pub fn retry_execution(
     let mut change = lifecycle::retry(execution, steps, actor, now)?;
     change.execution.holds = holds;
     Ok(change)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::inputs::CreateExecutionInput;
+    use crate::domain::lifecycle::create;
+    use crate::domain::step_graph::StepKinds;
+    use crate::domain::testing::{after, created, input};
+    use chrono::{SubsecRound, TimeDelta, Utc};
+    use serde_json::json;
+
+    #[test]
+    fn an_execution_starts_when_its_start_at_comes_and_once() {
+        let t0 = Utc::now();
+        let later = (t0 + TimeDelta::seconds(60)).trunc_subsecs(3);
+        let change = created(
+            json!({ "orderId": "o", "serviceId": "s",
+            "startAt": later.to_rfc3339(), "steps": [{ "id": "a", "name": "A" }] }),
+            &[],
+            t0,
+        );
+        assert_eq!(change.execution.status, ExecutionStatus::Queued);
+        assert_eq!(change.execution.scheduled_at, Some(later));
+        let (execution, steps) = (change.execution, change.steps);
+        let usage = Usage::default();
+        assert!(start_due(&execution, &usage, later - TimeDelta::milliseconds(1)).is_err());
+        let started = start_due(&execution, &usage, later).expect("due");
+        assert_eq!(started.execution.status, ExecutionStatus::Starting);
+        let (execution, _) = after(&execution, &steps, started);
+        let twice = start_due(&execution, &usage, later);
+        assert!(matches!(twice, Err(AppError::Conflict(_))), "{twice:?}");
+    }
+
+    #[test]
+    fn a_start_at_already_past_starts_at_once_and_a_far_one_is_refused() {
+        let now = Utc::now();
+        let past = created(
+            json!({ "orderId": "o", "serviceId": "s",
+            "startAt": (now - TimeDelta::seconds(1)).to_rfc3339() }),
+            &[],
+            now,
+        );
+        assert_ne!(past.execution.status, ExecutionStatus::Queued);
+        let far: CreateExecutionInput = input(json!({ "orderId": "o", "serviceId": "s",
+            "startAt": (now + TimeDelta::days(400)).to_rfc3339() }));
+        let refused = create(far, None, &StepKinds::new([]), "t", now, true).map(|_| ());
+        assert!(
+            matches!(&refused, Err(AppError::BadInput { field, .. }) if field == "input.startAt"),
+            "{refused:?}"
+        );
+    }
 }

@@ -19,7 +19,7 @@ use async_graphql::InputObject;
 
 pub use admission::*;
 pub use effects::KeyEffects;
-pub use executions::{retry_execution, start_execution};
+pub use executions::{retry_execution, start_due, start_execution};
 pub use in_play::keys_in_play;
 pub use keys::{KeyTemplate, execution_keys, keys_of};
 pub use rate::Rate;

@@ -160,6 +160,10 @@ impl Execution {
     async fn created_at(&self) -> Timestamp {
         self.created_at
     }
+    /// When an execution created with `startAt` starts itself (or started).
+    async fn scheduled_at(&self) -> Option<Timestamp> {
+        self.scheduled_at
+    }
     async fn updated_at(&self) -> Timestamp {
         self.updated_at
     }

@@ -53,6 +53,7 @@ pub struct Model {
     pub paused_at: Option<i64>,
     pub paused_ms: i64,
     pub retry_at: Option<i64>,
+    pub scheduled_at: Option<i64>,
     #[sea_orm(column_type = "JsonBinary", nullable)]
     pub webhook_events: Option<Json>,
     pub created_at: i64,
