@@ -13,6 +13,7 @@ mod m0006_webhook_outbox;
 mod m0007_write_probe;
 mod m0008_flow_control;
 mod m0009_scheduled_starts;
+mod m0010_schedules;
 
 /// A plain (or unique) index named after its table and columns.
 pub(crate) fn index<T: Iden + Copy + 'static, C: Iden + Copy + 'static>(
@@ -55,6 +56,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_write_probe::Migration),
             Box::new(m0008_flow_control::Migration),
             Box::new(m0009_scheduled_starts::Migration),
+            Box::new(m0010_schedules::Migration),
         ]
     }
 }

@@ -108,6 +108,8 @@ pub struct ExecutionFilter {
     pub service_id: Option<IdFilter>,
     pub customer_id: Option<IdFilter>,
     pub provider_id: Option<IdFilter>,
+    /// The schedule whose fires created them.
+    pub schedule_id: Option<IdFilter>,
     pub status: Option<StatusFilter>,
     pub priority: Option<PriorityFilter>,
     pub assignee_type: Option<AssigneeTypeFilter>,

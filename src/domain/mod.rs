@@ -17,6 +17,7 @@ pub mod paging;
 pub mod progress;
 pub mod query;
 pub mod records;
+pub mod recurring;
 pub mod retry;
 pub mod sample;
 pub mod schedule;

@@ -100,6 +100,7 @@ fn values(f: &ExecutionFilter, depth: usize) -> AppResult<usize> {
         &f.customer_id,
         &f.provider_id,
         &f.assignee_id,
+        &f.schedule_id,
     ]
     .into_iter()
     .flatten()

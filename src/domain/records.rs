@@ -53,6 +53,8 @@ pub struct Execution {
     pub retry_at: Option<Timestamp>,
     /// When an execution created with `startAt` starts itself (kept once it has).
     pub scheduled_at: Option<Timestamp>,
+    /// The schedule that created it, if one did.
+    pub schedule_id: Option<String>,
     /// The event types any of its webhooks wants (`webhooks::watched`).
     pub webhook_events: Vec<EventType>,
     pub created_at: Timestamp,

@@ -70,7 +70,9 @@ fn field_cost(name: &str, level: usize) -> (usize, usize) {
         "stepStats" => (DATABASE_READ, 50),
         "node" if level == 0 => (DATABASE_READ, 1),
         "totalCount" if level > 1 => (NESTED_COUNT, 1),
-        "execution" | "totalCount" => (DATABASE_READ, 1),
+        "execution" | "totalCount" | "schedule" => (DATABASE_READ, 1),
+        "schedules" => (DATABASE_READ, 100),
+        "lastExecution" => (BATCHED_READ, 1),
         "logs" | "events" => (BATCHED_READ, 100),
         // Read per webhook, up to 20 webhooks per execution.
         "deliveries" => (NESTED_COUNT, 20),

@@ -16,6 +16,7 @@ use crate::domain::filter::{ExecutionFilter, ExecutionOrder, ExecutionSortField,
 use crate::domain::paging::PageRequest;
 use crate::domain::query::Filter;
 use crate::domain::records::Execution;
+use crate::domain::recurring::Schedule;
 use crate::service::LimitView;
 
 #[derive(Default)]
@@ -39,6 +40,26 @@ impl QueryRoot {
     async fn limits(&self, ctx: &Context<'_>) -> Result<Vec<LimitView>> {
         let by = super::context::authenticated(ctx).gql()?;
         super::context::service(ctx).limits(&by).await.gql()
+    }
+
+    /// A schedule, or null when it does not exist or belongs to another tenant.
+    async fn schedule(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Schedule>> {
+        let by = super::context::authenticated(ctx).gql()?;
+        super::context::service(ctx).schedule(&by, &id).await.gql()
+    }
+
+    /// The caller's schedules, oldest first (`first` at most 500).
+    async fn schedules(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 100)] first: i32,
+    ) -> Result<Vec<Schedule>> {
+        let by = super::context::authenticated(ctx).gql()?;
+        let first = first.max(0) as u64;
+        super::context::service(ctx)
+            .schedules(&by, first)
+            .await
+            .gql()
     }
 
     /// The caller, as its token says.

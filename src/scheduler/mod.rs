@@ -8,6 +8,7 @@
 
 mod drain;
 pub mod egress;
+mod firing;
 pub mod gate;
 pub mod handlers;
 mod handling;
@@ -150,6 +151,8 @@ impl Scheduler {
             waking: self.waking(),
         };
         tokio::spawn(maintenance.run(self.0.stopping.clone()));
+        let (service, store) = (self.0.service.clone(), self.0.store.clone());
+        tokio::spawn(firing::run(service, store, self.0.stopping.clone()));
         tracing::info!(worker = %self.0.name, concurrency = lookahead, redis = self.0.queue.is_redis(), "workers started");
     }
 

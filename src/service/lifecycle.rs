@@ -21,6 +21,16 @@ impl Service {
         by: &Principal,
         input: CreateExecutionInput,
     ) -> AppResult<Execution> {
+        self.create_execution_of(by, input, None).await
+    }
+
+    /// `create_execution`, for the schedule `schedule_id` when one fires.
+    pub(super) async fn create_execution_of(
+        &self,
+        by: &Principal,
+        input: CreateExecutionInput,
+        schedule_id: Option<String>,
+    ) -> AppResult<Execution> {
         by.require(Permission::Create)?;
         // While a limit on executions or a share is set, an auto-started execution
         // is created QUEUED and then started as `startExecution` starts one: when
@@ -37,6 +47,7 @@ impl Service {
         let subject = &by.subject;
         let mut change =
             lifecycle::create(input, customer, kinds, subject, now, !start_under_limits)?;
+        change.execution.schedule_id = schedule_id;
         schedule::settle_new(&mut change);
         let created = self.save_new(by.clone(), change).await?;
         // An execution created before under the same idempotency key may have

@@ -18,6 +18,7 @@ mod claims;
 mod group_commit;
 mod lifecycle;
 mod limits;
+mod schedules;
 mod steps;
 
 use std::sync::{Arc, OnceLock, Weak};

@@ -225,6 +225,7 @@ fn clauses(filter: Option<&ExecutionFilter>) -> Condition {
         (Column::CustomerId, &f.customer_id),
         (Column::ProviderId, &f.provider_id),
         (Column::AssigneeId, &f.assignee_id),
+        (Column::ScheduleId, &f.schedule_id),
     ];
     for (column, filter) in ids {
         if let Some(filter) = filter {

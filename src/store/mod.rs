@@ -23,6 +23,8 @@ pub mod mapping;
 pub mod reads;
 pub mod retention;
 pub mod scheduler_queries;
+mod schedules;
+pub use schedules::ScheduleAudit;
 pub mod scope;
 pub mod shared_transactions;
 mod snapshots;

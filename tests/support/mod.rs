@@ -241,6 +241,16 @@ impl TestServer {
         row.try_get_by_index::<i64>(0).unwrap()
     }
 
+    /// Runs a writing SQL statement against the server's database.
+    pub async fn execute(&self, sql: &str) {
+        use sea_orm::{ConnectionTrait, Statement};
+        let db = sea_orm::Database::connect(&self.database_url)
+            .await
+            .unwrap();
+        let statement = Statement::from_string(db.get_database_backend(), sql);
+        db.execute_raw(statement).await.unwrap();
+    }
+
     /// The audit rows of an execution as (subject, action, detail), oldest first.
     pub async fn audit_trail(&self, id: &str) -> Vec<(String, String, Value)> {
         use sea_orm::{ConnectionTrait, Statement};

@@ -65,6 +65,7 @@ pub fn create(
         paused_ms: 0,
         retry_at: None,
         scheduled_at: start_at(input.start_at, now)?,
+        schedule_id: None,
         webhook_events: Vec::new(),
         created_at: now,
         updated_at: now,

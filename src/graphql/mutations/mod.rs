@@ -7,6 +7,7 @@ mod claims;
 mod flow_control;
 mod lifecycle;
 mod reports;
+mod schedules;
 mod steps;
 
 use async_graphql::MergedObject;
@@ -19,4 +20,5 @@ pub struct MutationRoot(
     reports::ReportMutations,
     claims::ClaimMutations,
     flow_control::FlowControlMutations,
+    schedules::ScheduleMutations,
 );

@@ -160,7 +160,12 @@ impl Execution {
     async fn created_at(&self) -> Timestamp {
         self.created_at
     }
-    /// When an execution created with `startAt` starts itself (or started).
+    /// The schedule whose fire created it.
+    async fn schedule_id(&self) -> Option<ID> {
+        self.schedule_id.clone().map(ID)
+    }
+    /// When an execution created with `startAt` starts itself (or started); for
+    /// one a schedule created, the instant of its fire.
     async fn scheduled_at(&self) -> Option<Timestamp> {
         self.scheduled_at
     }

@@ -5,6 +5,7 @@ pub mod connection;
 pub mod execution;
 pub mod flow_control;
 pub mod records;
+pub mod schedules;
 
 use async_graphql::{ID, Interface};
 

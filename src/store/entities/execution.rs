@@ -54,6 +54,7 @@ pub struct Model {
     pub paused_ms: i64,
     pub retry_at: Option<i64>,
     pub scheduled_at: Option<i64>,
+    pub schedule_id: Option<String>,
     #[sea_orm(column_type = "JsonBinary", nullable)]
     pub webhook_events: Option<Json>,
     pub created_at: i64,

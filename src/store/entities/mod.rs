@@ -9,6 +9,7 @@ pub mod idempotency_key;
 pub mod limit;
 pub mod limit_usage;
 pub mod log;
+pub mod schedule;
 pub mod step;
 pub mod webhook;
 pub mod webhook_delivery;
