@@ -82,6 +82,17 @@ fn limit_to_row(l: &Limit) -> limit::ActiveModel {
 }
 
 fn limit_audit_row(by: &Principal, action: &str, key: &str, at: Timestamp) -> audit::ActiveModel {
+    audit_row_of(by, action, json!({ "key": key }), at)
+}
+
+/// The audit row of an admin's change that is not a change to an execution (a
+/// limit, a schedule), with `detail` naming what it changed.
+pub(super) fn audit_row_of(
+    by: &Principal,
+    action: &str,
+    detail: serde_json::Value,
+    at: Timestamp,
+) -> audit::ActiveModel {
     audit::ActiveModel {
         id: Set(new_id()),
         at: Set(to_ms(at)),
@@ -90,7 +101,7 @@ fn limit_audit_row(by: &Principal, action: &str, key: &str, at: Timestamp) -> au
         tenant: Set(by.tenant.clone()),
         action: Set(action.to_owned()),
         execution_id: Set(None),
-        detail: Set(Some(json!({ "key": key }))),
+        detail: Set(Some(detail)),
     }
 }
 

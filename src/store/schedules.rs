@@ -10,9 +10,10 @@ use serde_json::json;
 
 use super::Store;
 use super::entities::{audit, schedule};
+use super::limits::audit_row_of;
 use super::mapping::{from_ms, to_ms};
 use crate::auth::{Principal, TenantScope};
-use crate::domain::records::{Timestamp, new_id};
+use crate::domain::records::Timestamp;
 use crate::domain::recurring::{Overlap, Schedule};
 use crate::error::{AppError, AppResult};
 
@@ -208,15 +209,6 @@ impl Store {
 }
 
 fn audit_row(audit: ScheduleAudit<'_>, schedule_id: &str, at: Timestamp) -> audit::ActiveModel {
-    let by = audit.by;
-    audit::ActiveModel {
-        id: Set(new_id()),
-        at: Set(to_ms(at)),
-        subject: Set(by.subject.clone()),
-        role: Set(by.role.as_str().to_owned()),
-        tenant: Set(by.tenant.clone()),
-        action: Set(audit.action.to_owned()),
-        execution_id: Set(None),
-        detail: Set(Some(json!({ "scheduleId": schedule_id }))),
-    }
+    let detail = json!({ "scheduleId": schedule_id });
+    audit_row_of(audit.by, audit.action, detail, at)
 }
